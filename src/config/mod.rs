@@ -1,0 +1,1 @@
+//! The supervisord configuration language (issue 2).

@@ -1,0 +1,1 @@
+//! Log files: rotation, output pumps, reading with offsets.

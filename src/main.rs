@@ -1,0 +1,22 @@
+//! One binary, five personalities, chosen by argv[0] and then by the first argument
+//! (SPEC section 2). Only dispatch lives here; each personality maps its own errors to
+//! an exit code.
+
+use std::ffi::OsString;
+use std::path::Path;
+use std::process::ExitCode;
+
+use supervisord::personality::{self, Personality};
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let argv0 = args.first().map(|a| Path::new(a).file_name().unwrap_or(a.as_os_str()));
+    let argv0 = argv0.and_then(|a| a.to_str()).unwrap_or("supervisord");
+    let first = args.get(1).and_then(|a| a.to_str());
+    let (which, rest) = personality::choose(argv0, first, &args);
+    let code = match which {
+        Personality::Daemon => supervisord::daemon::main(rest),
+        other => personality::not_built(other),
+    };
+    ExitCode::from(code)
+}

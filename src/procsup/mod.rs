@@ -1,0 +1,1 @@
+//! The pure process state machine (issue 2).

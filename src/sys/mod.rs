@@ -1,0 +1,1 @@
+//! Operating-system mechanics: spawn, reap, signals, users, clock.

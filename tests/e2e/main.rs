@@ -1,0 +1,4 @@
+//! End-to-end tests: the real binary, real processes, real sockets.
+
+mod cli;
+mod support;
