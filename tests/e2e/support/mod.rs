@@ -65,3 +65,5 @@ pub fn run_as(program: &Path, args: &[&str], cwd: Option<&Path>) -> Run {
 pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("sd").tempdir_in("/tmp").expect("create temp dir under /tmp")
 }
+pub mod daemon;
+pub mod pyref;
