@@ -1,1 +1,11 @@
-//! Not built yet; see ARCHITECTURE.md.
+//! The control plane's wire formats: supervisor's faults, the RPC value model, XML-RPC
+//! (byte-compatible with supervisor 4.3.0) and JSON-RPC 2.0. This is the only module that
+//! knows JSON or XML. The HTTP server and the method table are not built yet.
+
+pub mod fault;
+pub mod jsonrpc;
+pub mod value;
+pub mod xmlrpc;
+
+pub use fault::{Fault, FaultKind};
+pub use value::Value;

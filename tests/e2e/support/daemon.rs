@@ -16,7 +16,11 @@ use super::{bin, tempdir};
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
 /// Polls `cond` every 10 ms until it returns `Some` or the deadline passes.
-pub fn poll<T>(what: &str, deadline: Duration, mut cond: impl FnMut() -> Option<T>) -> Result<T, String> {
+pub fn poll<T>(
+    what: &str,
+    deadline: Duration,
+    mut cond: impl FnMut() -> Option<T>,
+) -> Result<T, String> {
     let start = Instant::now();
     loop {
         if let Some(v) = cond() {
@@ -98,7 +102,8 @@ impl Daemon {
 
     /// Waits until `needle` occurs at least `n` times in the daemon's output.
     pub fn wait_for_log_count(&self, needle: &str, n: usize) {
-        let res = poll(needle, DEADLINE, || (self.stdout().matches(needle).count() >= n).then_some(()));
+        let res =
+            poll(needle, DEADLINE, || (self.stdout().matches(needle).count() >= n).then_some(()));
         if let Err(e) = res {
             panic!("{e} (x{n})\n{}", self.explain());
         }
@@ -139,7 +144,9 @@ impl Drop for Daemon {
             unsafe {
                 libc::kill(pid, libc::SIGTERM);
             }
-            let gone = poll("daemon exit on drop", Duration::from_secs(10), || child.try_wait().ok().flatten());
+            let gone = poll("daemon exit on drop", Duration::from_secs(10), || {
+                child.try_wait().ok().flatten()
+            });
             // SAFETY: as above; SIGKILL to the group also takes children left behind.
             unsafe {
                 libc::kill(-pid, libc::SIGKILL);

@@ -37,7 +37,9 @@ pub fn pyref() -> Option<PyRef> {
         if std::env::var("CI").as_deref() == Ok("true") {
             panic!("Python supervisor 4.3.0 is required under CI=true: {e}");
         }
-        eprintln!("\n!!! SKIPPING oracle comparison: cannot install Python supervisor 4.3.0: {e}\n");
+        eprintln!(
+            "\n!!! SKIPPING oracle comparison: cannot install Python supervisor 4.3.0: {e}\n"
+        );
         return None;
     }
     Some(py)
@@ -49,7 +51,8 @@ fn install(dir: &PathBuf, marker: &PathBuf) -> Result<(), String> {
     // Tests run in parallel threads and in parallel test binaries: one installer at a time.
     let lock_path = parent.join("pyref.lock");
     let lock_file = fs::File::create(&lock_path).map_err(|e| format!("lock file: {e}"))?;
-    let _lock = Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| format!("flock: {e}"))?;
+    let _lock =
+        Flock::lock(lock_file, FlockArg::LockExclusive).map_err(|(_, e)| format!("flock: {e}"))?;
     if marker.exists() {
         return Ok(());
     }

@@ -1,0 +1,270 @@
+//! JSON-RPC 2.0 at `POST /weka/jrpc`, the dialect of the wekanode D client: positional
+//! params, supervisor's faultCode/faultString as the error's code/message, no HTML escaping,
+//! no trailing newline.
+
+use serde_json::Value as Json;
+
+use super::fault::Fault;
+use super::value::Value;
+
+/// JSON-RPC's own error codes for requests that never reach a method.
+pub const PARSE_ERROR: i32 = -32700;
+pub const INVALID_REQUEST: i32 = -32600;
+
+/// A request that reached the method table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Request {
+    pub method: String,
+    pub params: Vec<Value>,
+    /// Echoed back verbatim; `null` when absent.
+    pub id: Json,
+}
+
+/// A request that did not: the code, the message and whatever id could be recovered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rejected {
+    pub code: i32,
+    pub message: String,
+    pub id: Json,
+}
+
+/// Parses one request body.
+pub fn parse_request(body: &[u8]) -> Result<Request, Rejected> {
+    let json: Json = serde_json::from_slice(body).map_err(|e| Rejected {
+        code: PARSE_ERROR,
+        message: format!("Parse error: {e}"),
+        id: Json::Null,
+    })?;
+    let Json::Object(mut obj) = json else {
+        return Err(invalid("request must be an object", Json::Null));
+    };
+    let id = obj.remove("id").unwrap_or(Json::Null);
+    if !matches!(id, Json::Null | Json::Number(_) | Json::String(_)) {
+        return Err(invalid("id must be a string, a number or null", Json::Null));
+    }
+    match obj.get("jsonrpc") {
+        Some(Json::String(v)) if v == "2.0" => {}
+        _ => return Err(invalid("jsonrpc must be \"2.0\"", id)),
+    }
+    let method = match obj.remove("method") {
+        Some(Json::String(m)) => m,
+        _ => return Err(invalid("method must be a string", id)),
+    };
+    let params = match obj.remove("params") {
+        None | Some(Json::Null) => Vec::new(),
+        Some(Json::Array(a)) => a.into_iter().map(from_json).collect(),
+        Some(_) => return Err(invalid("params must be an array (positional)", id)),
+    };
+    Ok(Request { method, params, id })
+}
+
+fn invalid(why: &str, id: Json) -> Rejected {
+    Rejected { code: INVALID_REQUEST, message: format!("Invalid Request: {why}"), id }
+}
+
+/// JSON → RPC value. Integral numbers are ints; objects keep their key order as parsed
+/// (serde_json sorts them, which is harmless for lookups by name).
+pub fn from_json(j: Json) -> Value {
+    match j {
+        Json::Null => Value::Nil,
+        Json::Bool(b) => Value::Bool(b),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Value::Int(i),
+            None => Value::Double(n.as_f64().unwrap_or(0.0)),
+        },
+        Json::String(s) => Value::String(s),
+        Json::Array(a) => Value::Array(a.into_iter().map(from_json).collect()),
+        Json::Object(o) => Value::Struct(o.into_iter().map(|(k, v)| (k, from_json(v))).collect()),
+    }
+}
+
+fn push_json_str(out: &mut String, s: &str) {
+    // serde_json's string escaping: quotes, backslashes and control characters only, so
+    // `<`, `>` and `&` go out as they are.
+    out.push_str(&Json::String(s.to_string()).to_string());
+}
+
+/// RPC value → JSON text, keeping struct member order.
+pub fn write_value(out: &mut String, v: &Value) {
+    match v {
+        Value::Int(i) => out.push_str(&i.to_string()),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Value::String(s) | Value::Base64(s) | Value::DateTime(s) => push_json_str(out, s),
+        Value::Double(f) => match serde_json::Number::from_f64(*f) {
+            Some(n) => out.push_str(&n.to_string()),
+            None => out.push_str("null"),
+        },
+        Value::Nil => out.push_str("null"),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_value(out, item);
+            }
+            out.push(']');
+        }
+        Value::Struct(members) => {
+            out.push('{');
+            for (i, (k, v)) in members.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                push_json_str(out, k);
+                out.push(':');
+                write_value(out, v);
+            }
+            out.push('}');
+        }
+    }
+}
+
+/// `{"jsonrpc":"2.0","result":…,"id":…}`.
+pub fn result(id: &Json, v: &Value) -> String {
+    let mut out = String::with_capacity(128);
+    out.push_str("{\"jsonrpc\":\"2.0\",\"result\":");
+    write_value(&mut out, v);
+    out.push_str(",\"id\":");
+    out.push_str(&id.to_string());
+    out.push('}');
+    out
+}
+
+/// `{"jsonrpc":"2.0","error":{"code":N,"message":"…"},"id":…}`.
+pub fn error(id: &Json, code: i32, message: &str) -> String {
+    let mut out = String::with_capacity(128);
+    out.push_str("{\"jsonrpc\":\"2.0\",\"error\":{\"code\":");
+    out.push_str(&code.to_string());
+    out.push_str(",\"message\":");
+    push_json_str(&mut out, message);
+    out.push_str("},\"id\":");
+    out.push_str(&id.to_string());
+    out.push('}');
+    out
+}
+
+/// A supervisor fault as a JSON-RPC error.
+pub fn fault(id: &Json, f: &Fault) -> String {
+    error(id, f.code, &f.string)
+}
+
+/// A request body, for our own clients.
+pub fn request(method: &str, params: &[Value], id: u64) -> String {
+    let mut out = String::with_capacity(96);
+    out.push_str("{\"jsonrpc\":\"2.0\",\"method\":");
+    push_json_str(&mut out, method);
+    out.push_str(",\"params\":");
+    write_value(&mut out, &Value::Array(params.to_vec()));
+    out.push_str(",\"id\":");
+    out.push_str(&id.to_string());
+    out.push('}');
+    out
+}
+
+/// A response as our clients see it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Reply {
+    Result(Value),
+    Error { code: i32, message: String },
+}
+
+/// Parses a response body (our clients' side).
+pub fn parse_reply(body: &[u8]) -> Result<Reply, String> {
+    let json: Json =
+        serde_json::from_slice(body).map_err(|e| format!("bad JSON-RPC reply: {e}"))?;
+    if let Some(err) = json.get("error").filter(|e| !e.is_null()) {
+        let code = err.get("code").and_then(Json::as_i64).unwrap_or(0);
+        let message = err.get("message").and_then(Json::as_str).unwrap_or("").to_string();
+        return Ok(Reply::Error { code: i32::try_from(code).unwrap_or(0), message });
+    }
+    match json {
+        Json::Object(mut o) => match o.remove("result") {
+            Some(r) => Ok(Reply::Result(from_json(r))),
+            None => Err("JSON-RPC reply has neither result nor error".into()),
+        },
+        _ => Err("JSON-RPC reply is not an object".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rpc::fault::FaultKind;
+
+    #[test]
+    fn parses_the_d_clients_requests() {
+        let r = parse_request(
+            br#"{"jsonrpc":"2.0","method":"supervisor.startProcess","params":["web",true],"id":7}"#,
+        )
+        .expect("parse");
+        assert_eq!(r.method, "supervisor.startProcess");
+        assert_eq!(r.params, vec![Value::str("web"), Value::Bool(true)]);
+        assert_eq!(r.id, Json::from(7));
+        let r = parse_request(br#"{"jsonrpc":"2.0","method":"supervisor.getState","id":"a"}"#)
+            .expect("parse");
+        assert!(r.params.is_empty());
+        assert_eq!(r.id, Json::from("a"));
+    }
+
+    #[test]
+    fn bad_json_and_bad_envelopes() {
+        for (body, code) in [
+            (&b"{"[..], PARSE_ERROR),
+            (b"\xff", PARSE_ERROR),
+            (b"", PARSE_ERROR),
+            (b"[]", INVALID_REQUEST),
+            (b"{\"method\":\"a.b\",\"id\":1}", INVALID_REQUEST),
+            (b"{\"jsonrpc\":\"1.0\",\"method\":\"a.b\",\"id\":1}", INVALID_REQUEST),
+            (b"{\"jsonrpc\":\"2.0\",\"method\":5,\"id\":1}", INVALID_REQUEST),
+            (
+                b"{\"jsonrpc\":\"2.0\",\"method\":\"a.b\",\"params\":{\"x\":1},\"id\":1}",
+                INVALID_REQUEST,
+            ),
+            (b"{\"jsonrpc\":\"2.0\",\"method\":\"a.b\",\"id\":[1]}", INVALID_REQUEST),
+        ] {
+            let e = parse_request(body).expect_err("must be rejected");
+            assert_eq!(e.code, code, "{}", String::from_utf8_lossy(body));
+        }
+        let e = parse_request(br#"{"jsonrpc":"2.0","method":5,"id":9}"#).expect_err("rejected");
+        assert_eq!(e.id, Json::from(9));
+    }
+
+    #[test]
+    fn results_keep_order_and_do_not_html_escape() {
+        let v = Value::record([
+            ("name", Value::str("<a&b>")),
+            ("group", Value::str("g")),
+            ("pid", Value::Int(0)),
+        ]);
+        assert_eq!(
+            result(&Json::from(1), &v),
+            r#"{"jsonrpc":"2.0","result":{"name":"<a&b>","group":"g","pid":0},"id":1}"#
+        );
+    }
+
+    #[test]
+    fn faults_are_code_and_message() {
+        let s = fault(&Json::from(3), &Fault::with(FaultKind::BadName, "foo"));
+        assert_eq!(s, r#"{"jsonrpc":"2.0","error":{"code":10,"message":"BAD_NAME: foo"},"id":3}"#);
+        assert_eq!(
+            parse_reply(s.as_bytes()),
+            Ok(Reply::Error { code: 10, message: "BAD_NAME: foo".into() })
+        );
+    }
+
+    #[test]
+    fn request_round_trips() {
+        let body = request("weka.startProcess", &[Value::str("x"), Value::Bool(false)], 42);
+        let r = parse_request(body.as_bytes()).expect("parse");
+        assert_eq!(
+            (r.method.as_str(), r.params.len(), r.id),
+            ("weka.startProcess", 2, Json::from(42))
+        );
+        let reply = result(&Json::from(42), &Value::Array(vec![Value::Int(1), Value::Nil]));
+        assert_eq!(
+            parse_reply(reply.as_bytes()),
+            Ok(Reply::Result(Value::Array(vec![Value::Int(1), Value::Nil])))
+        );
+    }
+}

@@ -1,0 +1,69 @@
+//! The values that cross the RPC boundary: XML-RPC's data model, which JSON-RPC maps onto.
+//! Structs keep their member order, because Python's dicts do and XML-RPC clients see it.
+
+/// One RPC value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Int(i64),
+    Bool(bool),
+    String(String),
+    Double(f64),
+    Array(Vec<Value>),
+    /// Members in the order they are sent.
+    Struct(Vec<(String, Value)>),
+    /// Base64 text as sent; supervisor's API takes and returns none.
+    Base64(String),
+    /// ISO 8601 text as sent (`dateTime.iso8601`).
+    DateTime(String),
+    Nil,
+}
+
+impl Value {
+    /// Builds a struct from `(name, value)` pairs, keeping their order.
+    pub fn record<const N: usize>(members: [(&str, Value); N]) -> Value {
+        Value::Struct(members.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    pub fn str(s: impl Into<String>) -> Value {
+        Value::String(s.into())
+    }
+
+    /// The member called `name`, when this is a struct that has one.
+    pub fn member(&self, name: &str) -> Option<&Value> {
+        match self {
+            Value::Struct(m) => m.iter().find(|(k, _)| k == name).map(|(_, v)| v),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            Value::String(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_int(&self) -> Option<i64> {
+        match self {
+            Value::Int(i) => Some(*i),
+            _ => None,
+        }
+    }
+
+    /// Python's truthiness for the `wait` flags: XML-RPC sends booleans, but JSON clients and
+    /// Python callers may send 0/1.
+    pub fn as_bool(&self) -> Option<bool> {
+        match self {
+            Value::Bool(b) => Some(*b),
+            Value::Int(i) => Some(*i != 0),
+            _ => None,
+        }
+    }
+
+    pub fn as_array(&self) -> Option<&[Value]> {
+        match self {
+            Value::Array(a) => Some(a),
+            _ => None,
+        }
+    }
+}
