@@ -33,7 +33,7 @@ fn tokenize(body: &[u8]) -> Result<Vec<Tok>, ParseError> {
     let text = std::str::from_utf8(body).map_err(|_| ParseError("request is not UTF-8".into()))?;
     let mut reader = Reader::from_str(text);
     let mut toks = Vec::new();
-    let mut push_text = |toks: &mut Vec<Tok>, s: &str| match toks.last_mut() {
+    let push_text = |toks: &mut Vec<Tok>, s: &str| match toks.last_mut() {
         Some(Tok::Text(t)) => t.push_str(s),
         _ => toks.push(Tok::Text(s.to_string())),
     };
