@@ -124,7 +124,7 @@ impl Daemon {
 
     /// Waits for the daemon to exit and returns its exit code (None if killed by a signal).
     pub fn wait_exit(&mut self) -> Option<i32> {
-        let Some(child) = self.child.as_mut() else { return None };
+        let child = self.child.as_mut()?;
         let res = poll("daemon exit", DEADLINE, || child.try_wait().ok().flatten());
         match res {
             Ok(status) => {
