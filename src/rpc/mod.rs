@@ -4,6 +4,7 @@
 
 pub mod fault;
 pub mod jsonrpc;
+pub mod server;
 pub mod value;
 pub mod xmlrpc;
 

@@ -1,0 +1,376 @@
+//! The HTTP/1.1 server of the control plane (hyper), on the `[unix_http_server]` socket and
+//! the `[inet_http_server]` port: XML-RPC at `/RPC2`, JSON-RPC at `/weka/jrpc`, HTTP basic
+//! auth when configured. One task per connection; request bodies are bounded and slow
+//! clients time out, so no client can hold the daemon.
+
+use std::future::Future;
+use std::io;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use base64::Engine;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderValue};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use sha1::{Digest, Sha1};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+
+use super::fault::Fault;
+use super::value::Value;
+use super::{jsonrpc, xmlrpc};
+
+/// The largest request body accepted; `sendProcessStdin` is the only method that sends
+/// much, and a larger body is answered with 413 rather than buffered.
+pub const MAX_BODY: usize = 8 * 1024 * 1024;
+/// How long a client may take to send its headers, and then its body.
+pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections served at once; past this, accepts wait, so a flood cannot exhaust fds.
+pub const MAX_CONNECTIONS: usize = 2048;
+
+/// What a method call resolves to.
+pub type DispatchFuture = Pin<Box<dyn Future<Output = Result<Value, Fault>> + Send>>;
+
+/// The method table behind both transports.
+pub trait Dispatch: Send + Sync + 'static {
+    fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture;
+}
+
+/// A configured password: plain, or Python's `{SHA}<hex sha1>` form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Password {
+    Plain(String),
+    Sha1Hex(String),
+}
+
+impl Password {
+    /// Parses the config value as Python does: a `{SHA}` prefix means a hex sha1.
+    pub fn from_config(s: &str) -> Password {
+        match s.strip_prefix("{SHA}") {
+            Some(hex) => Password::Sha1Hex(hex.to_ascii_lowercase()),
+            None => Password::Plain(s.to_string()),
+        }
+    }
+
+    fn matches(&self, given: &str) -> bool {
+        match self {
+            Password::Plain(p) => p == given,
+            Password::Sha1Hex(hex) => {
+                let digest = Sha1::digest(given.as_bytes());
+                let mut got = String::with_capacity(40);
+                for b in digest.iter() {
+                    got.push_str(&format!("{b:02x}"));
+                }
+                &got == hex
+            }
+        }
+    }
+}
+
+/// HTTP basic auth credentials of one server section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Auth {
+    pub username: String,
+    pub password: Password,
+}
+
+impl Auth {
+    fn allows(&self, req: &Request<Incoming>) -> bool {
+        let Some(value) = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok())
+        else {
+            return false;
+        };
+        let Some(encoded) = value.strip_prefix("Basic ").or_else(|| value.strip_prefix("basic "))
+        else {
+            return false;
+        };
+        let Ok(decoded) = base64::engine::general_purpose::STANDARD.decode(encoded.trim()) else {
+            return false;
+        };
+        let Ok(text) = String::from_utf8(decoded) else { return false };
+        match text.split_once(':') {
+            Some((user, pass)) => user == self.username && self.password.matches(pass),
+            None => false,
+        }
+    }
+}
+
+/// One server: its auth and the method table.
+pub struct Server {
+    pub auth: Option<Auth>,
+    pub dispatch: Arc<dyn Dispatch>,
+}
+
+fn html_error(status: StatusCode) -> Response<Full<Bytes>> {
+    // Medusa's error page, as Python supervisor sends it.
+    let reason = status.canonical_reason().unwrap_or("Error");
+    let body = format!(
+        "<head>\n<title>Error response</title>\n</head>\n<body>\n<h1>Error response</h1>\n<p>Error code {}.\n<p>Message: {}.\n</body>",
+        status.as_u16(),
+        reason
+    );
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
+    resp
+}
+
+fn ok(content_type: &'static str, body: String) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    resp
+}
+
+enum Transport {
+    Xml,
+    Json,
+}
+
+impl Server {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+        if let Some(auth) = &self.auth {
+            if !auth.allows(&req) {
+                let mut resp = html_error(StatusCode::UNAUTHORIZED);
+                let h = resp.headers_mut();
+                h.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"default\""),
+                );
+                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+                return resp;
+            }
+        }
+        let path = req.uri().path();
+        let transport = if path.starts_with("/RPC2") {
+            Transport::Xml
+        } else if path == "/weka/jrpc" {
+            Transport::Json
+        } else {
+            return html_error(StatusCode::NOT_FOUND);
+        };
+        if req.method() != Method::POST {
+            return html_error(StatusCode::BAD_REQUEST);
+        }
+        let body = match tokio::time::timeout(
+            READ_TIMEOUT,
+            Limited::new(req.into_body(), MAX_BODY).collect(),
+        )
+        .await
+        {
+            Ok(Ok(collected)) => collected.to_bytes(),
+            Ok(Err(e)) if e.downcast_ref::<http_body_util::LengthLimitError>().is_some() => {
+                return html_error(StatusCode::PAYLOAD_TOO_LARGE);
+            }
+            Ok(Err(_)) | Err(_) => return html_error(StatusCode::BAD_REQUEST),
+        };
+        match transport {
+            Transport::Xml => self.xml(&body).await,
+            Transport::Json => self.json(&body).await,
+        }
+    }
+
+    async fn xml(&self, body: &[u8]) -> Response<Full<Bytes>> {
+        let call = match xmlrpc::parse_call(body) {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::debug!("XML-RPC request data is invalid: {}", e.0);
+                return html_error(StatusCode::BAD_REQUEST);
+            }
+        };
+        let text = match self.dispatch.call(call.method, call.params).await {
+            Ok(v) => xmlrpc::response(&v),
+            Err(f) => xmlrpc::fault(&f),
+        };
+        ok("text/xml", text)
+    }
+
+    async fn json(&self, body: &[u8]) -> Response<Full<Bytes>> {
+        let text = match jsonrpc::parse_request(body) {
+            Err(rej) => jsonrpc::error(&rej.id, rej.code, &rej.message),
+            Ok(req) => match self.dispatch.call(req.method, req.params).await {
+                Ok(v) => jsonrpc::result(&req.id, &v),
+                Err(f) => jsonrpc::fault(&req.id, &f),
+            },
+        };
+        ok("application/json", text)
+    }
+}
+
+/// Serves one accepted connection until the client closes it or `stop` is cancelled.
+async fn serve_conn<S>(server: Arc<Server>, stream: S, stop: CancellationToken)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let svc = service_fn(move |req| {
+        let server = server.clone();
+        async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+    });
+    let conn = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(READ_TIMEOUT)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(stream), svc);
+    tokio::pin!(conn);
+    tokio::select! {
+        res = conn.as_mut() => {
+            if let Err(e) = res {
+                tracing::debug!("connection ended with an error: {e}");
+            }
+        }
+        _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+    }
+}
+
+/// Accepts on a unix socket until `stop` is cancelled.
+pub async fn serve_unix(
+    listener: tokio::net::UnixListener,
+    server: Arc<Server>,
+    stop: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let (server, stop) = (server.clone(), stop.clone());
+                tokio::spawn(async move {
+                    serve_conn(server, stream, stop).await;
+                    drop(permit);
+                });
+            }
+            // EMFILE and friends: back off briefly rather than spin.
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Accepts on a TCP socket until `stop` is cancelled.
+pub async fn serve_tcp(
+    listener: tokio::net::TcpListener,
+    server: Arc<Server>,
+    stop: CancellationToken,
+) {
+    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    loop {
+        let Ok(permit) = slots.clone().acquire_owned().await else { return };
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = stop.cancelled() => return,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let _ = stream.set_nodelay(true);
+                let (server, stop) = (server.clone(), stop.clone());
+                tokio::spawn(async move {
+                    serve_conn(server, stream, stop).await;
+                    drop(permit);
+                });
+            }
+            Err(e) => {
+                tracing::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+/// Why a unix socket could not be bound.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// Another daemon answers on the socket: the caller must not touch it.
+    #[error(
+        "Another program is already listening on a port that one of our HTTP servers is configured to use.  Shut this program down first before starting supervisord."
+    )]
+    InUse,
+    #[error("Cannot open an HTTP server: socket.error reported {0}")]
+    Io(#[from] io::Error),
+}
+
+/// Creates the unix socket as Python does: bind `<file>.<pid>`, chmod it, hard-link it to
+/// `<file>`; when `<file>` exists and something answers on it, fail with `InUse`, otherwise
+/// it is stale and is replaced. Blocking; called once at startup, before any task runs.
+pub fn bind_unix(
+    path: &Path,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<std::os::unix::net::UnixListener, BindError> {
+    let tmp = PathBuf::from(format!("{}.{}", path.display(), std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    let listener = std::os::unix::net::UnixListener::bind(&tmp)?;
+    let cleanup = |e: io::Error| {
+        let _ = std::fs::remove_file(&tmp);
+        BindError::Io(e)
+    };
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(cleanup)?;
+    let mut tries = 0;
+    loop {
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => break,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 2 => {
+                tries += 1;
+                if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                    let _ = std::fs::remove_file(&tmp);
+                    return Err(BindError::InUse);
+                }
+                // Stale: nobody answers. Python prints this to stderr too.
+                eprintln!("Unlinking stale socket {}", path.display());
+                let _ = std::fs::remove_file(path);
+            }
+            Err(e) => return Err(cleanup(e)),
+        }
+    }
+    let _ = std::fs::remove_file(&tmp);
+    if let Some((uid, gid)) = owner {
+        nix::unistd::chown(
+            path,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .map_err(|e| BindError::Io(e.into()))?;
+    }
+    listener.set_nonblocking(true)?;
+    Ok(listener)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sha_passwords_compare_hex_digests() {
+        // sha1("thepassword")
+        let p = Password::from_config("{SHA}82ab876d1387bfafe46cc1c8a2ef074eae50cb1d");
+        assert!(p.matches("thepassword"));
+        assert!(!p.matches("other"));
+        assert!(Password::from_config("plain").matches("plain"));
+    }
+
+    #[test]
+    fn stale_socket_is_replaced_and_live_one_is_refused() {
+        let dir = tempfile::Builder::new().prefix("sd").tempdir_in("/tmp").expect("tempdir");
+        let path = dir.path().join("s.sock");
+        // A stale socket file: bound, then its listener dropped.
+        drop(std::os::unix::net::UnixListener::bind(&path).expect("bind"));
+        let live = bind_unix(&path, 0o700, None).expect("stale socket replaced");
+        let mode = std::fs::metadata(&path).expect("meta").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o700);
+        assert!(matches!(bind_unix(&path, 0o700, None), Err(BindError::InUse)));
+        drop(live);
+    }
+}
