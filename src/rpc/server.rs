@@ -137,17 +137,14 @@ enum Transport {
 
 impl Server {
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
-        if let Some(auth) = &self.auth {
-            if !auth.allows(&req) {
-                let mut resp = html_error(StatusCode::UNAUTHORIZED);
-                let h = resp.headers_mut();
-                h.insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Basic realm=\"default\""),
-                );
-                h.insert(header::CONNECTION, HeaderValue::from_static("close"));
-                return resp;
-            }
+        if let Some(auth) = &self.auth
+            && !auth.allows(&req)
+        {
+            let mut resp = html_error(StatusCode::UNAUTHORIZED);
+            let h = resp.headers_mut();
+            h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"default\""));
+            h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return resp;
         }
         let path = req.uri().path();
         let transport = if path.starts_with("/RPC2") {
