@@ -95,14 +95,15 @@ impl RotatingWriter {
     /// never unlinked (Python would remove the `/dev/stdout` symlink when run as root);
     /// it is only reopened.
     pub fn clear(&mut self) -> io::Result<()> {
-        if self.regular {
-            match std::fs::remove_file(&self.path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
+        self.unlink()?;
         self.reopen()
+    }
+
+    /// Removes the file by name but keeps writing to the open (now unlinked) file until
+    /// [`reopen`](Self::reopen); the first half of `clear`, for `clearLog`'s ordering.
+    /// A missing file is fine; a special file is left alone.
+    pub fn unlink(&self) -> io::Result<()> {
+        if self.regular { remove_if_exists(&self.path) } else { Ok(()) }
     }
 
     fn roll_over(&mut self) -> io::Result<()> {
