@@ -92,7 +92,11 @@ pub fn is_auto_log_name(file_name: &str, identifier: &str) -> bool {
             let rest = &file_name[at + marker.len()..];
             let run_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
             // `\S+\.log`: `.log` inside the non-space run, after at least one character.
-            if rest[..run_end].char_indices().skip(1).any(|(i, _)| rest[i..run_end].starts_with(".log")) {
+            if rest[..run_end]
+                .char_indices()
+                .skip(1)
+                .any(|(i, _)| rest[i..run_end].starts_with(".log"))
+            {
                 return true;
             }
         }
@@ -137,7 +141,9 @@ pub(crate) fn py_repr(s: &str) -> String {
                 out.push('\\');
                 out.push(c);
             }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => out.push_str(&format!("\\x{:02x}", c as u32)),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
             c => out.push(c),
         }
     }
@@ -200,18 +206,30 @@ mod tests {
     #[test]
     fn clear_removes_only_this_identifiers_auto_logs() {
         let dir = tempfile::tempdir().unwrap();
-        for f in ["w-stdout---sv-abcdefgh.log", "w-stdout---sv-abcdefgh.log.1", "w-stdout---other-abcdefgh.log", "keep.log"]
-        {
+        for f in [
+            "w-stdout---sv-abcdefgh.log",
+            "w-stdout---sv-abcdefgh.log.1",
+            "w-stdout---other-abcdefgh.log",
+            "keep.log",
+        ] {
             std::fs::write(dir.path().join(f), b"x").unwrap();
         }
         std::fs::create_dir(dir.path().join("d---sv-x.log")).unwrap();
         let warnings = clear_autochildlogdir(dir.path(), "sv");
-        let mut left: Vec<String> =
-            std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
         left.sort();
         assert_eq!(left, ["d---sv-x.log", "keep.log", "w-stdout---other-abcdefgh.log"]);
-        assert_eq!(warnings, [format!("Failed to clean up '{}'", dir.path().join("d---sv-x.log").display())]);
-        assert_eq!(clear_autochildlogdir(&dir.path().join("missing"), "sv"), ["Could not clear childlog dir"]);
+        assert_eq!(
+            warnings,
+            [format!("Failed to clean up '{}'", dir.path().join("d---sv-x.log").display())]
+        );
+        assert_eq!(
+            clear_autochildlogdir(&dir.path().join("missing"), "sv"),
+            ["Could not clear childlog dir"]
+        );
     }
 
     #[test]

@@ -193,7 +193,8 @@ mod tests {
         Ev::Comm(s.as_bytes().to_vec())
     }
 
-    const OBSERVED: &[u8] = b"before<!--XSUPERVISOR:BEGIN-->captured data<!--XSUPERVISOR:END-->after\n";
+    const OBSERVED: &[u8] =
+        b"before<!--XSUPERVISOR:BEGIN-->captured data<!--XSUPERVISOR:END-->after\n";
 
     #[test]
     fn python_observed_transcript_keeps_the_tail() {
@@ -246,7 +247,10 @@ mod tests {
 
     #[test]
     fn unterminated_section_emits_no_communication() {
-        assert_eq!(run(&[b"<!--XSUPERVISOR:BEGIN-->lost", b"<!--XSUP"], 100), vec![cap("lost<!--XSUP")]);
+        assert_eq!(
+            run(&[b"<!--XSUPERVISOR:BEGIN-->lost", b"<!--XSUP"], 100),
+            vec![cap("lost<!--XSUP")]
+        );
     }
 
     #[test]
@@ -254,7 +258,12 @@ mod tests {
         let got = run(&[b"\xff\xfe<!--XSUPERVISOR:BEGIN-->\x80<!--XSUPERVISOR:END-->\xc3"], 10);
         assert_eq!(
             got,
-            vec![Ev::Out(b"\xff\xfe".to_vec()), Ev::Cap(vec![0x80]), Ev::Comm(vec![0x80]), Ev::Out(vec![0xc3])]
+            vec![
+                Ev::Out(b"\xff\xfe".to_vec()),
+                Ev::Cap(vec![0x80]),
+                Ev::Comm(vec![0x80]),
+                Ev::Out(vec![0xc3])
+            ]
         );
     }
 
@@ -280,7 +289,9 @@ mod tests {
     fn strip_ansi_applies_to_the_payload() {
         let mut p = CaptureParser::new(100, true);
         let mut evs = Vec::new();
-        p.feed(b"<!--XSUPERVISOR:BEGIN-->\x1b[1mhi\x1b[0m<!--XSUPERVISOR:END-->", &mut |x| push(&mut evs, x));
+        p.feed(b"<!--XSUPERVISOR:BEGIN-->\x1b[1mhi\x1b[0m<!--XSUPERVISOR:END-->", &mut |x| {
+            push(&mut evs, x)
+        });
         assert_eq!(evs, vec![cap("\x1b[1mhi\x1b[0m"), comm("hi")]);
     }
 

@@ -97,7 +97,15 @@ impl LocalTime {
         let res = unsafe { libc::localtime_r(&secs, &mut tm) };
         if res.is_null() {
             // Only for times glibc cannot represent; keep the line well-formed.
-            return LocalTime { year: 1970, month: 1, day: 1, hour: 0, minute: 0, second: 0, millis: 0 };
+            return LocalTime {
+                year: 1970,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0,
+                millis: 0,
+            };
         }
         let u = |v: libc::c_int| u32::try_from(v).unwrap_or(0);
         LocalTime {
@@ -197,7 +205,13 @@ impl MainLog {
     }
 
     /// Opens `logfile` with its rotation settings; `to_stdout` is `nodaemon && !silent`.
-    pub fn open(path: &Path, maxbytes: u64, backups: u32, level: Level, to_stdout: bool) -> io::Result<MainLog> {
+    pub fn open(
+        path: &Path,
+        maxbytes: u64,
+        backups: u32,
+        level: Level,
+        to_stdout: bool,
+    ) -> io::Result<MainLog> {
         Ok(MainLog::new(level, Some(RotatingWriter::open(path, maxbytes, backups)?), to_stdout))
     }
 
@@ -233,7 +247,10 @@ impl MainLog {
                 Err(e) => {
                     // Python prints a traceback to stderr per failed line; once is enough.
                     if !self.failing {
-                        eprintln!("supervisord: cannot write log file {}: {e}", file.path().display());
+                        eprintln!(
+                            "supervisord: cannot write log file {}: {e}",
+                            file.path().display()
+                        );
                     }
                     self.failing = true;
                 }
@@ -276,22 +293,35 @@ mod tests {
 
     #[test]
     fn line_format_is_pythons() {
-        let t = LocalTime { year: 2026, month: 11, day: 22, hour: 22, minute: 48, second: 50, millis: 876 };
+        let t = LocalTime {
+            year: 2026,
+            month: 11,
+            day: 22,
+            hour: 22,
+            minute: 48,
+            second: 50,
+            millis: 876,
+        };
         assert_eq!(
             format_line_at(t, Level::Info, "spawned: 'web' with pid 123"),
             "2026-11-22 22:48:50,876 INFO spawned: 'web' with pid 123\n"
         );
-        let t = LocalTime { year: 2026, month: 1, day: 2, hour: 3, minute: 4, second: 5, millis: 7 };
+        let t =
+            LocalTime { year: 2026, month: 1, day: 2, hour: 3, minute: 4, second: 5, millis: 7 };
         assert_eq!(format_line_at(t, Level::Debg, "a\nb"), "2026-01-02 03:04:05,007 DEBG a\nb\n");
     }
 
     #[test]
     fn local_time_truncates_millis_and_agrees_with_localtime() {
-        let wall = UNIX_EPOCH + Duration::from_millis(1_795_000_000_999) + Duration::from_micros(900);
+        let wall =
+            UNIX_EPOCH + Duration::from_millis(1_795_000_000_999) + Duration::from_micros(900);
         let t = LocalTime::of(wall);
         assert_eq!(t.millis, 999);
         let whole = LocalTime::of(UNIX_EPOCH + Duration::from_secs(1_795_000_000));
-        assert_eq!((t.year, t.month, t.day, t.hour, t.minute, t.second), (whole.year, whole.month, whole.day, whole.hour, whole.minute, whole.second));
+        assert_eq!(
+            (t.year, t.month, t.day, t.hour, t.minute, t.second),
+            (whole.year, whole.month, whole.day, whole.hour, whole.minute, whole.second)
+        );
         let line = format_line(wall, Level::Warn, "x");
         assert_eq!(line.len(), "2026-11-22 22:48:50,999 WARN x\n".len());
         assert!(line.contains(",999 WARN x\n"), "{line}");
@@ -299,8 +329,17 @@ mod tests {
 
     #[test]
     fn levels() {
-        let names: Vec<&str> =
-            [Level::Crit, Level::Erro, Level::Warn, Level::Info, Level::Debg, Level::Trac, Level::Blat].map(Level::name).into();
+        let names: Vec<&str> = [
+            Level::Crit,
+            Level::Erro,
+            Level::Warn,
+            Level::Info,
+            Level::Debg,
+            Level::Trac,
+            Level::Blat,
+        ]
+        .map(Level::name)
+        .into();
         assert_eq!(names, ["CRIT", "ERRO", "WARN", "INFO", "DEBG", "TRAC", "BLAT"]);
         assert_eq!(Level::from_description("DEBUG"), Some(Level::Debg));
         assert_eq!(Level::from_description("blather"), Some(Level::Blat));
@@ -311,7 +350,10 @@ mod tests {
 
     #[test]
     fn child_output_lines() {
-        assert_eq!(child_output_message("comm", Channel::Stdout, b"before\n"), "'comm' stdout output:\nbefore\n");
+        assert_eq!(
+            child_output_message("comm", Channel::Stdout, b"before\n"),
+            "'comm' stdout output:\nbefore\n"
+        );
         assert_eq!(
             child_output_message("u", Channel::Stderr, b"\x88\n"),
             "'u' stderr output:\nUndecodable: b'\\x88\\n'"
@@ -330,7 +372,11 @@ mod tests {
         log.log(wall, Level::Info, "shown");
         log.log(wall, Level::Crit, "also");
         let text = std::fs::read_to_string(&p).unwrap();
-        let want = format!("{}{}", format_line(wall, Level::Info, "shown"), format_line(wall, Level::Crit, "also"));
+        let want = format!(
+            "{}{}",
+            format_line(wall, Level::Info, "shown"),
+            format_line(wall, Level::Crit, "also")
+        );
         assert_eq!(text, want);
     }
 
@@ -349,7 +395,11 @@ mod tests {
         assert!(std::fs::read_to_string(&p).unwrap().ends_with("INFO two\n"));
 
         log.clear(wall).unwrap();
-        assert_eq!(std::fs::read_to_string(&p).unwrap(), "", "'reopening log file' went to the old file");
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "",
+            "'reopening log file' went to the old file"
+        );
         std::fs::remove_file(&p).unwrap();
         assert_eq!(log.clear(wall), Err(ClearError::NoFile));
         assert_eq!(MainLog::new(Level::Info, None, false).clear(wall), Err(ClearError::NoFile));

@@ -209,13 +209,20 @@ mod tests {
         let p = dir.path().join("chat.log");
         let mut w = RotatingWriter::open(&p, 200, 3).unwrap();
         for i in 0..40 {
-            w.write_all(format!("line-{i:04}-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n").as_bytes()).unwrap();
+            w.write_all(format!("line-{i:04}-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n").as_bytes())
+                .unwrap();
         }
         w.write_all(&[b'0'; 300]).unwrap();
         w.write_all(&[b'1'; 300]).unwrap();
-        assert_eq!(sizes(dir.path(), "chat.log", 3), vec![Some(0), Some(300), Some(300), Some(205), None]);
+        assert_eq!(
+            sizes(dir.path(), "chat.log", 3),
+            vec![Some(0), Some(300), Some(300), Some(205), None]
+        );
         let three = std::fs::read_to_string(dir.path().join("chat.log.3")).unwrap();
-        assert!(three.starts_with("line-0035-") && three.ends_with("line-0039-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n"));
+        assert!(
+            three.starts_with("line-0035-")
+                && three.ends_with("line-0039-xxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\n")
+        );
         assert_eq!(std::fs::read(dir.path().join("chat.log.1")).unwrap(), vec![b'1'; 300]);
     }
 

@@ -46,7 +46,8 @@ pub fn read_range(file_len: u64, offset: i64, length: i64) -> Result<(u64, u64),
         return Err(ReadError::BadArguments);
     }
     let start = (offset as u64).min(file_len);
-    let end = if length == 0 { file_len } else { start.saturating_add(length as u64).min(file_len) };
+    let end =
+        if length == 0 { file_len } else { start.saturating_add(length as u64).min(file_len) };
     Ok((start, end))
 }
 
@@ -139,7 +140,7 @@ pub fn tail_log_file(path: &Path, offset: i64, length: i64) -> Tail {
 
 fn regular_len(file: &File) -> Option<u64> {
     let meta = file.metadata().ok()?;
-    meta.is_file().then(|| meta.len())
+    meta.is_file().then_some(meta.len())
 }
 
 /// Reads `[start, end)`; a file that shrank meanwhile gives fewer bytes, as Python's read.
