@@ -1,0 +1,242 @@
+//! `AUTO` child logs: their names in `childlogdir` and their cleanup at startup
+//! (`get_autochildlog_name` and `clear_autochildlogdir` in `supervisor/options.py`).
+//!
+//! Python makes each name with `tempfile.mkstemp(suffix='.log', prefix='<name>-<channel>---
+//! <identifier>-', dir=childlogdir)`: 8 random characters from `a-z0-9_`, the file created
+//! empty with mode 0600 (seen: `auto-stdout---supervisor-c1rjsf96.log`, `-rw-------`). It
+//! does this when the group is created, so the files exist before the first start, and
+//! again under new names on every reload.
+//!
+//! At startup, unless `nocleanup`, every entry of `childlogdir` matching Python's regex
+//! `.+?---<identifier>-\S+\.log\.{0,1}\d{0,4}` (anchored at the start only) is removed,
+//! backups included. The daemon must call [`clear_autochildlogdir`] only once it knows it
+//! is the sole instance (python-supervisor.md §10: "Do not wipe the AUTO logs of a running
+//! instance").
+
+use std::fs::OpenOptions;
+use std::io;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use super::Channel;
+
+/// Python's `tempfile` alphabet for the random part.
+const ALPHABET: &[u8; 37] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+/// Python's `tempfile.TMP_MAX`: how many names to try before giving up.
+const TMP_MAX: usize = 10_000;
+
+/// The file name (without directory) of an AUTO log.
+pub fn auto_log_file_name(name: &str, channel: Channel, identifier: &str, random: &str) -> String {
+    format!("{name}-{}---{identifier}-{random}.log", channel.as_str())
+}
+
+/// Maps 8 random bytes to Python's 8-character random part.
+pub fn random_part(bytes: [u8; 8]) -> String {
+    bytes.iter().map(|b| char::from(ALPHABET[usize::from(*b) % ALPHABET.len()])).collect()
+}
+
+/// 8 bytes from the kernel's random source.
+pub fn os_random() -> io::Result<[u8; 8]> {
+    let mut buf = [0u8; 8];
+    let mut filled = 0;
+    while filled < buf.len() {
+        let rest = &mut buf[filled..];
+        // SAFETY: `rest` is a valid, writable buffer of `rest.len()` bytes for the call.
+        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        if n < 0 {
+            let err = io::Error::last_os_error();
+            if err.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(err);
+        }
+        filled += n as usize;
+    }
+    Ok(buf)
+}
+
+/// Creates a new, empty AUTO log for `name`'s `channel` in `childlogdir` (mode 0600,
+/// exclusive create, retrying on a name clash as `mkstemp` does) and returns its path.
+/// `random` supplies 8 random bytes per attempt (inject a fixed source in tests).
+pub fn create_auto_log(
+    childlogdir: &Path,
+    name: &str,
+    channel: Channel,
+    identifier: &str,
+    mut random: impl FnMut() -> io::Result<[u8; 8]>,
+) -> io::Result<PathBuf> {
+    for _ in 0..TMP_MAX {
+        let file_name = auto_log_file_name(name, channel, identifier, &random_part(random()?));
+        let path = childlogdir.join(file_name);
+        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
+            Ok(_) => return Ok(path),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "No usable temporary file name found"))
+}
+
+/// True if Python's cleanup regex matches `file_name`: at least one character, then
+/// `---<identifier>-`, then a run of non-space characters containing `.log` after its
+/// first character. (Python interpolates the identifier into the regex unescaped; here it
+/// is taken literally, which differs only for identifiers with regex metacharacters.)
+pub fn is_auto_log_name(file_name: &str, identifier: &str) -> bool {
+    let marker = format!("---{identifier}-");
+    let mut from = 0;
+    while let Some(found) = file_name.get(from..).and_then(|s| s.find(&marker)) {
+        let at = from + found;
+        // `.+?` is at least one character and never a newline.
+        let prefix_ok = at >= 1 && !file_name[..at].contains('\n');
+        if prefix_ok {
+            let rest = &file_name[at + marker.len()..];
+            let run_end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+            // `\S+\.log`: `.log` inside the non-space run, after at least one character.
+            if rest[..run_end]
+                .char_indices()
+                .skip(1)
+                .any(|(i, _)| rest[i..run_end].starts_with(".log"))
+            {
+                return true;
+            }
+        }
+        from = at + 1;
+    }
+    false
+}
+
+/// Removes every AUTO log (and backup) of `identifier` from `childlogdir`. Returns the
+/// WARN messages Python logs, word for word: `Could not clear childlog dir` when the
+/// directory cannot be listed, `Failed to clean up '<path>'` per file that resists.
+pub fn clear_autochildlogdir(childlogdir: &Path, identifier: &str) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir(childlogdir) else {
+        return vec!["Could not clear childlog dir".to_string()];
+    };
+    let mut warnings = Vec::new();
+    for entry in entries.flatten() {
+        let file_name = entry.file_name();
+        if is_auto_log_name(&file_name.to_string_lossy(), identifier) {
+            let path = childlogdir.join(&file_name);
+            if std::fs::remove_file(&path).is_err() {
+                warnings.push(format!("Failed to clean up {}", py_repr(&path.to_string_lossy())));
+            }
+        }
+    }
+    warnings
+}
+
+/// Python's `repr()` of a str, enough for paths: single quotes unless the text holds a
+/// single quote and no double quote; backslashes and control characters escaped.
+pub(crate) fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn names_match_pythons_pattern() {
+        assert_eq!(
+            auto_log_file_name("multi_00", Channel::Stdout, "supervisor", "r__wc0z5"),
+            "multi_00-stdout---supervisor-r__wc0z5.log"
+        );
+        assert_eq!(random_part([0, 25, 26, 35, 36, 37, 255, 74]), "az09_a7a");
+    }
+
+    #[test]
+    fn creates_empty_private_files_and_retries_on_clash() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut seq = vec![[1u8; 8], [1u8; 8], [2u8; 8]].into_iter();
+        let mut next = move || seq.next().ok_or_else(|| io::Error::other("exhausted"));
+        let a = create_auto_log(dir.path(), "web", Channel::Stderr, "myid", &mut next).unwrap();
+        assert_eq!(a.file_name().unwrap(), "web-stderr---myid-bbbbbbbb.log");
+        let meta = std::fs::metadata(&a).unwrap();
+        assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (0, 0o600));
+        let b = create_auto_log(dir.path(), "web", Channel::Stderr, "myid", &mut next).unwrap();
+        assert_eq!(b.file_name().unwrap(), "web-stderr---myid-cccccccc.log");
+        let c = create_auto_log(dir.path(), "web", Channel::Stdout, "myid", os_random).unwrap();
+        assert!(is_auto_log_name(&c.file_name().unwrap().to_string_lossy(), "myid"));
+    }
+
+    #[test]
+    fn cleanup_regex_agrees_with_python() {
+        // Each case was run through Python's `re.match` with identifier `supervisor`.
+        let cases = [
+            ("a-stdout---supervisor-abc.log", true),
+            ("a-stdout---supervisor-abc.log.3", true),
+            ("---supervisor-x.log", false),
+            ("a---supervisor-.log", false),
+            ("a---supervisor-x y.log", false),
+            ("a b---supervisor-x.log", true),
+            ("a---supervisor-x.logfoo", true),
+            ("a---supervisor-x.lo", false),
+            ("supervisord.log", false),
+            ("a---supervisor-..log", true),
+            ("a---other-x.log", false),
+            ("x---supervisor-a b---supervisor-c.log", true),
+            ("----supervisor-x.log", true),
+        ];
+        for (name, want) in cases {
+            assert_eq!(is_auto_log_name(name, "supervisor"), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn clear_removes_only_this_identifiers_auto_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        for f in [
+            "w-stdout---sv-abcdefgh.log",
+            "w-stdout---sv-abcdefgh.log.1",
+            "w-stdout---other-abcdefgh.log",
+            "keep.log",
+        ] {
+            std::fs::write(dir.path().join(f), b"x").unwrap();
+        }
+        std::fs::create_dir(dir.path().join("d---sv-x.log")).unwrap();
+        let warnings = clear_autochildlogdir(dir.path(), "sv");
+        let mut left: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        left.sort();
+        assert_eq!(left, ["d---sv-x.log", "keep.log", "w-stdout---other-abcdefgh.log"]);
+        assert_eq!(
+            warnings,
+            [format!("Failed to clean up '{}'", dir.path().join("d---sv-x.log").display())]
+        );
+        assert_eq!(
+            clear_autochildlogdir(&dir.path().join("missing"), "sv"),
+            ["Could not clear childlog dir"]
+        );
+    }
+
+    #[test]
+    fn py_repr_quotes_like_python() {
+        assert_eq!(py_repr("/tmp/a.log"), "'/tmp/a.log'");
+        assert_eq!(py_repr("it's"), "\"it's\"");
+        assert_eq!(py_repr("a'b\"c"), "'a\\'b\"c'");
+        assert_eq!(py_repr("tab\there\\"), "'tab\\there\\\\'");
+    }
+}

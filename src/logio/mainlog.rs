@@ -1,0 +1,420 @@
+//! The daemon log (`logfile`, `logfile_maxbytes`, `logfile_backups`, `loglevel`): Python's
+//! line format and level names, level filtering, and the copy to stdout under `-n`.
+//!
+//! Format (`supervisor/options.py` `make_logger`, `loggers.py` `LogRecord.asdict`):
+//! `%(asctime)s %(levelname)s %(message)s\n`, asctime `YYYY-MM-DD HH:MM:SS,mmm` in local
+//! time with the milliseconds truncated, level names `CRIT ERRO WARN INFO DEBG TRAC BLAT`.
+//! A multi-line message is written as is. With `nodaemon` and not `silent` the same lines
+//! go to stdout too, before the file (so with `logfile=/dev/stdout` they appear twice).
+//!
+//! Local time comes from `libc::localtime_r`, which honours `TZ` and `/etc/localtime` in
+//! the static glibc build, as Python's `time.localtime` does. [`MainLog`] is a plain
+//! synchronous writer: the daemon gives it to one log task, and nothing else writes it.
+
+use std::io::{self, Write};
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::autoname::py_repr;
+use super::{Channel, RotatingWriter};
+
+/// Python's log levels (`loggers.LevelsByName`), ordered by severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Level {
+    /// `blather` (3): supervisor internals.
+    Blat = 3,
+    /// `trace` (5): RPC calls, HTTP access.
+    Trac = 5,
+    /// `debug` (10): child output, fd closes, comm events.
+    Debg = 10,
+    /// `info` (20): the default; spawned/success/exited lines.
+    Info = 20,
+    /// `warn` (30): stops, bad signals, unknown options.
+    Warn = 30,
+    /// `error` (40).
+    Erro = 40,
+    /// `critical` (50): running as root, no HTTP auth.
+    Crit = 50,
+}
+
+impl Level {
+    /// The name written in log lines (`INFO`, `DEBG`, …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Level::Blat => "BLAT",
+            Level::Trac => "TRAC",
+            Level::Debg => "DEBG",
+            Level::Info => "INFO",
+            Level::Warn => "WARN",
+            Level::Erro => "ERRO",
+            Level::Crit => "CRIT",
+        }
+    }
+
+    /// `loglevel=` / `-e` values, case-insensitive as Python's `logging_level`:
+    /// critical, error, warn, info, debug, trace, blather (not `warning`).
+    pub fn from_description(s: &str) -> Option<Level> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "critical" => Level::Crit,
+            "error" => Level::Erro,
+            "warn" => Level::Warn,
+            "info" => Level::Info,
+            "debug" => Level::Debg,
+            "trace" => Level::Trac,
+            "blather" => Level::Blat,
+            _ => return None,
+        })
+    }
+}
+
+/// Broken-down local time, the part of `struct tm` the timestamp needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LocalTime {
+    /// Full year, e.g. 2026.
+    pub year: i32,
+    /// 1..=12.
+    pub month: u32,
+    /// 1..=31.
+    pub day: u32,
+    /// 0..=23.
+    pub hour: u32,
+    /// 0..=59.
+    pub minute: u32,
+    /// 0..=60.
+    pub second: u32,
+    /// 0..=999, truncated.
+    pub millis: u32,
+}
+
+impl LocalTime {
+    /// `wall` in the local time zone (the epoch for a time before 1970).
+    pub fn of(wall: SystemTime) -> LocalTime {
+        let since = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
+        let secs = libc::time_t::try_from(since.as_secs()).unwrap_or(libc::time_t::MAX);
+        // SAFETY: an all-zero `tm` is a valid value (integers, and a null `tm_zone`).
+        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+        // SAFETY: both pointers are valid for the call; localtime_r is thread-safe.
+        let res = unsafe { libc::localtime_r(&secs, &mut tm) };
+        if res.is_null() {
+            // Only for times glibc cannot represent; keep the line well-formed.
+            return LocalTime {
+                year: 1970,
+                month: 1,
+                day: 1,
+                hour: 0,
+                minute: 0,
+                second: 0,
+                millis: 0,
+            };
+        }
+        let u = |v: libc::c_int| u32::try_from(v).unwrap_or(0);
+        LocalTime {
+            year: tm.tm_year.saturating_add(1900),
+            month: u(tm.tm_mon) + 1,
+            day: u(tm.tm_mday),
+            hour: u(tm.tm_hour),
+            minute: u(tm.tm_min),
+            second: u(tm.tm_sec),
+            millis: since.subsec_millis(),
+        }
+    }
+}
+
+/// The line Python writes, trailing newline included, for a given broken-down time.
+pub fn format_line_at(t: LocalTime, level: Level, msg: &str) -> String {
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02},{:03} {} {}\n",
+        t.year,
+        t.month,
+        t.day,
+        t.hour,
+        t.minute,
+        t.second,
+        t.millis,
+        level.name(),
+        msg
+    )
+}
+
+/// The line Python writes for `msg` logged at `wall`: `2026-11-22 22:48:50,876 INFO msg\n`.
+pub fn format_line(wall: SystemTime, level: Level, msg: &str) -> String {
+    format_line_at(LocalTime::of(wall), level, msg)
+}
+
+/// The DEBG message Python logs for each chunk of child output when `loglevel` is debug or
+/// lower: `'web' stdout output:\n<text>`, or `Undecodable: b'…'` when the chunk is not
+/// UTF-8 (python-supervisor.md §7.2, `POutputDispatcher._log`).
+pub fn child_output_message(name: &str, channel: Channel, data: &[u8]) -> String {
+    let text = match std::str::from_utf8(data) {
+        Ok(s) => s.to_string(),
+        Err(_) => format!("Undecodable: {}", py_bytes_repr(data)),
+    };
+    format!("{} {} output:\n{}", py_repr(name), channel.as_str(), text)
+}
+
+/// Python's `repr()` of a bytes object: `b'...'`, printable ASCII as is, `\t \n \r \\`
+/// escaped, everything else as `\xNN`; double quotes when it holds `'` but no `"`.
+pub fn py_bytes_repr(data: &[u8]) -> String {
+    let quote = if data.contains(&b'\'') && !data.contains(&b'"') { b'"' } else { b'\'' };
+    let mut out = String::with_capacity(data.len() + 3);
+    out.push('b');
+    out.push(char::from(quote));
+    for &b in data {
+        match b {
+            b'\\' => out.push_str("\\\\"),
+            b'\t' => out.push_str("\\t"),
+            b'\n' => out.push_str("\\n"),
+            b'\r' => out.push_str("\\r"),
+            b if b == quote => {
+                out.push('\\');
+                out.push(char::from(b));
+            }
+            0x20..=0x7e => out.push(char::from(b)),
+            b => out.push_str(&format!("\\x{b:02x}")),
+        }
+    }
+    out.push(char::from(quote));
+    out
+}
+
+/// Why `clearLog` fails; each is the supervisor fault of the same name.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ClearError {
+    /// There is no log file, or it does not exist (`NO_FILE`).
+    #[error("NO_FILE")]
+    NoFile,
+    /// The file could not be removed (`FAILED`).
+    #[error("FAILED")]
+    Failed,
+}
+
+/// The daemon log: a rotating file and, under `-n` without `-s`, stdout.
+#[derive(Debug)]
+pub struct MainLog {
+    level: Level,
+    file: Option<RotatingWriter>,
+    to_stdout: bool,
+    /// True after a failed file write, so a full disk is reported once, not per line.
+    failing: bool,
+}
+
+impl MainLog {
+    /// A log over an already opened writer (or none), at `level`.
+    pub fn new(level: Level, file: Option<RotatingWriter>, to_stdout: bool) -> MainLog {
+        MainLog { level, file, to_stdout, failing: false }
+    }
+
+    /// Opens `logfile` with its rotation settings; `to_stdout` is `nodaemon && !silent`.
+    pub fn open(
+        path: &Path,
+        maxbytes: u64,
+        backups: u32,
+        level: Level,
+        to_stdout: bool,
+    ) -> io::Result<MainLog> {
+        Ok(MainLog::new(level, Some(RotatingWriter::open(path, maxbytes, backups)?), to_stdout))
+    }
+
+    /// The configured `loglevel`.
+    pub fn level(&self) -> Level {
+        self.level
+    }
+
+    /// True if a message at `level` would be written (check before formatting costly text).
+    pub fn enabled(&self, level: Level) -> bool {
+        level >= self.level
+    }
+
+    /// The log file's path, for `readLog` (None when there is no file).
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(RotatingWriter::path)
+    }
+
+    /// Writes `msg` at `level`, stamped with `wall`, if the level passes.
+    pub fn log(&mut self, wall: SystemTime, level: Level, msg: &str) {
+        if !self.enabled(level) {
+            return;
+        }
+        let line = format_line(wall, level, msg);
+        if self.to_stdout {
+            // Python's stdout handler ignores EPIPE; a closed stdout must not stop logging.
+            let mut out = io::stdout().lock();
+            let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+        }
+        if let Some(file) = &mut self.file {
+            match file.write_all(line.as_bytes()) {
+                Ok(()) => self.failing = false,
+                Err(e) => {
+                    // Python prints a traceback to stderr per failed line; once is enough.
+                    if !self.failing {
+                        eprintln!(
+                            "supervisord: cannot write log file {}: {e}",
+                            file.path().display()
+                        );
+                    }
+                    self.failing = true;
+                }
+            }
+        }
+    }
+
+    /// SIGUSR2: logs `supervisord logreopen` (to the old file), then reopens by name.
+    pub fn reopen(&mut self, wall: SystemTime) -> io::Result<()> {
+        self.log(wall, Level::Info, "supervisord logreopen");
+        match &mut self.file {
+            Some(file) => file.reopen(),
+            None => Ok(()),
+        }
+    }
+
+    /// `supervisor.clearLog`: removes the file (backups stay) and reopens it. Python logs
+    /// `reopening log file` once per handler before reopening it, so under `-n` the line
+    /// appears twice on stdout, and never in the new file.
+    pub fn clear(&mut self, wall: SystemTime) -> Result<(), ClearError> {
+        let Some(file) = &self.file else { return Err(ClearError::NoFile) };
+        if !file.path().exists() {
+            return Err(ClearError::NoFile);
+        }
+        file.unlink().map_err(|_| ClearError::Failed)?;
+        for _ in 0..(1 + usize::from(self.to_stdout)) {
+            self.log(wall, Level::Info, "reopening log file");
+        }
+        match &mut self.file {
+            Some(file) => file.reopen().map_err(|_| ClearError::Failed),
+            None => Ok(()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn line_format_is_pythons() {
+        let t = LocalTime {
+            year: 2026,
+            month: 11,
+            day: 22,
+            hour: 22,
+            minute: 48,
+            second: 50,
+            millis: 876,
+        };
+        assert_eq!(
+            format_line_at(t, Level::Info, "spawned: 'web' with pid 123"),
+            "2026-11-22 22:48:50,876 INFO spawned: 'web' with pid 123\n"
+        );
+        let t =
+            LocalTime { year: 2026, month: 1, day: 2, hour: 3, minute: 4, second: 5, millis: 7 };
+        assert_eq!(format_line_at(t, Level::Debg, "a\nb"), "2026-01-02 03:04:05,007 DEBG a\nb\n");
+    }
+
+    #[test]
+    fn local_time_truncates_millis_and_agrees_with_localtime() {
+        let wall =
+            UNIX_EPOCH + Duration::from_millis(1_795_000_000_999) + Duration::from_micros(900);
+        let t = LocalTime::of(wall);
+        assert_eq!(t.millis, 999);
+        let whole = LocalTime::of(UNIX_EPOCH + Duration::from_secs(1_795_000_000));
+        assert_eq!(
+            (t.year, t.month, t.day, t.hour, t.minute, t.second),
+            (whole.year, whole.month, whole.day, whole.hour, whole.minute, whole.second)
+        );
+        let line = format_line(wall, Level::Warn, "x");
+        assert_eq!(line.len(), "2026-11-22 22:48:50,999 WARN x\n".len());
+        assert!(line.contains(",999 WARN x\n"), "{line}");
+    }
+
+    #[test]
+    fn levels() {
+        let names: Vec<&str> = [
+            Level::Crit,
+            Level::Erro,
+            Level::Warn,
+            Level::Info,
+            Level::Debg,
+            Level::Trac,
+            Level::Blat,
+        ]
+        .map(Level::name)
+        .into();
+        assert_eq!(names, ["CRIT", "ERRO", "WARN", "INFO", "DEBG", "TRAC", "BLAT"]);
+        assert_eq!(Level::from_description("DEBUG"), Some(Level::Debg));
+        assert_eq!(Level::from_description("blather"), Some(Level::Blat));
+        assert_eq!(Level::from_description("warning"), None);
+        assert_eq!(Level::Crit as u8, 50);
+        assert!(Level::Trac < Level::Debg);
+    }
+
+    #[test]
+    fn child_output_lines() {
+        assert_eq!(
+            child_output_message("comm", Channel::Stdout, b"before\n"),
+            "'comm' stdout output:\nbefore\n"
+        );
+        assert_eq!(
+            child_output_message("u", Channel::Stderr, b"\x88\n"),
+            "'u' stderr output:\nUndecodable: b'\\x88\\n'"
+        );
+        assert_eq!(py_bytes_repr(b"it's \"x\"\\\t\x7f"), "b'it\\'s \"x\"\\\\\\t\\x7f'");
+        assert_eq!(py_bytes_repr(b"it's"), "b\"it's\"");
+    }
+
+    #[test]
+    fn filters_by_level_and_writes_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("supervisord.log");
+        let mut log = MainLog::open(&p, 0, 0, Level::Info, false).unwrap();
+        let wall = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
+        log.log(wall, Level::Debg, "hidden");
+        log.log(wall, Level::Info, "shown");
+        log.log(wall, Level::Crit, "also");
+        let text = std::fs::read_to_string(&p).unwrap();
+        let want = format!(
+            "{}{}",
+            format_line(wall, Level::Info, "shown"),
+            format_line(wall, Level::Crit, "also")
+        );
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn reopen_and_clear_follow_python() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("supervisord.log");
+        let moved = dir.path().join("old.log");
+        let wall = UNIX_EPOCH;
+        let mut log = MainLog::open(&p, 0, 0, Level::Info, false).unwrap();
+        log.log(wall, Level::Info, "one");
+        std::fs::rename(&p, &moved).unwrap();
+        log.reopen(wall).unwrap();
+        log.log(wall, Level::Info, "two");
+        assert!(std::fs::read_to_string(&moved).unwrap().ends_with("INFO supervisord logreopen\n"));
+        assert!(std::fs::read_to_string(&p).unwrap().ends_with("INFO two\n"));
+
+        log.clear(wall).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&p).unwrap(),
+            "",
+            "'reopening log file' went to the old file"
+        );
+        std::fs::remove_file(&p).unwrap();
+        assert_eq!(log.clear(wall), Err(ClearError::NoFile));
+        assert_eq!(MainLog::new(Level::Info, None, false).clear(wall), Err(ClearError::NoFile));
+    }
+
+    #[test]
+    fn rotates_like_child_logs() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("supervisord.log");
+        let mut log = MainLog::open(&p, 100, 2, Level::Info, false).unwrap();
+        for i in 0..10 {
+            log.log(UNIX_EPOCH, Level::Info, &format!("message number {i}"));
+        }
+        assert!(dir.path().join("supervisord.log.1").exists());
+        assert!(dir.path().join("supervisord.log.2").exists());
+        assert!(!dir.path().join("supervisord.log.3").exists());
+    }
+}
