@@ -1,4 +1,4 @@
-//! Which personality of the one binary runs, from argv[0] and the first argument.
+//! Which personality of the one binary runs, from `argv[0]` and the first argument.
 
 use std::ffi::OsString;
 use std::io::Write;
@@ -31,7 +31,7 @@ impl Personality {
     }
 }
 
-/// Picks the personality and returns the arguments it sees: argv[0] first, as its own
+/// Picks the personality and returns the arguments it sees: `argv[0]` first, as its own
 /// parser expects, with the subcommand word removed when one chose it.
 pub fn choose(argv0: &str, first: Option<&str>, args: &[OsString]) -> (Personality, Vec<OsString>) {
     let by_name = match argv0 {
