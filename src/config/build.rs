@@ -470,10 +470,10 @@ impl<'a> Builder<'a> {
         let logfile_raw = sec.get("logfile", &names, d);
         let pidfile_raw = sec.get("pidfile", &names, d);
         let check_dirpath = |key: &str, v: &Option<String>, d: &mut Diag| {
-            if let Some(v) = v.as_deref().filter(|v| !(key == "logfile" && *v == "syslog")) {
-                if let Err(why) = opt::existing_dirpath(v, home, cwd) {
-                    d.error(sec.loc(key).error(format!("invalid value '{v}': {why}")));
-                }
+            if let Some(v) = v.as_deref().filter(|v| !(key == "logfile" && *v == "syslog"))
+                && let Err(why) = opt::existing_dirpath(v, home, cwd)
+            {
+                d.error(sec.loc(key).error(format!("invalid value '{v}': {why}")));
             }
         };
         check_dirpath("logfile", &logfile_raw, d);
@@ -612,15 +612,7 @@ impl<'a> Builder<'a> {
                 };
                 grouped.push(&member.name);
                 // Python builds fcgi members of a [group:x] as plain programs.
-                processes.extend(self.processes(
-                    ini,
-                    member,
-                    &group_name,
-                    base,
-                    global_env,
-                    999,
-                    d,
-                ));
+                processes.extend(self.processes(ini, member, &group_name, base, global_env, d));
             }
             groups.push((
                 new_group(group_name, priority, GroupKind::Program, processes),
@@ -635,7 +627,7 @@ impl<'a> Builder<'a> {
             let sec = self.sec(ini, s);
             let Some(name) = self.section_suffix_name(&sec, d) else { continue };
             let priority = sec.typed("priority", &names, d, 999, opt::integer);
-            let processes = self.processes(ini, s, &name, base, global_env, 999, d);
+            let processes = self.processes(ini, s, &name, base, global_env, d);
             groups.push((
                 new_group(name, priority, GroupKind::Program, processes),
                 sec.section_loc(),
@@ -693,7 +685,8 @@ impl<'a> Builder<'a> {
                     "invalid value 'true': redirect_stderr must be false for an event listener, whose stdout is the event protocol",
                 ));
             }
-            let processes = self.processes(ini, s, &name, base, global_env, -1, d);
+            // Only the pool defaults to -1; its processes keep the usual 999 (verified).
+            let processes = self.processes(ini, s, &name, base, global_env, d);
             let kind = GroupKind::EventListener { events, buffer_size, result_handler };
             groups.push((new_group(name, priority, kind, processes), sec.section_loc()));
         }
@@ -706,7 +699,7 @@ impl<'a> Builder<'a> {
             let Some(name) = self.section_suffix_name(&sec, d) else { continue };
             let priority = sec.typed("priority", &names, d, 999, opt::integer);
             let kind = self.fcgi_kind(&sec, &name, &names, d);
-            let processes = self.processes(ini, s, &name, base, global_env, 999, d);
+            let processes = self.processes(ini, s, &name, base, global_env, d);
             if let Some(kind) = kind {
                 groups.push((new_group(name, priority, kind, processes), sec.section_loc()));
             }
@@ -807,7 +800,6 @@ impl<'a> Builder<'a> {
     }
 
     /// `_processes_from_section`: one ProcessConfig per `process_num`.
-    #[allow(clippy::too_many_arguments)]
     fn processes(
         &self,
         ini: &Ini,
@@ -815,7 +807,6 @@ impl<'a> Builder<'a> {
         group_name: &str,
         base: &BTreeMap<String, Value>,
         global_env: &[(String, String)],
-        default_priority: i64,
         d: &mut Diag,
     ) -> Vec<ProcessConfig> {
         let sec = self.sec(ini, s);
@@ -828,7 +819,7 @@ impl<'a> Builder<'a> {
             .set("group_name", group_name);
         let n = &names;
         // Read before the per-process loop, so %(process_num)s is not available to them.
-        let priority = sec.typed("priority", n, d, default_priority, opt::integer);
+        let priority = sec.typed("priority", n, d, 999, opt::integer);
         let autostart = sec.typed("autostart", n, d, true, opt::boolean);
         let autorestart = sec.typed("autorestart", n, d, AutoRestart::Unexpected, opt::autorestart);
         let startsecs = sec.typed("startsecs", n, d, 1, opt::count);
@@ -912,12 +903,12 @@ impl<'a> Builder<'a> {
             let command = sec.get("command", &pn, d).unwrap_or_default();
             let name =
                 sec.expand_value("process_name", process_name_raw, &pn, d).unwrap_or_default();
-            if sec.opt("process_name").is_some() {
-                if let Err(why) = opt::process_or_group_name(&name) {
-                    d.error(sec.loc("process_name").error(format!(
-                        "invalid value '{process_name_raw}': it expands to '{name}' and {why}"
-                    )));
-                }
+            if sec.opt("process_name").is_some()
+                && let Err(why) = opt::process_or_group_name(&name)
+            {
+                d.error(sec.loc("process_name").error(format!(
+                    "invalid value '{process_name_raw}': it expands to '{name}' and {why}"
+                )));
             }
             let mut environment = global_env.to_vec();
             for (k, v) in own_env {
@@ -1389,6 +1380,7 @@ mod tests {
         );
         let l = cfg.group("l").expect("listener");
         assert_eq!(l.priority, -1);
+        assert_eq!(l.processes.first().map(|p| p.priority), Some(999));
         assert_eq!(
             l.kind,
             GroupKind::EventListener {

@@ -63,7 +63,7 @@ pub enum Command {
     /// `-v`/`--version`: print [`VERSION`] and exit 0.
     Version,
     /// Load the config and run (or check) it.
-    Run(DaemonArgs),
+    Run(Box<DaemonArgs>),
 }
 
 /// The arguments of a run.
@@ -152,7 +152,10 @@ const LONG: &[&str] = &[
 ];
 
 /// Python's `getopt.getopt`: (option as written, argument) pairs and the rest.
-fn getopt(args: &[String]) -> Result<(Vec<(String, String)>, Vec<String>), UsageError> {
+/// getopt's result: (option as written, argument) pairs, then the words after them.
+type Parsed = (Vec<(String, String)>, Vec<String>);
+
+fn getopt(args: &[String]) -> Result<Parsed, UsageError> {
     let mut opts = Vec::new();
     let mut i = 0;
     while let Some(arg) = args.get(i) {
@@ -210,10 +213,10 @@ fn getopt(args: &[String]) -> Result<(Vec<(String, String)>, Vec<String>), Usage
 }
 
 fn short_has_arg(c: char) -> Result<bool, UsageError> {
-    if c != ':' {
-        if let Some(at) = SHORT.find(c) {
-            return Ok(SHORT[at + c.len_utf8()..].starts_with(':'));
-        }
+    if c != ':'
+        && let Some(at) = SHORT.find(c)
+    {
+        return Ok(SHORT[at + c.len_utf8()..].starts_with(':'));
     }
     Err(UsageError(format!("option -{c} not recognized")))
 }
@@ -325,7 +328,7 @@ pub fn parse(args: &[OsString], cwd: &Path, home: Option<&str>) -> Result<Comman
             _ => return Err(UsageError(format!("option {name} not recognized"))),
         }
     }
-    Ok(Command::Run(run))
+    Ok(Command::Run(Box::new(run)))
 }
 
 /// The long name of an option as getopt returned it (`-c` → `configuration`).
@@ -392,7 +395,7 @@ mod tests {
 
     fn run(args: &[&str]) -> DaemonArgs {
         match parse_args(args) {
-            Ok(Command::Run(r)) => r,
+            Ok(Command::Run(r)) => *r,
             other => panic!("{args:?} gave {other:?}"),
         }
     }

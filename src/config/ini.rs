@@ -98,10 +98,11 @@ impl Ini {
             let value = line.get(..comment_start.unwrap_or(line.len())).unwrap_or(line).trim();
             if value.is_empty() {
                 // A blank line inside a value is part of it, unless it held a comment.
-                if comment_start.is_none() && cur.is_some() {
-                    if let Some(last) = pending.last_mut().filter(|_| cur_opt.is_some()) {
-                        last.2.push(String::new());
-                    }
+                if comment_start.is_none()
+                    && cur.is_some()
+                    && let Some(last) = pending.last_mut().filter(|_| cur_opt.is_some())
+                {
+                    last.2.push(String::new());
                 }
                 continue;
             }
