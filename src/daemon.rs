@@ -1,8 +1,135 @@
-//! The `supervisord` personality: flags, config, and (once built) the daemon's wiring.
+//! The `supervisord` personality: flags, config loading, `--check`, and (in the next
+//! issue) the daemon's wiring.
+//!
+//! A bad command line or config exits 2 before anything is created: no socket, no
+//! pidfile, no child.
 
 use std::ffi::OsString;
+use std::io::Write;
+
+use crate::config::{self, Command, Config, LoadContext, cli};
 
 /// Runs the daemon personality and returns its exit code.
-pub fn main(_args: Vec<OsString>) -> u8 {
-    crate::personality::not_built(crate::personality::Personality::Daemon)
+pub fn main(args: Vec<OsString>) -> u8 {
+    let argv0 = args
+        .first()
+        .map(|a| a.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "supervisord".into());
+    let ctx = LoadContext::from_process();
+    let home = ctx.env.iter().rev().find(|(k, _)| k == "HOME").map(|(_, v)| v.clone());
+    let run = match cli::parse(&args, &ctx.cwd, home.as_deref()) {
+        Ok(Command::Help) => return print_out(&cli::help_text(&argv0)),
+        Ok(Command::Version) => return print_out(&format!("{}\n", cli::VERSION)),
+        Ok(Command::Run(run)) => run,
+        Err(cli::UsageError(msg)) => return usage(&msg, &argv0),
+    };
+    let path = match run.configuration {
+        Some(p) => p,
+        None => {
+            if nix::unistd::getuid().is_root() {
+                eprint(
+                    "Warning: Supervisord is running as root and it is searching for its configuration file in default locations (including its current working directory); you probably want to specify a \"-c\" argument specifying an absolute path to a configuration file for improved security.\n",
+                );
+            }
+            match cli::find_config(&argv0, &ctx.cwd) {
+                Ok(p) => p,
+                Err(cli::UsageError(msg)) => return usage(&msg, &argv0),
+            }
+        }
+    };
+    if !ctx.cwd.join(&path).exists() {
+        return usage(&format!("could not find config file {}", path.display()), &argv0);
+    }
+    let cfg = match config::load(&path, &run.overrides, &ctx) {
+        Ok(cfg) => cfg,
+        Err(errors) => {
+            let text: String = errors.iter().map(|e| format!("Error: {e}\n")).collect();
+            eprint(&text);
+            return 2;
+        }
+    };
+    if run.check {
+        let warnings: String = cfg.warnings.iter().map(|w| format!("Warning: {w}\n")).collect();
+        eprint(&warnings);
+        return print_out(&process_table(&cfg));
+    }
+    eprint("Error: the daemon is not built yet in this version\n");
+    2
+}
+
+/// The `--check` table: one row per process in start order (group priority, group
+/// name, then process priority and name), with aligned columns.
+pub fn process_table(cfg: &Config) -> String {
+    let header = ["GROUP", "NAME", "PRIORITY", "COMMAND"];
+    let rows: Vec<[String; 4]> = cfg
+        .processes()
+        .map(|(g, p)| {
+            [g.name.clone(), p.name.clone(), p.priority.to_string(), p.command.replace('\n', " ")]
+        })
+        .collect();
+    let width = |col: usize| {
+        let cells = rows.iter().filter_map(|r| r.get(col)).map(|c| c.chars().count());
+        cells.chain(header.get(col).map(|h| h.len())).max().unwrap_or(0)
+    };
+    let widths = [width(0), width(1), width(2)];
+    let line = |cells: [&str; 4]| {
+        let [g, n, p, c] = cells;
+        let [wg, wn, wp] = widths;
+        format!("{g:<wg$}  {n:<wn$}  {p:<wp$}  {c}\n")
+    };
+    let mut out = line(header);
+    for [g, n, p, c] in &rows {
+        out.push_str(&line([g, n, p, c]));
+    }
+    out
+}
+
+fn usage(msg: &str, argv0: &str) -> u8 {
+    eprint(&cli::usage_text(msg, argv0));
+    2
+}
+
+/// Writes to stdout; a closed stdout (`| head`) is not an error worth reporting.
+fn print_out(text: &str) -> u8 {
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => 0,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => 0,
+        Err(_) => 1,
+    }
+}
+
+/// Writes to stderr; if stderr itself is gone there is nowhere left to report to.
+fn eprint(text: &str) {
+    let mut err = std::io::stderr().lock();
+    if err.write_all(text.as_bytes()).is_err() {
+        // Nothing useful can be done: the exit code still tells the caller.
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Overrides;
+    use std::path::Path;
+
+    #[test]
+    fn table_is_aligned_and_in_start_order() {
+        let dir = std::env::temp_dir().join(format!("sdtbl{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let conf = dir.join("t.conf");
+        std::fs::write(
+            &conf,
+            "[supervisord]\n[program:zz]\ncommand=/bin/z\npriority=1\n[program:a]\ncommand=/bin/a\n  --flag\n",
+        )
+        .expect("write conf");
+        let ctx = LoadContext { env: vec![], cwd: dir.clone(), host_node_name: "h".into() };
+        let cfg = config::load(Path::new("t.conf"), &Overrides::default(), &ctx).expect("loads");
+        let table = process_table(&cfg);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+        assert_eq!(
+            table,
+            "GROUP  NAME  PRIORITY  COMMAND\nzz     zz    1         /bin/z\na      a     999       /bin/a --flag\n"
+        );
+    }
 }

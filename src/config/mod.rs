@@ -1,1 +1,25 @@
-//! The supervisord configuration language (issue 2).
+//! The supervisord 4.3.0 configuration language and the daemon's command line.
+//!
+//! The pipeline is raw → expanded → typed, one module per step:
+//! - [`ini`]: configparser's dialect, keeping the file and line of every option;
+//! - [`expand`]: `%(name)s` interpolation (pure);
+//! - [`options`]: value parsers (sizes, signals, exit codes, `environment=`, …);
+//! - `build`: sections → [`Config`], with Python's defaults and rules, collecting every
+//!   problem as a [`ConfigError`] instead of stopping at the first;
+//! - [`model`]: the typed result the daemon runs from;
+//! - [`cli`]: the daemon's flags, which override the file.
+//!
+//! Users are not looked up here: `user=` and `chown=` stay strings for the daemon.
+
+mod build;
+pub mod cli;
+pub mod diag;
+pub mod expand;
+pub mod ini;
+pub mod model;
+pub mod options;
+
+pub use build::{EVENT_TYPES, LoadContext, load, load_ctl};
+pub use cli::{Command, DaemonArgs, Overrides, UsageError};
+pub use diag::{ConfigError, ConfigWarning};
+pub use model::*;

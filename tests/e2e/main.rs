@@ -1,4 +1,5 @@
 //! End-to-end tests: the real binary, real processes, real sockets.
 
 mod cli;
+mod config;
 mod support;

@@ -1,0 +1,361 @@
+//! The validated, typed configuration: what the daemon runs from.
+//!
+//! Every type derives `Clone, Debug, PartialEq` because `reread`/`update` diff the old
+//! and new models to decide which groups changed. None derives `Serialize`: only `rpc`
+//! knows wire formats.
+
+use std::path::PathBuf;
+
+use super::diag::ConfigWarning;
+
+/// A whole loaded configuration.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Config {
+    /// The main config file, spelled as given (`-c` or the search path).
+    pub source: PathBuf,
+    /// The absolute directory of the main config file (`%(here)s`).
+    pub here: PathBuf,
+    /// `[supervisord]`, with command-line overrides applied.
+    pub supervisord: SupervisordSection,
+    /// `[unix_http_server]`.
+    pub unix_http_server: Option<UnixHttpServer>,
+    /// `[inet_http_server]`.
+    pub inet_http_server: Option<InetHttpServer>,
+    /// Named extra servers: `[unix_http_server:foo]` (Python serves every one).
+    pub more_unix_http_servers: Vec<UnixHttpServer>,
+    /// Named extra servers: `[inet_http_server:foo]`.
+    pub more_inet_http_servers: Vec<InetHttpServer>,
+    /// `[supervisorctl]`, when present.
+    pub supervisorctl: Option<CtlSection>,
+    /// Process groups in start order: by (priority, name), as Python sorts them.
+    pub groups: Vec<GroupConfig>,
+    /// The `x` of every `[rpcinterface:x]` (the supervisor interface is built in).
+    pub rpcinterfaces: Vec<String>,
+    /// Non-fatal findings to log at WARN at startup.
+    pub warnings: Vec<ConfigWarning>,
+    /// Files read through `[include]`, in reading order (Python logs each at INFO).
+    pub included: Vec<PathBuf>,
+}
+
+impl Config {
+    /// Every process in start order, with its group.
+    pub fn processes(&self) -> impl Iterator<Item = (&GroupConfig, &ProcessConfig)> {
+        self.groups.iter().flat_map(|g| g.processes.iter().map(move |p| (g, p)))
+    }
+
+    /// The group called `name`.
+    pub fn group(&self, name: &str) -> Option<&GroupConfig> {
+        self.groups.iter().find(|g| g.name == name)
+    }
+
+    /// The URL children get as `SUPERVISOR_SERVER_URL` when their `serverurl` is AUTO:
+    /// the first unix server, else the first inet server (`localhost` for all
+    /// interfaces), else none (Python's `ServerOptions.realize`).
+    pub fn default_serverurl(&self) -> Option<String> {
+        let unix = self.unix_http_server.iter().chain(&self.more_unix_http_servers).next();
+        if let Some(u) = unix {
+            return Some(format!("unix://{}", u.file.display()));
+        }
+        let inet = self.inet_http_server.iter().chain(&self.more_inet_http_servers).next();
+        inet.map(|i| {
+            let host = if i.host.is_empty() { "localhost" } else { i.host.as_str() };
+            format!("http://{host}:{}", i.port)
+        })
+    }
+}
+
+/// Python's log level names, lowest last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum LogLevel {
+    /// `blather` (3).
+    Blather,
+    /// `trace` (5).
+    Trace,
+    /// `debug` (10).
+    Debug,
+    /// `info` (20).
+    Info,
+    /// `warn` (30).
+    Warn,
+    /// `error` (40).
+    Error,
+    /// `critical` (50).
+    Critical,
+}
+
+impl LogLevel {
+    /// Python's numeric level.
+    pub fn number(self) -> u8 {
+        match self {
+            LogLevel::Blather => 3,
+            LogLevel::Trace => 5,
+            LogLevel::Debug => 10,
+            LogLevel::Info => 20,
+            LogLevel::Warn => 30,
+            LogLevel::Error => 40,
+            LogLevel::Critical => 50,
+        }
+    }
+
+    /// The four-letter name written in the log file (`INFO`, `DEBG`, …).
+    pub fn tag(self) -> &'static str {
+        match self {
+            LogLevel::Blather => "BLAT",
+            LogLevel::Trace => "TRAC",
+            LogLevel::Debug => "DEBG",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERRO",
+            LogLevel::Critical => "CRIT",
+        }
+    }
+}
+
+/// Where the daemon's own log goes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DaemonLog {
+    /// `logfile=syslog` (exactly): the syslog service.
+    Syslog,
+    /// An absolute path (Python normalises it against the startup directory).
+    Path(PathBuf),
+}
+
+/// `[supervisord]`: the daemon's own settings.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SupervisordSection {
+    /// `logfile`, default `supervisord.log` in the startup directory.
+    pub logfile: DaemonLog,
+    /// `logfile_maxbytes`, default 50MB; 0 means never rotate.
+    pub logfile_maxbytes: u64,
+    /// `logfile_backups`, default 10.
+    pub logfile_backups: u32,
+    /// `loglevel`, default info.
+    pub loglevel: LogLevel,
+    /// `pidfile`, absolute, default `supervisord.pid` in the startup directory.
+    pub pidfile: PathBuf,
+    /// `umask`, default 022 (Python applies it only when daemonizing).
+    pub umask: u32,
+    /// `nodaemon`, default false.
+    pub nodaemon: bool,
+    /// `silent`, default false.
+    pub silent: bool,
+    /// `minfds`, default 1024.
+    pub minfds: u64,
+    /// `minprocs`, default 200.
+    pub minprocs: u64,
+    /// `nocleanup`, default false.
+    pub nocleanup: bool,
+    /// `childlogdir`, default the temp dir; where AUTO child logs go.
+    pub childlogdir: PathBuf,
+    /// `user`: a name or uid, resolved by the daemon (not here).
+    pub user: Option<String>,
+    /// `directory`: chdir target when daemonizing.
+    pub directory: Option<PathBuf>,
+    /// `strip_ansi`, default false.
+    pub strip_ansi: bool,
+    /// `environment`: merged under every program's environment.
+    pub environment: Vec<(String, String)>,
+    /// `identifier`, default `supervisor`.
+    pub identifier: String,
+}
+
+/// `[unix_http_server]` (or `[unix_http_server:name]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnixHttpServer {
+    /// The `name` of `[unix_http_server:name]`, None for the plain section.
+    pub name: Option<String>,
+    /// `file`: absolute socket path.
+    pub file: PathBuf,
+    /// `chmod`, default 0700.
+    pub chmod: u32,
+    /// `chown`: `user` or `user:group`, resolved by the daemon.
+    pub chown: Option<String>,
+    /// `username`/`password`: both or neither. The password may be `{SHA}<hex>`.
+    pub auth: Option<Credentials>,
+}
+
+/// `[inet_http_server]` (or `[inet_http_server:name]`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InetHttpServer {
+    /// The `name` of `[inet_http_server:name]`, None for the plain section.
+    pub name: Option<String>,
+    /// Lowercased host; empty means all interfaces (`*` or no host).
+    pub host: String,
+    /// 1..=65535.
+    pub port: u16,
+    /// `username`/`password`.
+    pub auth: Option<Credentials>,
+}
+
+/// HTTP basic-auth credentials for a server.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Credentials {
+    /// `username`.
+    pub username: String,
+    /// `password`, possibly `{SHA}<hex sha1>`.
+    pub password: String,
+}
+
+/// `[supervisorctl]`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CtlSection {
+    /// `serverurl`, default `http://localhost:9001`; a `unix://` path is normalised.
+    pub serverurl: String,
+    /// `username`.
+    pub username: Option<String>,
+    /// `password`.
+    pub password: Option<String>,
+    /// `prompt`, default `supervisor`.
+    pub prompt: String,
+    /// `history_file`, absolute.
+    pub history_file: Option<PathBuf>,
+}
+
+/// A process group: a `[program:x]`, a `[group:x]`, an `[eventlistener:x]` pool or an
+/// `[fcgi-program:x]`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GroupConfig {
+    /// Group name.
+    pub name: String,
+    /// Group priority: lower starts first, stops last.
+    pub priority: i64,
+    /// What kind of group and its kind-specific settings.
+    pub kind: GroupKind,
+    /// Its processes, sorted by (priority, name).
+    pub processes: Vec<ProcessConfig>,
+}
+
+/// The kind-specific part of a group.
+#[derive(Clone, Debug, PartialEq)]
+pub enum GroupKind {
+    /// `[program:x]` or `[group:x]`.
+    Program,
+    /// `[eventlistener:x]`: a listener pool.
+    EventListener {
+        /// Subscribed event type names, upper-cased, in the order written, no duplicates.
+        events: Vec<String>,
+        /// `buffer_size`, default 10, at least 1.
+        buffer_size: usize,
+        /// `result_handler` spec, default `supervisor.dispatchers:default_handler`.
+        result_handler: String,
+    },
+    /// `[fcgi-program:x]`.
+    FcgiProgram {
+        /// `socket`.
+        socket: FcgiSocket,
+        /// `socket_owner`: `user[:group]`, resolved by the daemon.
+        socket_owner: Option<String>,
+        /// `socket_mode`, default 0700 for unix sockets.
+        socket_mode: Option<u32>,
+        /// `socket_backlog`, default SOMAXCONN.
+        socket_backlog: Option<u32>,
+    },
+}
+
+/// The socket an fcgi-program's processes share as fd 0.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FcgiSocket {
+    /// `unix:///abs/path`.
+    Unix(PathBuf),
+    /// `tcp://host:port`.
+    Tcp {
+        /// Host name or address.
+        host: String,
+        /// Port.
+        port: u16,
+    },
+}
+
+/// `autorestart`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AutoRestart {
+    /// Never restart automatically.
+    False,
+    /// Restart when the exit code is not in `exitcodes` (the default).
+    Unexpected,
+    /// Always restart.
+    True,
+}
+
+/// Where one output channel is logged.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LogTarget {
+    /// `NONE`/`OFF`: no file.
+    None,
+    /// `AUTO`: a file in `childlogdir`, named by the daemon.
+    Auto,
+    /// A path, `~`-expanded; relative paths are relative to the daemon's directory.
+    Path(PathBuf),
+}
+
+/// The six per-channel log options (`stdout_*` or `stderr_*`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LogConfig {
+    /// `*_logfile`, default AUTO.
+    pub logfile: LogTarget,
+    /// `*_logfile_maxbytes`, default 50MB; 0 means never rotate.
+    pub maxbytes: u64,
+    /// `*_logfile_backups`, default 10.
+    pub backups: u32,
+    /// `*_capture_maxbytes`, default 0 (capture mode off).
+    pub capture_maxbytes: u64,
+    /// `*_events_enabled`: emit PROCESS_LOG events.
+    pub events_enabled: bool,
+    /// `*_syslog`: copy each line to syslog.
+    pub syslog: bool,
+}
+
+/// One process to run: a program section expanded for one `process_num`.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ProcessConfig {
+    /// Process name (`process_name` expanded).
+    pub name: String,
+    /// The group it belongs to.
+    pub group: String,
+    /// The `x` of the section it came from.
+    pub program: String,
+    /// `command`, expanded; split with shlex at spawn time.
+    pub command: String,
+    /// This process's number, from `numprocs_start`.
+    pub process_num: i64,
+    /// `numprocs` of its section.
+    pub numprocs: u32,
+    /// `priority`, default 999 (-1 for event listeners).
+    pub priority: i64,
+    /// `autostart`, default true.
+    pub autostart: bool,
+    /// `autorestart`, default unexpected.
+    pub autorestart: AutoRestart,
+    /// `startsecs`, default 1.
+    pub startsecs: u64,
+    /// `startretries`, default 3.
+    pub startretries: u32,
+    /// `exitcodes`, default `[0]`.
+    pub exitcodes: Vec<u8>,
+    /// `stopsignal` number, default 15 (TERM).
+    pub stopsignal: i32,
+    /// `stopwaitsecs`, default 10.
+    pub stopwaitsecs: u64,
+    /// `stopasgroup`, default false.
+    pub stopasgroup: bool,
+    /// `killasgroup`, default `stopasgroup`.
+    pub killasgroup: bool,
+    /// `user`: a name or uid, resolved by the daemon.
+    pub user: Option<String>,
+    /// `directory`: chdir in the child; not checked at load (Python fails at spawn).
+    pub directory: Option<PathBuf>,
+    /// `umask`, default inherit.
+    pub umask: Option<u32>,
+    /// `[supervisord] environment` overlaid with the program's own, in order.
+    pub environment: Vec<(String, String)>,
+    /// `redirect_stderr`, default false.
+    pub redirect_stderr: bool,
+    /// `serverurl`; None means AUTO (the daemon's own URL).
+    pub serverurl: Option<String>,
+    /// stdout logging.
+    pub stdout: LogConfig,
+    /// stderr logging (always `LogTarget::None` with `redirect_stderr`).
+    pub stderr: LogConfig,
+    /// `io_node=` (ours, SPEC section 5): stopped by `weka.stopAllIoNodes`.
+    pub io_node: bool,
+}

@@ -1,0 +1,289 @@
+//! `supervisord --check` on real configs, and broken configs failing fast (issue 2).
+
+use std::path::{Path, PathBuf};
+
+use crate::support::{run, tempdir};
+
+fn example(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// The `--check` rows as (group, name, priority, command) with whitespace collapsed
+/// between the first three columns.
+fn rows(stdout: &str) -> Vec<(String, String, String, String)> {
+    stdout
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let mut parts = l.split_whitespace();
+            let mut next = || parts.next().unwrap_or_default().to_string();
+            let (g, n, p) = (next(), next(), next());
+            let command = parts.collect::<Vec<_>>().join(" ");
+            (g, n, p, command)
+        })
+        .collect()
+}
+
+fn row(g: &str, n: &str, p: &str, c: &str) -> (String, String, String, String) {
+    (g.into(), n.into(), p.into(), c.into())
+}
+
+fn check(conf: &Path) -> crate::support::Run {
+    let conf = conf.to_string_lossy().into_owned();
+    let r = run(&["--check", "-c", &conf], None);
+    r.expect_code(0);
+    assert!(r.stdout.starts_with("GROUP"), "{}", r.explain());
+    r
+}
+
+#[test]
+fn python_sample_config_checks() {
+    // `echo_supervisord_conf` output with its example program uncommented.
+    let r = check(&example("examples/python-sample/supervisord.conf"));
+    assert_eq!(
+        rows(&r.stdout),
+        [row("theprogramname", "theprogramname", "999", "/bin/cat")],
+        "{}",
+        r.explain()
+    );
+}
+
+#[test]
+fn container_config_checks_in_priority_order() {
+    let r = check(&example("examples/container/supervisord.conf"));
+    let names: Vec<String> =
+        rows(&r.stdout).into_iter().map(|(_, n, p, _)| format!("{n}:{p}")).collect();
+    assert_eq!(
+        names,
+        ["config_generator:1", "brightstaff:10", "envoy:10", "access_log_tail:20"],
+        "{}",
+        r.explain()
+    );
+}
+
+#[test]
+fn numprocs_groups_and_includes_check() {
+    let dir = example("examples/numprocs");
+    let r = check(&dir.join("supervisord.conf"));
+    let conf_d = dir.join("conf.d");
+    let d = conf_d.display();
+    assert_eq!(
+        rows(&r.stdout),
+        [
+            row("ticker", "ticker", "999", "cat"),
+            row("web", "api_01", "10", "sh -c 'exec sleep 1000' api-01"),
+            row("web", "api_02", "10", "sh -c 'exec sleep 1000' api-02"),
+            row("web", "api_03", "10", "sh -c 'exec sleep 1000' api-03"),
+            row("web", "static", "20", "sh -c 'exec sleep 1000' static"),
+            row("worker", "worker0", "200", &format!("sh -c 'exec sleep 1000' {d} worker 0/2")),
+            row("worker", "worker1", "200", &format!("sh -c 'exec sleep 1000' {d} worker 1/2")),
+        ],
+        "{}",
+        r.explain()
+    );
+}
+
+#[test]
+fn bundled_config_checks() {
+    let r = check(&example("conf/supervisord.conf"));
+    let names: Vec<String> = rows(&r.stdout).into_iter().map(|(_, n, _, _)| n).collect();
+    assert_eq!(names, ["ticker", "flaky", "sleeper_0", "sleeper_1"], "{}", r.explain());
+}
+
+/// A broken config body (after a valid header that would create a socket and a pidfile)
+/// and what its error line must name.
+struct Broken {
+    body: &'static str,
+    section: &'static str,
+    option: Option<&'static str>,
+}
+
+const BROKEN: &[Broken] = &[
+    Broken {
+        body: "[program:web]\ncommand=/bin/web\nstartsecs=abc\n",
+        section: "[program:web]",
+        option: Some("startsecs"),
+    },
+    Broken {
+        body: "[program:web]\ncommand=/bin/web\nnumprocs=2\n",
+        section: "[program:web]",
+        option: Some("process_name"),
+    },
+    Broken {
+        body: "[program:web]\ncommand=/bin/web\nstopsignal=FOO\n",
+        section: "[program:web]",
+        option: Some("stopsignal"),
+    },
+    Broken {
+        body: "[program:web]\ncommand=/bin/web\nexitcodes=0,256\n",
+        section: "[program:web]",
+        option: Some("exitcodes"),
+    },
+    Broken {
+        body: "[program:web]\ncommand=/bin/web\nautorestart=maybe\n",
+        section: "[program:web]",
+        option: Some("autorestart"),
+    },
+    Broken {
+        body: "[program:web]\ncommand=/bin/web\nenvironment=A=1,B\n",
+        section: "[program:web]",
+        option: Some("environment"),
+    },
+    Broken {
+        body: "[group:g]\nprograms=web,nope\n[program:web]\ncommand=/bin/web\n",
+        section: "[group:g]",
+        option: Some("programs"),
+    },
+    Broken {
+        body: "[program:web]\ncommand=/bin/web\nstdout_logfile=/nonexistent/dir/x.log\n",
+        section: "[program:web]",
+        option: Some("stdout_logfile"),
+    },
+    Broken {
+        body: "[program:web]\ncommand=/bin/web %(ENV_SD_SURELY_UNSET)s\n",
+        section: "[program:web]",
+        option: Some("command"),
+    },
+    Broken {
+        body: "[eventlistener:l]\ncommand=/bin/l\nevents=FOO\n",
+        section: "[eventlistener:l]",
+        option: Some("events"),
+    },
+    Broken {
+        body: "[inet_http_server]\nport=70000\n",
+        section: "[inet_http_server]",
+        option: Some("port"),
+    },
+    Broken { body: "[program:web]\nautostart=true\n", section: "[program:web]", option: None },
+];
+
+#[test]
+fn broken_configs_fail_fast_naming_file_section_option_and_create_nothing() {
+    for b in BROKEN {
+        let dir = tempdir();
+        let sock = dir.path().join("s.sock");
+        let pid = dir.path().join("sd.pid");
+        let conf = dir.path().join("bad.conf");
+        let text = format!(
+            "[supervisord]\npidfile={}\nlogfile={}/sd.log\n[unix_http_server]\nfile={}\n{}",
+            pid.display(),
+            dir.path().display(),
+            sock.display(),
+            b.body
+        );
+        std::fs::write(&conf, &text).expect("write config");
+        for args in [vec!["-n", "-c"], vec!["--check", "-c"]] {
+            let mut args: Vec<&str> = args;
+            let conf_s = conf.to_string_lossy().into_owned();
+            args.push(&conf_s);
+            let r = run(&args, Some(dir.path()));
+            r.expect_code(2);
+            let line = r.stderr.lines().next().unwrap_or_default();
+            let ctx = format!("config:\n{text}\n{}", r.explain());
+            assert!(
+                line.starts_with(&format!("Error: {}:", conf.display())),
+                "file not named\n{ctx}"
+            );
+            assert!(line.contains(b.section), "section not named\n{ctx}");
+            if let Some(option) = b.option {
+                assert!(line.contains(&format!(" {option}: ")), "option not named\n{ctx}");
+            }
+            assert!(r.stdout.is_empty(), "{ctx}");
+            let left: Vec<_> = std::fs::read_dir(dir.path())
+                .expect("read temp dir")
+                .filter_map(Result::ok)
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect();
+            assert_eq!(left, ["bad.conf"], "something was created\n{ctx}");
+        }
+    }
+}
+
+#[test]
+fn errors_in_included_files_name_the_included_file() {
+    let dir = tempdir();
+    std::fs::create_dir(dir.path().join("conf.d")).expect("mkdir");
+    std::fs::write(dir.path().join("main.conf"), "[supervisord]\n[include]\nfiles=conf.d/*.conf\n")
+        .expect("write");
+    let inc = dir.path().join("conf.d/web.conf");
+    std::fs::write(&inc, "[program:web]\ncommand=/bin/web\nstartretries=-1\n").expect("write");
+    let r = run(&["--check", "-c", "main.conf"], Some(dir.path()));
+    r.expect_code(2);
+    let want = format!(
+        "Error: {}:3: [program:web] startretries: invalid value '-1': expected an integer >= 0\n",
+        inc.display()
+    );
+    assert_eq!(r.stderr, want, "{}", r.explain());
+}
+
+#[test]
+fn config_is_found_on_the_search_path() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("supervisord.conf"),
+        "[supervisord]\n[program:found]\ncommand=/bin/true\n",
+    )
+    .expect("write");
+    let r = run(&["--check"], Some(dir.path()));
+    r.expect_code(0);
+    assert_eq!(rows(&r.stdout), [row("found", "found", "999", "/bin/true")], "{}", r.explain());
+}
+
+#[test]
+fn usage_errors_help_and_version_match_python() {
+    let bin = crate::support::bin();
+    let argv0 = bin.display().to_string();
+    let r = run(&["-Z"], None);
+    r.expect_code(2);
+    assert_eq!(
+        r.stderr,
+        format!("Error: option -Z not recognized\nFor help, use {argv0} -h\n"),
+        "{}",
+        r.explain()
+    );
+
+    let r = run(&["-c", "/nonexistent.conf"], None);
+    r.expect_code(2);
+    assert_eq!(
+        r.stderr,
+        format!("Error: could not find config file /nonexistent.conf\nFor help, use {argv0} -h\n")
+    );
+
+    let r = run(&["-h"], None);
+    r.expect_code(0);
+    assert!(r.stdout.contains("supervisord -- run a set of applications"), "{}", r.explain());
+    assert!(r.stdout.contains(&format!("Usage: {argv0} [options]")), "{}", r.explain());
+    assert!(r.stdout.contains("-l/--logfile FILENAME -- use FILENAME as"), "{}", r.explain());
+
+    let r = run(&["-v"], None);
+    r.expect_code(0);
+    assert_eq!(r.stdout, "4.3.0\n");
+}
+
+#[test]
+fn warnings_do_not_fail_the_check() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("w.conf"),
+        "[supervisord]\n[program:a]\ncommand=/bin/a\nautorestrat=true\n",
+    )
+    .expect("write");
+    let r = run(&["--check", "-c", "w.conf"], Some(dir.path()));
+    r.expect_code(0);
+    assert_eq!(
+        r.stderr,
+        "Warning: w.conf:4: [program:a] autorestrat: ignored: unknown option\n",
+        "{}",
+        r.explain()
+    );
+}
+
+#[test]
+fn a_valid_config_without_check_says_the_daemon_is_not_built() {
+    let dir = tempdir();
+    std::fs::write(dir.path().join("ok.conf"), "[supervisord]\n[program:a]\ncommand=/bin/a\n")
+        .expect("write");
+    let r = run(&["-n", "-c", "ok.conf"], Some(dir.path()));
+    r.expect_code(2);
+    assert!(r.stderr.contains("not built yet"), "{}", r.explain());
+}
