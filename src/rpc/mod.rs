@@ -2,6 +2,7 @@
 //! (byte-compatible with supervisor 4.3.0) and JSON-RPC 2.0. This is the only module that
 //! knows JSON or XML. The HTTP server and the method table are not built yet.
 
+pub mod docs;
 pub mod fault;
 pub mod jsonrpc;
 pub mod server;
