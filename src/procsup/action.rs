@@ -56,8 +56,8 @@ pub struct StateChange {
 impl StateChange {
     /// The event body after `from_state:X`, exactly as Python renders it:
     /// `tries:N` for STARTING/BACKOFF, `expected:E pid:N` for EXITED, `pid:N` for
-    /// RUNNING/STOPPING/STOPPED, nothing for FATAL/UNKNOWN (and STOPPED, which has no event
-    /// extras beyond pid).
+    /// RUNNING/STOPPING/STOPPED (`pid:0` when there is no child, e.g. BACKOFF→STOPPED),
+    /// nothing for FATAL/UNKNOWN.
     pub fn extra_fields(&self) -> String {
         let pid = self.pid.unwrap_or(0);
         match self.to {
@@ -102,4 +102,40 @@ pub enum StartOutcome {
     SpawnError,
     /// Anything else that is neither STARTING nor RUNNING: ABNORMAL_TERMINATION.
     AbnormalTermination,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ProcessState::*;
+
+    #[test]
+    fn event_bodies_follow_events_py() {
+        let sc = |from, to, pid, tries, expected| {
+            StateChange { from, to, pid, tries, expected }.to_string()
+        };
+        let got = [
+            sc(Stopped, Starting, None, 0, true),
+            sc(Starting, Backoff, None, 1, true),
+            sc(Starting, Running, Some(123), 0, true),
+            sc(Running, Exited, Some(123), 0, false),
+            sc(Running, Stopping, Some(123), 0, true),
+            sc(Backoff, Stopped, None, 2, true),
+            sc(Backoff, Fatal, None, 0, true),
+            sc(Stopping, Unknown, Some(123), 0, true),
+        ];
+        assert_eq!(
+            got,
+            [
+                "from_state:STOPPED tries:0",
+                "from_state:STARTING tries:1",
+                "from_state:STARTING pid:123",
+                "from_state:RUNNING expected:0 pid:123",
+                "from_state:RUNNING pid:123",
+                "from_state:BACKOFF pid:0",
+                "from_state:BACKOFF",
+                "from_state:STOPPING",
+            ]
+        );
+    }
 }

@@ -106,12 +106,18 @@ mod tests {
     #[test]
     fn descriptions_match_decode_wait_status() {
         assert_eq!(ExitStatus::Exited(3).to_string(), "exit status 3");
-        assert_eq!(ExitStatus::Signaled { sig: 15, core: false }.to_string(), "terminated by SIGTERM");
+        assert_eq!(
+            ExitStatus::Signaled { sig: 15, core: false }.to_string(),
+            "terminated by SIGTERM"
+        );
         assert_eq!(
             ExitStatus::Signaled { sig: 11, core: true }.to_string(),
             "terminated by SIGSEGV (core dumped)"
         );
-        assert_eq!(ExitStatus::Signaled { sig: 40, core: false }.to_string(), "terminated by signal 40");
+        assert_eq!(
+            ExitStatus::Signaled { sig: 40, core: false }.to_string(),
+            "terminated by signal 40"
+        );
     }
 
     #[test]

@@ -463,10 +463,9 @@ impl Machine<'_> {
         let name = self.p.name.clone();
         let es = status.code();
         let expected = self.p.policy.exitcodes.contains(&es);
-        let too_quickly = self
-            .p
-            .laststart
-            .is_some_and(|t| self.now.saturating_duration_since(t) < self.p.policy.startsecs_duration());
+        let too_quickly = self.p.laststart.is_some_and(|t| {
+            self.now.saturating_duration_since(t) < self.p.policy.startsecs_duration()
+        });
         self.p.laststop = Some(self.now);
         self.p.last_exit = Some(status);
         match self.p.state {
@@ -545,10 +544,11 @@ impl Machine<'_> {
             return;
         }
         match self.p.state {
-            ProcessState::Exited => {
-                if self.p.exitstatus.is_some_and(|es| self.p.policy.wants_restart(es)) {
-                    self.spawn();
-                }
+            // An exit the gate held back from restarting.
+            ProcessState::Exited
+                if self.p.exitstatus.is_some_and(|es| self.p.policy.wants_restart(es)) =>
+            {
+                self.spawn();
             }
             // A retry whose delay passed while the gate was off (no deadline left).
             ProcessState::Backoff if self.p.timers.get(TimerKind::Backoff).is_none() => {
@@ -592,8 +592,11 @@ impl Machine<'_> {
     }
 
     fn ignored(&mut self, input: &Input) {
-        let line =
-            LogLine::Ignored { name: self.p.name.clone(), input: input.label(), state: self.p.state };
+        let line = LogLine::Ignored {
+            name: self.p.name.clone(),
+            input: input.label(),
+            state: self.p.state,
+        };
         self.log(line);
     }
 }

@@ -49,7 +49,8 @@ pub fn policy(spec: &str) -> Policy {
             "stopasgroup" => p.stopasgroup = true,
             "killasgroup" => p.killasgroup = true,
             "exitcodes" => {
-                p.exitcodes = value.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect()
+                p.exitcodes =
+                    value.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect()
             }
             "autorestart" => {
                 p.autorestart = match value {
@@ -107,7 +108,10 @@ impl World {
             Some((n, rest)) => (n, rest.strip_suffix(')')),
             None => (word, None),
         };
-        let num = || arg.and_then(|a| a.parse::<i64>().ok()).unwrap_or_else(|| panic!("{token} needs a number"));
+        let num = || {
+            arg.and_then(|a| a.parse::<i64>().ok())
+                .unwrap_or_else(|| panic!("{token} needs a number"))
+        };
         let pid = self.proc.pid().unwrap_or(0);
         let input = match name {
             "start" => Input::Start,
@@ -130,8 +134,14 @@ impl World {
             }
             "spawnfail" => Input::SpawnFailed { message: "can't find command 'x'".into() },
             "exit" => Input::Exited { pid, status: ExitStatus::Exited(num() as i32) },
-            "killed" => Input::Exited { pid, status: ExitStatus::Signaled { sig: num() as i32, core: false } },
-            "core" => Input::Exited { pid, status: ExitStatus::Signaled { sig: num() as i32, core: true } },
+            "killed" => Input::Exited {
+                pid,
+                status: ExitStatus::Signaled { sig: num() as i32, core: false },
+            },
+            "core" => Input::Exited {
+                pid,
+                status: ExitStatus::Signaled { sig: num() as i32, core: true },
+            },
             "stale-exit" => Input::Exited { pid: 999, status: ExitStatus::Exited(0) },
             "sig" => Input::Signal { sig: num() as i32 },
             "killfail" => Input::KillFailed { error: "EPERM".into() },
@@ -200,11 +210,19 @@ impl World {
         match a {
             Action::Spawn => "spawn".into(),
             Action::Signal { pid, sig, group } => {
-                format!("kill {}{pid} {}", if *group { "-" } else { "" }, crate::procsup::signame(*sig))
+                format!(
+                    "kill {}{pid} {}",
+                    if *group { "-" } else { "" },
+                    crate::procsup::signame(*sig)
+                )
             }
-            Action::StartTimer { kind, at } => format!("timer {} @{}", kind_name(*kind), self.secs(*at)),
+            Action::StartTimer { kind, at } => {
+                format!("timer {} @{}", kind_name(*kind), self.secs(*at))
+            }
             Action::CancelTimer { kind } => format!("cancel {}", kind_name(*kind)),
-            Action::Emit(sc) => format!("{}→{} {}", sc.from, sc.to, sc.extra_fields()).trim_end().to_owned(),
+            Action::Emit(sc) => {
+                format!("{}→{} {}", sc.from, sc.to, sc.extra_fields()).trim_end().to_owned()
+            }
             Action::ResolveWaiters(WaitOutcome::Stopped) => "resolve stop".into(),
             Action::ResolveWaiters(WaitOutcome::Start(o)) => format!(
                 "resolve start: {}",

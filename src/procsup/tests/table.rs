@@ -68,7 +68,8 @@ fn every_edge_of_pythons_state_table() {
 fn restart_policy_matrix() {
     let mut rows = String::new();
     for autorestart in ["true", "false", "unexpected"] {
-        for (kind, exit) in [("exit 0", "exit(0)"), ("exit 3", "exit(3)"), ("SIGKILL", "killed(9)")] {
+        for (kind, exit) in [("exit 0", "exit(0)"), ("exit 3", "exit(3)"), ("SIGKILL", "killed(9)")]
+        {
             for gate in ["on", "off"] {
                 let mut w = World::new(&format!("autorestart={autorestart} exitcodes=0"));
                 let gate_script = if gate == "off" { "gate-off" } else { "" };
@@ -107,5 +108,6 @@ fn restart_policy_matrix() {
         autorestart=unexpected exit 3  gate off: EXITED → gate on: STARTING
         autorestart=unexpected SIGKILL gate on : STARTING (restarted)
         autorestart=unexpected SIGKILL gate off: EXITED → gate on: STARTING
-    "#]].assert_eq(&rows);
+    "#]]
+    .assert_eq(&rows);
 }

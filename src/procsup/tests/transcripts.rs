@@ -9,7 +9,10 @@ use crate::procsup::{Refusal, StartOutcome};
 
 #[test]
 fn start_then_running_after_startsecs() {
-    check("startsecs=1", "start@0 wait", expect![[r#"
+    check(
+        "startsecs=1",
+        "start@0 wait",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -20,12 +23,16 @@ fn start_then_running_after_startsecs() {
           STARTING→RUNNING pid:100
           resolve start: running
           INFO success: web entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn startsecs_zero_is_running_as_soon_as_spawned() {
-    check("startsecs=0", "start@0", expect![[r#"
+    check(
+        "startsecs=0",
+        "start@0",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -34,12 +41,16 @@ fn startsecs_zero_is_running_as_soon_as_spawned() {
           STARTING→RUNNING pid:100
           resolve start: running
           INFO success: web entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn still_alive_at_exactly_startsecs_is_running() {
-    check("startsecs=2", "start@0 tick@1.999 tick@2", expect![[r#"
+    check(
+        "startsecs=2",
+        "start@0 tick@1.999 tick@2",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -51,12 +62,16 @@ fn still_alive_at_exactly_startsecs_is_running() {
           STARTING→RUNNING pid:100
           resolve start: running
           INFO success: web entered RUNNING state, process has stayed up for > than 2 seconds (startsecs)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn late_spawn_report_past_startsecs_is_running_at_once() {
-    check("startsecs=1", "spawns=manual start@0 spawned@1.5", expect![[r#"
+    check(
+        "startsecs=1",
+        "spawns=manual start@0 spawned@1.5",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -65,14 +80,18 @@ fn late_spawn_report_past_startsecs_is_running_at_once() {
           STARTING→RUNNING pid:100
           resolve start: running
           INFO success: web entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)
-    "#]]);
+    "#]],
+    );
 }
 
 // ---- exits, startsecs and backoff ----------------------------------------------------
 
 #[test]
 fn exit_before_startsecs_backs_off_then_retries() {
-    check("startsecs=1", "start@0 exit(1)@0.5 wait", expect![[r#"
+    check(
+        "startsecs=1",
+        "start@0 exit(1)@0.5 wait",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -91,12 +110,16 @@ fn exit_before_startsecs_backs_off_then_retries() {
         @1.5 spawned(101) → STARTING
           INFO spawned: 'web' with pid 101
           timer startsecs @2.5
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn exit_at_exactly_startsecs_has_stayed_up() {
-    check("startsecs=1 autorestart=false", "start@0 exit(1)@1", expect![[r#"
+    check(
+        "startsecs=1 autorestart=false",
+        "start@0 exit(1)@1",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -109,12 +132,16 @@ fn exit_at_exactly_startsecs_has_stayed_up() {
           resolve start: running
           RUNNING→EXITED expected:0 pid:100
           WARN exited: web (exit status 1; not expected)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn too_quick_exit_is_not_expected_even_with_an_expected_code() {
-    check("startsecs=5 exitcodes=0", "start@0 exit(0)@1", expect![[r#"
+    check(
+        "startsecs=5 exitcodes=0",
+        "start@0 exit(0)@1",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -127,7 +154,8 @@ fn too_quick_exit_is_not_expected_even_with_an_expected_code() {
           resolve start: SPAWN_ERROR
           WARN exited: web (exit status 0; not expected)
           timer backoff @2
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -180,7 +208,10 @@ fn linear_backoff_then_fatal_after_startretries_plus_one_attempts() {
 
 #[test]
 fn startretries_zero_is_one_attempt() {
-    check("startretries=0", "start@0 exit(1)@0.1", expect![[r#"
+    check(
+        "startretries=0",
+        "start@0 exit(1)@0.1",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -195,12 +226,16 @@ fn startretries_zero_is_one_attempt() {
           BACKOFF→FATAL
           resolve stop
           INFO gave up: web entered FATAL state, too many start retries too quickly
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn spawn_failure_is_backoff_with_spawnerr_and_counts_as_retry() {
-    check("startretries=1", "spawns=fail start@0 wait", expect![[r#"
+    check(
+        "startretries=1",
+        "spawns=fail start@0 wait",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -219,12 +254,16 @@ fn spawn_failure_is_backoff_with_spawnerr_and_counts_as_retry() {
           BACKOFF→FATAL
           resolve stop
           INFO gave up: web entered FATAL state, too many start retries too quickly
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn expected_exit_from_running_stays_exited() {
-    check("autorestart=unexpected", "start@0 wait exit(0)@5", expect![[r#"
+    check(
+        "autorestart=unexpected",
+        "start@0 wait exit(0)@5",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -238,12 +277,16 @@ fn expected_exit_from_running_stays_exited() {
         @5 exit of pid 100 (exit status 0) → EXITED
           RUNNING→EXITED expected:1 pid:100
           INFO exited: web (exit status 0; expected)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn unexpected_exit_from_running_restarts_with_tries_zero() {
-    check("autorestart=unexpected", "start@0 wait killed(9)@5", expect![[r#"
+    check(
+        "autorestart=unexpected",
+        "start@0 wait killed(9)@5",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -262,12 +305,16 @@ fn unexpected_exit_from_running_restarts_with_tries_zero() {
         @5 spawned(101) → STARTING
           INFO spawned: 'web' with pid 101
           timer startsecs @6
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn core_dump_is_in_the_exit_line() {
-    check("autorestart=false", "start@0 wait core(11)@5", expect![[r#"
+    check(
+        "autorestart=false",
+        "start@0 wait core(11)@5",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -281,12 +328,16 @@ fn core_dump_is_in_the_exit_line() {
         @5 exit of pid 100 (terminated by SIGSEGV (core dumped)) → EXITED
           RUNNING→EXITED expected:0 pid:100
           WARN exited: web (terminated by SIGSEGV (core dumped); not expected)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn startsecs_zero_never_backs_off() {
-    check("startsecs=0 autorestart=unexpected", "start@0 exit(5)@0 exit(5)@0", expect![[r#"
+    check(
+        "startsecs=0 autorestart=unexpected",
+        "start@0 exit(5)@0 exit(5)@0",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -315,12 +366,16 @@ fn startsecs_zero_never_backs_off() {
           STARTING→RUNNING pid:102
           resolve start: running
           INFO success: web entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn running_resets_backoff_counter() {
-    check("startsecs=1", "start@0 exit(1)@0.5 wait wait exit(1)@10", expect![[r#"
+    check(
+        "startsecs=1",
+        "start@0 exit(1)@0.5 wait wait exit(1)@10",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -351,14 +406,18 @@ fn running_resets_backoff_counter() {
         @10 spawned(102) → STARTING
           INFO spawned: 'web' with pid 102
           timer startsecs @11
-    "#]]);
+    "#]],
+    );
 }
 
 // ---- stopping ------------------------------------------------------------------------
 
 #[test]
 fn stop_running_signals_and_stopped_on_exit() {
-    check("stopwaitsecs=10", "start@0 wait stop@5 killed(15)@5.2", expect![[r#"
+    check(
+        "stopwaitsecs=10",
+        "start@0 wait stop@5 killed(15)@5.2",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -379,12 +438,16 @@ fn stop_running_signals_and_stopped_on_exit() {
           STOPPING→STOPPED pid:100
           resolve stop
           WARN stopped: web (terminated by SIGTERM)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn stop_with_expected_exit_logs_info() {
-    check("exitcodes=0", "start@0 wait stop@5 exit(0)@5.2", expect![[r#"
+    check(
+        "exitcodes=0",
+        "start@0 wait stop@5 exit(0)@5.2",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -405,7 +468,8 @@ fn stop_with_expected_exit_logs_info() {
           STOPPING→STOPPED pid:100
           resolve stop
           INFO stopped: web (exit status 0)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -450,7 +514,10 @@ fn sigkill_after_stopwaitsecs_to_the_group() {
 
 #[test]
 fn sigkill_only_to_the_pid_without_killasgroup() {
-    check("stopwaitsecs=3", "start@0 wait stop@5 wait killed(9)", expect![[r#"
+    check(
+        "stopwaitsecs=3",
+        "start@0 wait stop@5 wait killed(9)",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -476,12 +543,16 @@ fn sigkill_only_to_the_pid_without_killasgroup() {
           STOPPING→STOPPED pid:100
           resolve stop
           WARN stopped: web (terminated by SIGKILL)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn stopwaitsecs_zero_repeats_sigkill_once_a_second() {
-    check("stopwaitsecs=0", "start@0 wait stop@5 wait wait", expect![[r#"
+    check(
+        "stopwaitsecs=0",
+        "start@0 wait stop@5 wait wait",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -507,12 +578,16 @@ fn stopwaitsecs_zero_repeats_sigkill_once_a_second() {
           DEBG killing web (pid 100) with signal SIGKILL
           timer kill @7
           kill 100 SIGKILL
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn stop_in_starting_kills_it_and_fails_the_start_waiter() {
-    check("startsecs=5", "start@0 stop@1 killed(15)@1.1", expect![[r#"
+    check(
+        "startsecs=5",
+        "start@0 stop@1 killed(15)@1.1",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -531,12 +606,16 @@ fn stop_in_starting_kills_it_and_fails_the_start_waiter() {
           STOPPING→STOPPED pid:100
           resolve stop
           WARN stopped: web (terminated by SIGTERM)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn stop_during_backoff_is_stopped_without_a_signal() {
-    check("startsecs=1", "start@0 exit(1)@0.5 stop@0.7 wait", expect![[r#"
+    check(
+        "startsecs=1",
+        "start@0 exit(1)@0.5 stop@0.7 wait",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -555,12 +634,16 @@ fn stop_during_backoff_is_stopped_without_a_signal() {
           BACKOFF→STOPPED pid:0
           resolve stop
         @0.7 wait: no deadline
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn second_stop_while_stopping_sends_nothing() {
-    check("", "start@0 wait stop@5 stop@6", expect![[r#"
+    check(
+        "",
+        "start@0 wait stop@5 stop@6",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -577,7 +660,8 @@ fn second_stop_while_stopping_sends_nothing() {
           RUNNING→STOPPING pid:100
           kill 100 SIGTERM
         @6 stop → STOPPING
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -621,7 +705,10 @@ fn stop_in_stopped_states_is_a_no_op() {
 
 #[test]
 fn stop_before_spawn_report_is_carried_out_on_spawned() {
-    check("", "spawns=manual start@0 stop@0 spawned@0.1 killed(15)@0.2", expect![[r#"
+    check(
+        "",
+        "spawns=manual start@0 stop@0 spawned@0.1 killed(15)@0.2",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -638,12 +725,16 @@ fn stop_before_spawn_report_is_carried_out_on_spawned() {
           STOPPING→STOPPED pid:100
           resolve stop
           WARN stopped: web (terminated by SIGTERM)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn stop_before_spawn_failure_is_stopped() {
-    check("", "spawns=manual start@0 stop@0 spawnfail@0.1", expect![[r#"
+    check(
+        "",
+        "spawns=manual start@0 stop@0 spawnfail@0.1",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -655,12 +746,16 @@ fn stop_before_spawn_failure_is_stopped() {
           DEBG Attempted to kill web, which is in BACKOFF state.
           BACKOFF→STOPPED pid:0
           resolve stop
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn shutdown_gives_up_a_backoff_process_silently() {
-    check("", "start@0 exit(1)@0.2 shutdown@0.5 wait", expect![[r#"
+    check(
+        "",
+        "start@0 exit(1)@0.2 shutdown@0.5 wait",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -678,12 +773,16 @@ fn shutdown_gives_up_a_backoff_process_silently() {
           BACKOFF→FATAL
           resolve stop
         @0.5 wait: no deadline
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn shutdown_stops_a_running_process() {
-    check("", "start@0 wait shutdown@2 killed(15)@2.1", expect![[r#"
+    check(
+        "",
+        "start@0 wait shutdown@2 killed(15)@2.1",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -704,14 +803,18 @@ fn shutdown_stops_a_running_process() {
           STOPPING→STOPPED pid:100
           resolve stop
           WARN stopped: web (terminated by SIGTERM)
-    "#]]);
+    "#]],
+    );
 }
 
 // ---- explicit starts -----------------------------------------------------------------
 
 #[test]
 fn start_after_fatal_spawns_with_tries_zero() {
-    check("startretries=0", "start@0 exit(1)@0.1 start@5", expect![[r#"
+    check(
+        "startretries=0",
+        "start@0 exit(1)@0.1 start@5",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -732,12 +835,16 @@ fn start_after_fatal_spawns_with_tries_zero() {
         @5 spawned(101) → STARTING
           INFO spawned: 'web' with pid 101
           timer startsecs @6
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn start_in_backoff_spawns_now_and_resets_the_counter() {
-    check("startretries=3", "start@0 exit(1)@0.1 start@0.5", expect![[r#"
+    check(
+        "startretries=3",
+        "start@0 exit(1)@0.1 start@0.5",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -757,12 +864,16 @@ fn start_in_backoff_spawns_now_and_resets_the_counter() {
         @0.5 spawned(101) → STARTING
           INFO spawned: 'web' with pid 101
           timer startsecs @1.5
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn start_while_stopping_warns_already_running() {
-    check("", "start@0 wait stop@2 start@2.5", expect![[r#"
+    check(
+        "",
+        "start@0 wait stop@2 start@2.5",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -780,7 +891,8 @@ fn start_while_stopping_warns_already_running() {
           kill 100 SIGTERM
         @2.5 start → STOPPING
           WARN process 'web' already running
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -828,7 +940,10 @@ fn start_wait_results_follow_onwait() {
 
 #[test]
 fn stale_tick_and_stale_exit_are_no_ops() {
-    check("", "start@0 tick@0.5 stale-exit@0.6 wait tick@3", expect![[r#"
+    check(
+        "",
+        "start@0 tick@0.5 stale-exit@0.6 wait tick@3",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -843,12 +958,16 @@ fn stale_tick_and_stale_exit_are_no_ops() {
           resolve start: running
           INFO success: web entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)
         @3 tick → RUNNING
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn unexpected_spawn_report_is_ignored() {
-    check("", "start@0 spawned(55)@0.1", expect![[r#"
+    check(
+        "",
+        "start@0 spawned(55)@0.1",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -857,14 +976,18 @@ fn unexpected_spawn_report_is_ignored() {
           timer startsecs @1
         @0.1 spawned(55) → STARTING
           DEBG ignored spawned(55) for web in state STARTING
-    "#]]);
+    "#]],
+    );
 }
 
 // ---- signals and UNKNOWN -------------------------------------------------------------
 
 #[test]
 fn signal_request_goes_to_the_pid_only_and_keeps_the_state() {
-    check("stopasgroup killasgroup", "start@0 wait sig(1)@2 stop@3 sig(10)@3", expect![[r#"
+    check(
+        "stopasgroup killasgroup",
+        "start@0 wait sig(1)@2 stop@3 sig(10)@3",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -886,7 +1009,8 @@ fn signal_request_goes_to_the_pid_only_and_keeps_the_state() {
         @3 signal(10) → STOPPING
           DEBG sending web (pid 100) sig SIGUSR1
           kill 100 SIGUSR1
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
@@ -895,7 +1019,8 @@ fn signal_request_without_a_child_is_ignored() {
     expect![[r#"
         @0 signal(1) → STOPPED
           DEBG ignored signal(1) for web in state STOPPED
-    "#]].assert_eq(w.run("sig(1)@0"));
+    "#]]
+    .assert_eq(w.run("sig(1)@0"));
     assert_eq!(w.proc.check_signal(), Err(Refusal::NotRunning));
 }
 
@@ -934,7 +1059,10 @@ fn kill_failure_makes_the_process_unknown() {
 
 #[test]
 fn signal_failure_makes_the_process_unknown() {
-    check("", "start@0 wait sig(1)@2 sigfail@2", expect![[r#"
+    check(
+        "",
+        "start@0 wait sig(1)@2 sigfail@2",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -951,14 +1079,18 @@ fn signal_failure_makes_the_process_unknown() {
         @2 signal failure → UNKNOWN
           CRIT unknown problem sending sig web (100):EPERM
           RUNNING→UNKNOWN
-    "#]]);
+    "#]],
+    );
 }
 
 // ---- autorecovery gate ---------------------------------------------------------------
 
 #[test]
 fn gate_off_exit_stays_exited_until_gate_on() {
-    check("autorestart=true", "start@0 wait gate-off@3 exit(0)@4 wait gate-on@9", expect![[r#"
+    check(
+        "autorestart=true",
+        "start@0 wait gate-off@3 exit(0)@4 wait gate-on@9",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -980,12 +1112,16 @@ fn gate_off_exit_stays_exited_until_gate_on() {
         @9 spawned(101) → STARTING
           INFO spawned: 'web' with pid 101
           timer startsecs @10
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn gate_off_backoff_waits_past_its_delay_then_resumes_on_gate_on() {
-    check("", "start@0 gate-off exit(1)@0.5 wait gate-on@7", expect![[r#"
+    check(
+        "",
+        "start@0 gate-off exit(1)@0.5 wait gate-on@7",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -1006,12 +1142,16 @@ fn gate_off_backoff_waits_past_its_delay_then_resumes_on_gate_on() {
         @7 spawned(101) → STARTING
           INFO spawned: 'web' with pid 101
           timer startsecs @8
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn gate_on_before_backoff_delay_keeps_waiting() {
-    check("", "start@0 gate-off exit(1)@0.5 gate-on@1 wait", expect![[r#"
+    check(
+        "",
+        "start@0 gate-off exit(1)@0.5 gate-on@1 wait",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -1032,12 +1172,16 @@ fn gate_on_before_backoff_delay_keeps_waiting() {
         @1.5 spawned(101) → STARTING
           INFO spawned: 'web' with pid 101
           timer startsecs @2.5
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn gate_off_still_gives_up_when_retries_are_exhausted() {
-    check("startretries=0", "gate-off@0 start@0 exit(1)@0.5", expect![[r#"
+    check(
+        "startretries=0",
+        "gate-off@0 start@0 exit(1)@0.5",
+        expect![[r#"
         @0 gate off
         @0 start → STARTING
           STOPPED→STARTING tries:0
@@ -1053,12 +1197,16 @@ fn gate_off_still_gives_up_when_retries_are_exhausted() {
           BACKOFF→FATAL
           resolve stop
           INFO gave up: web entered FATAL state, too many start retries too quickly
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn gate_off_explicit_start_still_works() {
-    check("autorestart=false", "gate-off@0 start@0 wait", expect![[r#"
+    check(
+        "autorestart=false",
+        "gate-off@0 start@0 wait",
+        expect![[r#"
         @0 gate off
         @0 start → STARTING
           STOPPED→STARTING tries:0
@@ -1070,12 +1218,16 @@ fn gate_off_explicit_start_still_works() {
           STARTING→RUNNING pid:100
           resolve start: running
           INFO success: web entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)
-    "#]]);
+    "#]],
+    );
 }
 
 #[test]
 fn gate_on_does_not_restart_what_policy_would_not() {
-    check("autorestart=unexpected", "start@0 wait gate-off@2 exit(0)@3 gate-on@4", expect![[r#"
+    check(
+        "autorestart=unexpected",
+        "start@0 wait gate-off@2 exit(0)@3 gate-on@4",
+        expect![[r#"
         @0 start → STARTING
           STOPPED→STARTING tries:0
           spawn
@@ -1091,7 +1243,8 @@ fn gate_on_does_not_restart_what_policy_would_not() {
           RUNNING→EXITED expected:1 pid:100
           INFO exited: web (exit status 0; expected)
         @4 autorecovery on → EXITED
-    "#]]);
+    "#]],
+    );
 }
 
 // ---- descriptions --------------------------------------------------------------------
@@ -1100,10 +1253,12 @@ fn gate_on_does_not_restart_what_policy_would_not() {
 fn descriptions_follow_get_process_info() {
     use std::time::Duration;
     let mut w = World::new("startretries=0");
-    let desc = |w: &World| w.proc.description(w.now).render(|at| match at {
-        Some(t) => format!("stopped at {}", w.secs(t)),
-        None => "epoch".into(),
-    });
+    let desc = |w: &World| {
+        w.proc.description(w.now).render(|at| match at {
+            Some(t) => format!("stopped at {}", w.secs(t)),
+            None => "epoch".into(),
+        })
+    };
     let mut seen = vec![desc(&w)];
     w.run("start@0");
     seen.push(desc(&w));
@@ -1122,12 +1277,17 @@ fn descriptions_follow_get_process_info() {
         pid 100, uptime 1:02:04
         stopped at 3724
         Exited too quickly (process log may have details)
-        can't find command 'x'"#]].assert_eq(&seen.join("\n"));
+        can't find command 'x'"#]]
+    .assert_eq(&seen.join("\n"));
 }
 
 #[test]
 fn uptime_formats_like_python_timedelta() {
     use crate::procsup::format_uptime;
-    let got: Vec<String> = [0, 62, 3723, 86_399, 86_400, 2 * 86_400 + 5].map(format_uptime).to_vec();
-    assert_eq!(got.join(" | "), "0:00:00 | 0:01:02 | 1:02:03 | 23:59:59 | 1 day, 0:00:00 | 2 days, 0:00:05");
+    let got: Vec<String> =
+        [0, 62, 3723, 86_399, 86_400, 2 * 86_400 + 5].map(format_uptime).to_vec();
+    assert_eq!(
+        got.join(" | "),
+        "0:00:00 | 0:01:02 | 1:02:03 | 23:59:59 | 1 day, 0:00:00 | 2 days, 0:00:05"
+    );
 }
