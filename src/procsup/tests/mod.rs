@@ -1,0 +1,7 @@
+//! Tests of the state machine through a fake shell with a virtual clock: transcripts
+//! (expect-test snapshots), Python's state table, the policy matrix, and property tests.
+
+mod harness;
+mod props;
+mod table;
+mod transcripts;
