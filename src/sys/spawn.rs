@@ -291,6 +291,14 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
         Errno::EAGAIN => SpawnError::ProcessTableFull { name: spec.name.clone() },
         errno => SpawnError::Fork { name: spec.name.clone(), errno },
     })?;
+    // The child makes itself a group leader, but maybe not yet: doing it here too (the
+    // shells' trick) means the group exists when we return, so an immediate `killpg` (stop
+    // with stopasgroup) cannot miss it. EACCES (the child already exec'd, having done it
+    // itself) and ESRCH (already gone) are both fine.
+    let child_pid = nix::unistd::Pid::from_raw(pid);
+    if let Err(e @ (Errno::EPERM | Errno::EINVAL)) = nix::unistd::setpgid(child_pid, child_pid) {
+        tracing::warn!("setpgid({pid}) in the parent: {e}");
+    }
     // The child ends close here (drop); the parent keeps only its own ends.
     drop((child_stdin, child_stdout));
     Ok(Child { pid, birth, stdin, stdout, stderr: child_stderr.map(|(r, _w)| r) })
@@ -314,6 +322,8 @@ fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
 
 /// Linux's signal numbers run 1..=64; the loop in the child covers them all.
 const NSIG: c_int = 65;
+/// A zeroed kernel `struct sigaction` (larger than the real one): handler SIG_DFL (0).
+static KERNEL_SIG_DFL: [u64; 4] = [0; 4];
 const NOT_SPAWNED: &[u8] = b"supervisor: child process was not spawned\n";
 
 /// Privilege change decided before the fork (Python's `drop_privileges` order).
@@ -400,15 +410,22 @@ impl ChildPlan {
                 if sig == libc::SIGKILL || sig == libc::SIGSTOP {
                     continue;
                 }
-                // Python starts with SIGPIPE and SIGXFSZ ignored and its children inherit
-                // that (verified: SigIgn 0x1001000 under supervisord 4.3.0); we match it.
-                let disp = if sig == libc::SIGPIPE || sig == libc::SIGXFSZ {
-                    libc::SIG_IGN
+                if sig == libc::SIGPIPE || sig == libc::SIGXFSZ {
+                    // Python starts with SIGPIPE and SIGXFSZ ignored and its children inherit
+                    // that (verified: SigIgn 0x1001000 under supervisord 4.3.0); we match it.
+                    libc::signal(sig, libc::SIG_IGN);
                 } else {
-                    libc::SIG_DFL
-                };
-                // Errors (glibc-reserved realtime signals) are harmless: skip them.
-                libc::signal(sig, disp);
+                    // The raw syscall, because glibc refuses to touch its reserved realtime
+                    // signals (32, 33), which may still arrive here ignored. An all-zero
+                    // kernel sigaction is SIG_DFL, no flags, empty mask on every layout.
+                    libc::syscall(
+                        libc::SYS_rt_sigaction,
+                        sig,
+                        KERNEL_SIG_DFL.as_ptr(),
+                        std::ptr::null::<u8>(),
+                        8usize,
+                    );
+                }
             }
             let mut empty: libc::sigset_t = std::mem::zeroed();
             libc::sigemptyset(&mut empty);
