@@ -112,19 +112,11 @@ mod tests {
 
     #[test]
     fn failure_text_is_pythons() {
-        assert_eq!(
-            Limit::Files.failure(100000, "100000"),
-            "The minimum number of file descriptors required to run this process is 100000 as per \
-             the \"minfds\" command-line argument or config file setting. The current environment \
-             will only allow you to open 100000 file descriptors.  Either raise the number of usable \
-             file descriptors in your environment (see README.rst) or lower the minfds setting in \
-             the config file to allow the process to start."
-        );
-        assert!(
-            Limit::Procs
-                .failure(5, "-1")
-                .contains("will only allow you to open -1 processes.  Either")
-        );
+        // Produced by Python 4.3.0's format strings (options.py, set_rlimits_or_exit).
+        let files = "The minimum number of file descriptors required to run this process is 100000 as per the \"minfds\" command-line argument or config file setting. The current environment will only allow you to open 100000 file descriptors.  Either raise the number of usable file descriptors in your environment (see README.rst) or lower the minfds setting in the config file to allow the process to start.";
+        let procs = "The minimum number of available processes required to run this program is 5 as per the \"minprocs\" command-line argument or config file setting. The current environment will only allow you to open -1 processes.  Either raise the number of usable processes in your environment (see README.rst) or lower the minprocs setting in the config file to allow the program to start.";
+        assert_eq!(Limit::Files.failure(100000, "100000"), files);
+        assert_eq!(Limit::Procs.failure(5, "-1"), procs);
     }
 
     #[test]
