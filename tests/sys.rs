@@ -357,11 +357,12 @@ async fn signal_death_is_reported(reaper: ReaperHandle) {
     let child = spawn::spawn(&sh("exec sleep 1000")).expect("spawn");
     let exit = reaper.watch(child.pid, child.birth).await;
     // Signal the whole group, as stopasgroup does; the group id is the pid.
-    nix::sys::signal::killpg(
-        nix::unistd::Pid::from_raw(child.pid),
-        nix::sys::signal::Signal::SIGTERM,
-    )
-    .expect("killpg");
+    let pid = nix::unistd::Pid::from_raw(child.pid);
+    if let Err(e) = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGTERM) {
+        // Don't leave a `sleep 1000` behind when failing: the group must exist on return.
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        panic!("killpg right after spawn: {e}");
+    }
     let reaped = exit.await.expect("exit");
     assert_eq!(
         reaped,
