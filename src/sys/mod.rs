@@ -1,1 +1,30 @@
-//! Operating-system mechanics: spawn, reap, signals, users, clock.
+//! Operating-system mechanics: the only places that fork, wait, read the clock, look up
+//! users and handle signals.
+//!
+//! Everything here is a thin, documented layer over raw syscalls so that the rest of the
+//! daemon can stay free of `unsafe` and of process-global side effects:
+//! - [`clock`]: the one place that reads time (monotonic and wall).
+//! - [`users`]: `/etc/passwd` and `/etc/group` parsed directly (no NSS: the release binary
+//!   is statically linked).
+//! - [`spawn`]: command splitting and resolution with Python's spawn errors, and the
+//!   hand-rolled fork/exec that gives each child its own process group and pipes.
+//! - [`reaper`]: the single SIGCHLD-driven `waitpid(-1)` loop; exits are routed by pid.
+//! - [`signals`]: TERM/INT/QUIT/HUP/USR2 forwarded as [`signals::DaemonSignal`]s.
+//! - [`limits`]: `minfds`/`minprocs` rlimit raising with Python's messages.
+//! - [`daemonize`]: the classic fork/setsid detach and the pidfile.
+//! - [`errno`]: Python's `errno.errorcode` names, used in spawn messages.
+//! - [`pytext`]: Python's `shlex.split` and `repr()`, which spawn messages depend on.
+//!
+//! Invariants (enforced by `clippy.toml` where a lint can see them): only [`spawn`] and
+//! [`daemonize`] fork, only [`reaper`] waits, only [`clock`] reads the clock, nothing uses
+//! `tokio::process`.
+
+pub mod clock;
+pub mod daemonize;
+pub mod errno;
+pub mod limits;
+pub mod pytext;
+pub mod reaper;
+pub mod signals;
+pub mod spawn;
+pub mod users;

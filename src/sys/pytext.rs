@@ -1,0 +1,177 @@
+//! Two Python text algorithms that spawn messages depend on: `shlex.split` (POSIX mode, no
+//! comments) and `repr()` of a `str`.
+//!
+//! The `shlex` crate is not used for splitting commands because it follows sh rather than
+//! Python: it treats `#` as a comment and lets `\$` escape inside double quotes, and it does
+//! not say *why* a split failed, while supervisor prints Python's reason.
+
+/// Why Python's `shlex.split` rejects a string; the text is Python's `ValueError` message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum ShlexError {
+    /// A quote was opened and never closed.
+    #[error("No closing quotation")]
+    NoClosingQuotation,
+    /// The string ends with a backslash.
+    #[error("No escaped character")]
+    NoEscapedCharacter,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Between tokens.
+    Space,
+    /// Inside an unquoted word.
+    Word,
+    /// Inside `'…'` or `"…"`; the char is the quote.
+    Quote(char),
+    /// After a backslash; the field is the state to return to.
+    Escape(Escaped),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Escaped {
+    Word,
+    DoubleQuote,
+}
+
+/// Python's `shlex.split(s)`: POSIX mode, `whitespace_split=True`, no comment characters.
+/// Whitespace is space, tab, CR and LF; `'…'` is literal; inside `"…"` a backslash escapes
+/// only `"` and `\`; an empty quoted string is an (empty) argument.
+pub fn shlex_split(s: &str) -> Result<Vec<String>, ShlexError> {
+    let is_ws = |c: char| matches!(c, ' ' | '\t' | '\r' | '\n');
+    let mut out = Vec::new();
+    let mut token = String::new();
+    // Python's `quoted`: the current token saw a quote, so it is emitted even when empty.
+    let mut quoted = false;
+    let mut state = State::Space;
+    for c in s.chars() {
+        match state {
+            State::Space | State::Word => {
+                if is_ws(c) {
+                    if state == State::Word || quoted {
+                        out.push(std::mem::take(&mut token));
+                        quoted = false;
+                    }
+                    state = State::Space;
+                } else if c == '\\' {
+                    state = State::Escape(Escaped::Word);
+                } else if c == '\'' || c == '"' {
+                    state = State::Quote(c);
+                } else {
+                    token.push(c);
+                    state = State::Word;
+                }
+            }
+            State::Quote(q) => {
+                quoted = true;
+                if c == q {
+                    state = State::Word;
+                } else if c == '\\' && q == '"' {
+                    state = State::Escape(Escaped::DoubleQuote);
+                } else {
+                    token.push(c);
+                }
+            }
+            State::Escape(back) => {
+                if back == Escaped::DoubleQuote && c != '"' && c != '\\' {
+                    token.push('\\');
+                }
+                token.push(c);
+                state = match back {
+                    Escaped::Word => State::Word,
+                    Escaped::DoubleQuote => State::Quote('"'),
+                };
+            }
+        }
+    }
+    match state {
+        State::Quote(_) => return Err(ShlexError::NoClosingQuotation),
+        State::Escape(_) => return Err(ShlexError::NoEscapedCharacter),
+        State::Word => out.push(token),
+        State::Space if quoted => out.push(token),
+        State::Space => {}
+    }
+    Ok(out)
+}
+
+/// Python's `repr()` of a `str`, as supervisor's `%r` shows it: single quotes unless the
+/// text contains `'` and no `"`, with backslash escapes for the quote, `\`, and
+/// non-printable characters.
+pub fn repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push_str("\\t"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            // Python's str.isprintable() is false for C0/C1 controls, DEL, no-break space and
+            // the soft hyphen; other non-ASCII text is printed as is.
+            c if (c as u32) < 0x20
+                || ((c as u32) >= 0x7f && (c as u32) <= 0xa0)
+                || c == '\u{ad}' =>
+            {
+                out.push_str(&format!("\\x{:02x}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn split(s: &str) -> Result<Vec<String>, ShlexError> {
+        shlex_split(s)
+    }
+
+    fn ok(v: &[&str]) -> Result<Vec<String>, ShlexError> {
+        Ok(v.iter().map(|s| s.to_string()).collect())
+    }
+
+    // Expected values were produced by Python 3.11's shlex.split.
+    #[test]
+    fn splits_like_python() {
+        assert_eq!(split("sh -c 'echo out; exit 3'"), ok(&["sh", "-c", "echo out; exit 3"]));
+        assert_eq!(split("  a\tb\n c  "), ok(&["a", "b", "c"]));
+        assert_eq!(split("a '' b"), ok(&["a", "", "b"]));
+        assert_eq!(split("''"), ok(&[""]));
+        assert_eq!(split("a\"b c\"d"), ok(&["ab cd"]));
+        assert_eq!(split(r#""a\$b\"c\\d""#), ok(&[r#"a\$b"c\d"#]));
+        assert_eq!(split(r"'a\b'"), ok(&[r"a\b"]));
+        assert_eq!(split(r"a\ b \x"), ok(&["a b", "x"]));
+        assert_eq!(split("echo #not-a-comment"), ok(&["echo", "#not-a-comment"]));
+        assert_eq!(split("é ü"), ok(&["é", "ü"]));
+        assert_eq!(split(r#"a\"b"#), ok(&["a\"b"]));
+        assert_eq!(split("a\"\"b"), ok(&["ab"]));
+        assert_eq!(split("a'' b"), ok(&["a", "b"]));
+        assert_eq!(split(""), ok(&[]));
+        assert_eq!(split("   "), ok(&[]));
+    }
+
+    #[test]
+    fn errors_like_python() {
+        assert_eq!(split("echo 'abc"), Err(ShlexError::NoClosingQuotation));
+        assert_eq!(split("echo \"abc\\\""), Err(ShlexError::NoClosingQuotation));
+        assert_eq!(split("echo abc\\"), Err(ShlexError::NoEscapedCharacter));
+        assert_eq!(ShlexError::NoClosingQuotation.to_string(), "No closing quotation");
+    }
+
+    #[test]
+    fn repr_like_python() {
+        assert_eq!(repr("/bin/x"), "'/bin/x'");
+        assert_eq!(repr("it's"), "\"it's\"");
+        assert_eq!(repr("a'b\"c"), "'a\\'b\"c'");
+        assert_eq!(repr("tab\there\\"), "'tab\\there\\\\'");
+        assert_eq!(repr("\u{1}\u{7f}é"), "'\\x01\\x7fé'");
+    }
+}
