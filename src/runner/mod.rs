@@ -1,1 +1,372 @@
-//! Not built yet; see ARCHITECTURE.md.
+//! The per-process shell: one task per process instance that carries out what the
+//! orchestrator decided (spawn, signal, the next deadline) and reports facts back (`Spawned`,
+//! `SpawnFailed`, `Exited`, `Tick`). It decides nothing; it does the blocking work (fork,
+//! `/etc/passwd`, opening log files) so the orchestrator never has to.
+
+use std::ffi::OsString;
+use std::os::fd::OwnedFd;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::logio::pump::{self, PumpOptions, SharedWriter};
+use crate::logio::{Channel, RotatingWriter};
+use crate::sys::reaper::{ExitStatus as RawExit, Reaped, ReaperHandle};
+use crate::sys::spawn::{self, SpawnError, SpawnSpec, SupervisorVars};
+
+/// Commands a runner can have outstanding is small by construction (the state machine
+/// issues at most a spawn or a couple of signals between facts), so a full inbox is a bug
+/// and is logged by the orchestrator rather than waited on.
+pub const RUNNER_INBOX: usize = 64;
+
+/// A process instance's identity for the lifetime of its runner. Facts carry it so that a
+/// fact from a runner of a removed group (or a previous config) is recognised as stale.
+pub type ProcId = u64;
+
+/// Where one channel's output goes.
+#[derive(Debug, Clone)]
+pub struct LogSpec {
+    /// `None` for `NONE`; AUTO is already resolved to a path by the orchestrator.
+    pub path: Option<PathBuf>,
+    pub maxbytes: u64,
+    pub backups: u32,
+    pub capture_maxbytes: u64,
+    /// AUTO logs are created empty when the process is created, as Python does at startup.
+    pub create_now: bool,
+}
+
+/// Everything a runner needs to spawn its process; fixed for the runner's lifetime.
+#[derive(Debug, Clone)]
+pub struct RunnerSpec {
+    pub id: ProcId,
+    pub name: String,
+    pub group: String,
+    pub command: String,
+    pub environment: Vec<(String, String)>,
+    pub directory: Option<PathBuf>,
+    pub umask: Option<u32>,
+    pub user: Option<String>,
+    pub redirect_stderr: bool,
+    pub server_url: Option<String>,
+    pub stdout: LogSpec,
+    pub stderr: LogSpec,
+    pub strip_ansi: bool,
+}
+
+/// What the orchestrator asks of a runner.
+#[derive(Debug)]
+pub enum RunnerCmd {
+    /// Fork and exec; answer with `Spawned` or `SpawnFailed`.
+    Spawn,
+    /// `kill(pid, sig)` (or the group); failures other than ESRCH come back as
+    /// `SignalFailed` with `purpose` so the orchestrator knows which input to feed.
+    Signal { pid: u32, sig: i32, group: bool, purpose: SignalPurpose },
+    /// The process's next deadline changed: sleep until it (or not at all) and send `Tick`.
+    Deadline(Option<Instant>),
+    /// `sendProcessStdin`: write the bytes to the child's stdin.
+    WriteStdin { data: Vec<u8>, reply: oneshot::Sender<Result<(), StdinError>> },
+    /// SIGUSR2: reopen both logs by name.
+    ReopenLogs,
+    /// `clearProcessLogs`: truncate both logs (backups too, as Python removes them).
+    ClearLogs { reply: oneshot::Sender<Result<(), String>> },
+    /// The process is gone from the config: end the task (after its child is gone).
+    Retire,
+}
+
+/// Why a signal was sent, so a failure can be fed back as the right input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignalPurpose {
+    /// Part of a stop (stopsignal or SIGKILL).
+    Kill,
+    /// A `signalProcess` request.
+    Signal,
+}
+
+/// Why `sendProcessStdin` failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StdinError {
+    /// No child (NOT_RUNNING).
+    NotRunning,
+    /// The child closed its stdin (NO_FILE).
+    Closed,
+}
+
+/// Facts a runner reports. The orchestrator feeds them to the state machine.
+#[derive(Debug)]
+pub enum Fact {
+    Spawned { id: ProcId, pid: u32 },
+    SpawnFailed { id: ProcId, message: String },
+    Exited { id: ProcId, pid: u32, status: crate::procsup::ExitStatus },
+    /// The deadline the orchestrator set has passed.
+    Tick { id: ProcId },
+    SignalFailed { id: ProcId, purpose: SignalPurpose, error: String },
+    /// A log line the runner wants in the daemon log (level, text).
+    Log { level: crate::logio::mainlog::Level, message: String },
+}
+
+/// A live child as the runner sees it.
+struct Live {
+    pid: u32,
+    stdin: Option<OwnedFd>,
+    exit: oneshot::Receiver<Reaped>,
+}
+
+/// The runner task's state.
+pub struct Runner {
+    spec: RunnerSpec,
+    inbox: mpsc::Receiver<RunnerCmd>,
+    facts: mpsc::Sender<Fact>,
+    reaper: ReaperHandle,
+    daemon_env: Vec<(OsString, OsString)>,
+    stdout_log: Option<SharedWriter>,
+    stderr_log: Option<SharedWriter>,
+    live: Option<Live>,
+    deadline: Option<Instant>,
+    retiring: bool,
+}
+
+impl Runner {
+    /// Starts a runner task for `spec` and returns its command sender.
+    pub fn spawn(
+        spec: RunnerSpec,
+        facts: mpsc::Sender<Fact>,
+        reaper: ReaperHandle,
+        daemon_env: Vec<(OsString, OsString)>,
+    ) -> mpsc::Sender<RunnerCmd> {
+        let (tx, inbox) = mpsc::channel(RUNNER_INBOX);
+        let runner = Runner {
+            spec,
+            inbox,
+            facts,
+            reaper,
+            daemon_env,
+            stdout_log: None,
+            stderr_log: None,
+            live: None,
+            deadline: None,
+            retiring: false,
+        };
+        tokio::spawn(runner.run());
+        tx
+    }
+
+    async fn run(mut self) {
+        self.create_auto_logs();
+        loop {
+            let deadline = self.deadline;
+            let sleep = async move {
+                match deadline {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let exit = async {
+                match self.live.as_mut() {
+                    Some(live) => (&mut live.exit).await.ok(),
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                biased;
+                reaped = exit => self.on_exit(reaped).await,
+                cmd = self.inbox.recv() => match cmd {
+                    Some(cmd) => self.on_cmd(cmd).await,
+                    None => break,
+                },
+                () = sleep => {
+                    self.deadline = None;
+                    if self.facts.send(Fact::Tick { id: self.spec.id }).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            if self.retiring && self.live.is_none() {
+                break;
+            }
+        }
+    }
+
+    async fn on_exit(&mut self, reaped: Option<Reaped>) {
+        let Some(live) = self.live.take() else { return };
+        // The reaper is gone only when the runtime is shutting down; nothing to report.
+        let Some(reaped) = reaped else { return };
+        let status = match reaped.status {
+            RawExit::Exited(code) => crate::procsup::ExitStatus::Exited(code),
+            RawExit::Signaled { signal, core_dumped } => {
+                crate::procsup::ExitStatus::Signaled { sig: signal, core: core_dumped }
+            }
+        };
+        let _ = self.facts.send(Fact::Exited { id: self.spec.id, pid: live.pid, status }).await;
+    }
+
+    async fn on_cmd(&mut self, cmd: RunnerCmd) {
+        match cmd {
+            RunnerCmd::Spawn => {
+                let fact = match self.start_child().await {
+                    Ok(pid) => Fact::Spawned { id: self.spec.id, pid },
+                    Err(message) => Fact::SpawnFailed { id: self.spec.id, message },
+                };
+                let _ = self.facts.send(fact).await;
+            }
+            RunnerCmd::Signal { pid, sig, group, purpose } => {
+                let target = if group { -(pid as i32) } else { pid as i32 };
+                // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+                let rc = unsafe { libc::kill(target, sig) };
+                if rc != 0 {
+                    let err = std::io::Error::last_os_error();
+                    // ESRCH: it just exited on its own; the reap will follow.
+                    if err.raw_os_error() != Some(libc::ESRCH) {
+                        let error = crate::sys::errno::display(err.raw_os_error().unwrap_or(0));
+                        let _ =
+                            self.facts.send(Fact::SignalFailed { id: self.spec.id, purpose, error }).await;
+                    }
+                }
+            }
+            RunnerCmd::Deadline(at) => self.deadline = at,
+            RunnerCmd::WriteStdin { data, reply } => {
+                let res = self.write_stdin(&data);
+                let _ = reply.send(res);
+            }
+            RunnerCmd::ReopenLogs => {
+                for w in [&self.stdout_log, &self.stderr_log].into_iter().flatten() {
+                    if let Err(e) = w.reopen() {
+                        self.log_error(format!("could not reopen log for '{}': {e}", self.spec.name)).await;
+                    }
+                }
+            }
+            RunnerCmd::ClearLogs { reply } => {
+                let mut res = Ok(());
+                for (spec, w) in [(&self.spec.stdout, &self.stdout_log), (&self.spec.stderr, &self.stderr_log)] {
+                    match w {
+                        Some(w) => {
+                            if let Err(e) = w.clear() {
+                                res = Err(e.to_string());
+                            }
+                        }
+                        // Never spawned yet: truncate the file if it exists.
+                        None => {
+                            if let Some(path) = &spec.path
+                                && path.exists()
+                                && let Err(e) = std::fs::File::create(path)
+                            {
+                                res = Err(e.to_string());
+                            }
+                        }
+                    }
+                }
+                let _ = reply.send(res);
+            }
+            RunnerCmd::Retire => self.retiring = true,
+        }
+    }
+
+    async fn log_error(&self, message: String) {
+        let _ = self.facts.send(Fact::Log { level: crate::logio::mainlog::Level::Erro, message }).await;
+    }
+
+    fn write_stdin(&mut self, data: &[u8]) -> Result<(), StdinError> {
+        let live = self.live.as_mut().ok_or(StdinError::NotRunning)?;
+        let fd = live.stdin.as_ref().ok_or(StdinError::Closed)?;
+        // The pipe end is non-blocking: write what fits now, as Python's dispatcher would
+        // on its next loop; a child that never reads cannot stall the runner.
+        let mut rest = data;
+        while !rest.is_empty() {
+            match nix::unistd::write(fd, rest) {
+                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => break,
+                Err(_) => {
+                    live.stdin = None;
+                    return Err(StdinError::Closed);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// AUTO logs exist from the moment the process does (Python creates them with the group).
+    fn create_auto_logs(&mut self) {
+        for spec in [&self.spec.stdout, &self.spec.stderr] {
+            if let (true, Some(path)) = (spec.create_now, &spec.path) {
+                let _ = std::fs::OpenOptions::new().create(true).append(true).open(path);
+            }
+        }
+    }
+
+    fn open_log(spec: &LogSpec) -> std::io::Result<Option<SharedWriter>> {
+        match &spec.path {
+            None => Ok(None),
+            Some(p) => Ok(Some(SharedWriter::new(RotatingWriter::open(p, spec.maxbytes, spec.backups)?))),
+        }
+    }
+
+    /// Python's spawn, parent side: resolve the command, open the logs, fork. The message of
+    /// an `Err` is Python's `spawnerr` text.
+    async fn start_child(&mut self) -> Result<u32, String> {
+        if let Some(live) = &self.live {
+            // The state machine never asks for this; be safe rather than orphan a child.
+            return Ok(live.pid);
+        }
+        let spec = &self.spec;
+        let argv = spawn::split_command(&spec.command).map_err(|e| e.to_string())?;
+        let program_path = spec.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| OsString::from(v));
+        let daemon_path = self.daemon_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        let search = spawn::search_path(program_path.as_deref(), daemon_path.as_deref());
+        let first = argv.first().cloned().unwrap_or_default();
+        let program = spawn::resolve_program(&first, &search).map_err(|e| e.to_string())?;
+        let uid = match &spec.user {
+            None => None,
+            Some(u) => Some(
+                crate::sys::users::lookup_user(u)
+                    .map_err(|e| format!("couldn't find user {u}: {e}"))?
+                    .uid,
+            ),
+        };
+        if self.stdout_log.is_none() {
+            self.stdout_log = Self::open_log(&spec.stdout).map_err(|e| dispatch_error(&spec.name, &e))?;
+        }
+        if self.stderr_log.is_none() && !spec.redirect_stderr {
+            self.stderr_log = Self::open_log(&spec.stderr).map_err(|e| dispatch_error(&spec.name, &e))?;
+        }
+        let vars = SupervisorVars {
+            server_url: spec.server_url.as_deref(),
+            process_name: &spec.name,
+            group_name: &spec.group,
+        };
+        let env = spawn::env_for_child(self.daemon_env.iter().cloned(), &vars, &spec.environment);
+        let sspec = SpawnSpec {
+            name: spec.name.clone(),
+            program,
+            argv,
+            env,
+            cwd: spec.directory.clone(),
+            umask: spec.umask,
+            user: uid,
+            redirect_stderr: spec.redirect_stderr,
+        };
+        let child = spawn::spawn(&sspec).map_err(|e: SpawnError| e.to_string())?;
+        let pid = u32::try_from(child.pid).unwrap_or(0);
+        let exit = self.reaper.watch(child.pid, child.birth).await;
+        self.start_pump(child.stdout, self.stdout_log.clone(), &self.spec.stdout, Channel::Stdout);
+        if let Some(err) = child.stderr {
+            self.start_pump(err, self.stderr_log.clone(), &self.spec.stderr, Channel::Stderr);
+        }
+        self.live = Some(Live { pid, stdin: Some(child.stdin), exit });
+        Ok(pid)
+    }
+
+    fn start_pump(&self, fd: OwnedFd, writer: Option<SharedWriter>, spec: &LogSpec, _channel: Channel) {
+        let opts = PumpOptions {
+            strip_ansi: self.spec.strip_ansi,
+            capture_maxbytes: usize::try_from(spec.capture_maxbytes).unwrap_or(usize::MAX),
+        };
+        // The pump outlives the child when a grandchild keeps the pipe open; it ends at EOF.
+        tokio::spawn(pump::run(fd, writer, opts, None));
+    }
+}
+
+fn dispatch_error(name: &str, e: &std::io::Error) -> String {
+    let errno = e.raw_os_error().map(crate::sys::errno::display).unwrap_or_else(|| e.to_string());
+    format!("unknown error making dispatchers for '{name}': {errno}")
+}
