@@ -12,6 +12,7 @@ pub mod ansi;
 pub mod autoname;
 pub mod capture;
 pub mod mainlog;
+pub mod mainlog_task;
 pub mod pump;
 pub mod rotate;
 pub mod tail;

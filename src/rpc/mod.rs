@@ -5,6 +5,7 @@
 pub mod docs;
 pub mod fault;
 pub mod jsonrpc;
+pub mod methods;
 pub mod server;
 pub mod value;
 pub mod xmlrpc;

@@ -69,7 +69,7 @@ pub enum RunnerCmd {
     /// SIGUSR2: reopen both logs by name.
     ReopenLogs,
     /// `clearProcessLogs`: truncate both logs (backups too, as Python removes them).
-    ClearLogs { reply: oneshot::Sender<Result<(), String>> },
+    ClearLogs { label: String, reply: oneshot::Sender<Result<(), crate::rpc::Fault>> },
     /// The process is gone from the config: end the task (after its child is gone).
     Retire,
 }
@@ -95,14 +95,33 @@ pub enum StdinError {
 /// Facts a runner reports. The orchestrator feeds them to the state machine.
 #[derive(Debug)]
 pub enum Fact {
-    Spawned { id: ProcId, pid: u32 },
-    SpawnFailed { id: ProcId, message: String },
-    Exited { id: ProcId, pid: u32, status: crate::procsup::ExitStatus },
+    Spawned {
+        id: ProcId,
+        pid: u32,
+    },
+    SpawnFailed {
+        id: ProcId,
+        message: String,
+    },
+    Exited {
+        id: ProcId,
+        pid: u32,
+        status: crate::procsup::ExitStatus,
+    },
     /// The deadline the orchestrator set has passed.
-    Tick { id: ProcId },
-    SignalFailed { id: ProcId, purpose: SignalPurpose, error: String },
+    Tick {
+        id: ProcId,
+    },
+    SignalFailed {
+        id: ProcId,
+        purpose: SignalPurpose,
+        error: String,
+    },
     /// A log line the runner wants in the daemon log (level, text).
-    Log { level: crate::logio::mainlog::Level, message: String },
+    Log {
+        level: crate::logio::mainlog::Level,
+        message: String,
+    },
 }
 
 /// A live child as the runner sees it.
@@ -218,8 +237,10 @@ impl Runner {
                     // ESRCH: it just exited on its own; the reap will follow.
                     if err.raw_os_error() != Some(libc::ESRCH) {
                         let error = crate::sys::errno::display(err.raw_os_error().unwrap_or(0));
-                        let _ =
-                            self.facts.send(Fact::SignalFailed { id: self.spec.id, purpose, error }).await;
+                        let _ = self
+                            .facts
+                            .send(Fact::SignalFailed { id: self.spec.id, purpose, error })
+                            .await;
                     }
                 }
             }
@@ -231,13 +252,19 @@ impl Runner {
             RunnerCmd::ReopenLogs => {
                 for w in [&self.stdout_log, &self.stderr_log].into_iter().flatten() {
                     if let Err(e) = w.reopen() {
-                        self.log_error(format!("could not reopen log for '{}': {e}", self.spec.name)).await;
+                        self.log_error(format!(
+                            "could not reopen log for '{}': {e}",
+                            self.spec.name
+                        ))
+                        .await;
                     }
                 }
             }
-            RunnerCmd::ClearLogs { reply } => {
+            RunnerCmd::ClearLogs { label, reply } => {
                 let mut res = Ok(());
-                for (spec, w) in [(&self.spec.stdout, &self.stdout_log), (&self.spec.stderr, &self.stderr_log)] {
+                for (spec, w) in
+                    [(&self.spec.stdout, &self.stdout_log), (&self.spec.stderr, &self.stderr_log)]
+                {
                     match w {
                         Some(w) => {
                             if let Err(e) = w.clear() {
@@ -255,14 +282,17 @@ impl Runner {
                         }
                     }
                 }
-                let _ = reply.send(res);
+                let _ = reply.send(res.map_err(|e: String| {
+                    crate::rpc::Fault::with(crate::rpc::FaultKind::Failed, format!("{label}: {e}"))
+                }));
             }
             RunnerCmd::Retire => self.retiring = true,
         }
     }
 
     async fn log_error(&self, message: String) {
-        let _ = self.facts.send(Fact::Log { level: crate::logio::mainlog::Level::Erro, message }).await;
+        let _ =
+            self.facts.send(Fact::Log { level: crate::logio::mainlog::Level::Erro, message }).await;
     }
 
     fn write_stdin(&mut self, data: &[u8]) -> Result<(), StdinError> {
@@ -297,7 +327,9 @@ impl Runner {
     fn open_log(spec: &LogSpec) -> std::io::Result<Option<SharedWriter>> {
         match &spec.path {
             None => Ok(None),
-            Some(p) => Ok(Some(SharedWriter::new(RotatingWriter::open(p, spec.maxbytes, spec.backups)?))),
+            Some(p) => {
+                Ok(Some(SharedWriter::new(RotatingWriter::open(p, spec.maxbytes, spec.backups)?)))
+            }
         }
     }
 
@@ -310,7 +342,12 @@ impl Runner {
         }
         let spec = &self.spec;
         let argv = spawn::split_command(&spec.command).map_err(|e| e.to_string())?;
-        let program_path = spec.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| OsString::from(v));
+        let program_path = spec
+            .environment
+            .iter()
+            .rev()
+            .find(|(k, _)| k == "PATH")
+            .map(|(_, v)| OsString::from(v));
         let daemon_path = self.daemon_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
         let search = spawn::search_path(program_path.as_deref(), daemon_path.as_deref());
         let first = argv.first().cloned().unwrap_or_default();
@@ -324,10 +361,12 @@ impl Runner {
             ),
         };
         if self.stdout_log.is_none() {
-            self.stdout_log = Self::open_log(&spec.stdout).map_err(|e| dispatch_error(&spec.name, &e))?;
+            self.stdout_log =
+                Self::open_log(&spec.stdout).map_err(|e| dispatch_error(&spec.name, &e))?;
         }
         if self.stderr_log.is_none() && !spec.redirect_stderr {
-            self.stderr_log = Self::open_log(&spec.stderr).map_err(|e| dispatch_error(&spec.name, &e))?;
+            self.stderr_log =
+                Self::open_log(&spec.stderr).map_err(|e| dispatch_error(&spec.name, &e))?;
         }
         let vars = SupervisorVars {
             server_url: spec.server_url.as_deref(),
@@ -356,7 +395,13 @@ impl Runner {
         Ok(pid)
     }
 
-    fn start_pump(&self, fd: OwnedFd, writer: Option<SharedWriter>, spec: &LogSpec, _channel: Channel) {
+    fn start_pump(
+        &self,
+        fd: OwnedFd,
+        writer: Option<SharedWriter>,
+        spec: &LogSpec,
+        _channel: Channel,
+    ) {
         let opts = PumpOptions {
             strip_ansi: self.spec.strip_ansi,
             capture_maxbytes: usize::try_from(spec.capture_maxbytes).unwrap_or(usize::MAX),

@@ -277,13 +277,3 @@ fn warnings_do_not_fail_the_check() {
         r.explain()
     );
 }
-
-#[test]
-fn a_valid_config_without_check_says_the_daemon_is_not_built() {
-    let dir = tempdir();
-    std::fs::write(dir.path().join("ok.conf"), "[supervisord]\n[program:a]\ncommand=/bin/a\n")
-        .expect("write");
-    let r = run(&["-n", "-c", "ok.conf"], Some(dir.path()));
-    r.expect_code(2);
-    assert!(r.stderr.contains("not built yet"), "{}", r.explain());
-}

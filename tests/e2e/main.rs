@@ -1,5 +1,8 @@
 //! End-to-end tests: the real binary, real processes, real sockets.
 
+// Tests measure their own deadlines; the clock rule is for the product's code.
+#![allow(clippy::disallowed_methods)]
+
 mod cli;
 mod config;
 mod support;

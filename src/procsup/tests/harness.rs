@@ -68,7 +68,7 @@ pub fn policy(spec: &str) -> Policy {
 
 impl World {
     pub fn new(policy_spec: &str) -> World {
-        let t0 = Instant::now();
+        let t0 = crate::sys::clock::now();
         World {
             t0,
             now: t0,

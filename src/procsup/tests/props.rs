@@ -269,7 +269,7 @@ proptest! {
 
     #[test]
     fn random_inputs_keep_every_invariant(policy in policy(), ops in proptest::collection::vec(op(), 1..80)) {
-        let now = Instant::now();
+        let now = crate::sys::clock::now();
         let mut shell = Shell {
             now,
             gate: true,

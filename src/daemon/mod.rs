@@ -9,6 +9,8 @@ use std::io::Write;
 
 use crate::config::{self, Command, Config, LoadContext, cli};
 
+mod run;
+
 /// Runs the daemon personality and returns its exit code.
 pub fn main(args: Vec<OsString>) -> u8 {
     let argv0 = args
@@ -53,8 +55,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
         eprint(&warnings);
         return print_out(&process_table(&cfg));
     }
-    eprint("Error: the daemon is not built yet in this version\n");
-    2
+    run::run(cfg, run::Launch { path, overrides: run.overrides, ctx, argv0 })
 }
 
 /// The `--check` table: one row per process in start order (group priority, group
@@ -84,7 +85,7 @@ pub fn process_table(cfg: &Config) -> String {
     out
 }
 
-fn usage(msg: &str, argv0: &str) -> u8 {
+pub(crate) fn usage(msg: &str, argv0: &str) -> u8 {
     eprint(&cli::usage_text(msg, argv0));
     2
 }
@@ -100,7 +101,7 @@ fn print_out(text: &str) -> u8 {
 }
 
 /// Writes to stderr; if stderr itself is gone there is nowhere left to report to.
-fn eprint(text: &str) {
+pub(crate) fn eprint(text: &str) {
     let mut err = std::io::stderr().lock();
     if err.write_all(text.as_bytes()).is_err() {
         // Nothing useful can be done: the exit code still tells the caller.

@@ -1,0 +1,107 @@
+//! The one owner of the daemon log: a dedicated thread that writes lines it receives over a
+//! bounded channel, so that neither the orchestrator nor any other task ever does file IO
+//! for logging. Senders `try_send`; when the queue is full a line is dropped and counted,
+//! and the count is logged once the queue drains (a slow disk must not stall the daemon).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use tokio::sync::{mpsc, oneshot};
+
+use super::mainlog::{ClearError, Level, MainLog};
+
+/// Lines that may wait for the disk; a burst of a few thousand state changes fits.
+pub const LOG_QUEUE: usize = 8192;
+
+enum LogMsg {
+    Line { wall: SystemTime, level: Level, msg: String },
+    Reopen { wall: SystemTime, reply: oneshot::Sender<std::io::Result<()>> },
+    Clear { wall: SystemTime, reply: oneshot::Sender<Result<(), ClearError>> },
+}
+
+/// A cheap handle for writing to the daemon log.
+#[derive(Clone)]
+pub struct MainLogHandle {
+    tx: mpsc::Sender<LogMsg>,
+    level: Level,
+    dropped: Arc<AtomicU64>,
+}
+
+impl MainLogHandle {
+    /// Moves `log` to its own thread and returns the handle and the thread, which ends
+    /// (after writing everything queued) when the last handle is dropped.
+    pub fn start(log: MainLog) -> (MainLogHandle, std::thread::JoinHandle<()>) {
+        let (tx, mut rx) = mpsc::channel::<LogMsg>(LOG_QUEUE);
+        let level = log.level();
+        let dropped = Arc::new(AtomicU64::new(0));
+        let counter = dropped.clone();
+        let thread = std::thread::Builder::new().name("mainlog".into()).spawn(move || {
+            let mut log = log;
+            while let Some(msg) = rx.blocking_recv() {
+                match msg {
+                    LogMsg::Line { wall, level, msg } => {
+                        let lost = counter.swap(0, Ordering::Relaxed);
+                        if lost > 0 {
+                            log.log(
+                                wall,
+                                Level::Warn,
+                                &format!("{lost} log lines were dropped (log queue full)"),
+                            );
+                        }
+                        log.log(wall, level, &msg);
+                    }
+                    LogMsg::Reopen { wall, reply } => {
+                        let _ = reply.send(log.reopen(wall));
+                    }
+                    LogMsg::Clear { wall, reply } => {
+                        let _ = reply.send(log.clear(wall));
+                    }
+                }
+            }
+        });
+        let thread = match thread {
+            Ok(t) => t,
+            // Without a thread there is no daemon log; the process cannot do much else
+            // either, but a handle that drops everything keeps the daemon running.
+            Err(_) => std::thread::spawn(|| {}),
+        };
+        (MainLogHandle { tx, level, dropped }, thread)
+    }
+
+    /// Whether a line at `level` would be written (skip formatting when not).
+    pub fn enabled(&self, level: Level) -> bool {
+        level >= self.level
+    }
+
+    /// Queues one line, stamped now.
+    pub fn log(&self, level: Level, msg: impl Into<String>) {
+        if !self.enabled(level) {
+            return;
+        }
+        let line = LogMsg::Line { wall: crate::sys::clock::wall_now(), level, msg: msg.into() };
+        if self.tx.try_send(line).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// SIGUSR2: reopen by name.
+    pub async fn reopen(&self) -> std::io::Result<()> {
+        let (reply, rx) = oneshot::channel();
+        let msg = LogMsg::Reopen { wall: crate::sys::clock::wall_now(), reply };
+        if self.tx.send(msg).await.is_err() {
+            return Err(std::io::Error::other("log thread is gone"));
+        }
+        rx.await.unwrap_or_else(|_| Err(std::io::Error::other("log thread is gone")))
+    }
+
+    /// `clearLog`: remove and reopen the log file.
+    pub async fn clear(&self) -> Result<(), ClearError> {
+        let (reply, rx) = oneshot::channel();
+        let msg = LogMsg::Clear { wall: crate::sys::clock::wall_now(), reply };
+        if self.tx.send(msg).await.is_err() {
+            return Err(ClearError::Failed);
+        }
+        rx.await.unwrap_or(Err(ClearError::Failed))
+    }
+}

@@ -1,0 +1,193 @@
+//! What the orchestrator is asked (requests, each with a `reply` oneshot) and the domain
+//! shapes it answers with. The RPC layer turns these into wire values; nothing here knows
+//! JSON or XML.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::sync::oneshot;
+
+use crate::config::{Config, GroupConfig};
+use crate::procsup::ProcessState;
+use crate::rpc::Fault;
+use crate::runner::StdinError;
+
+/// A reply channel.
+pub type Reply<T> = oneshot::Sender<T>;
+
+/// The daemon's own state (`getState`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DaemonState {
+    Running,
+    Restarting,
+    Shutdown,
+}
+
+impl DaemonState {
+    pub fn code(self) -> i64 {
+        match self {
+            DaemonState::Running => 1,
+            DaemonState::Restarting => 0,
+            DaemonState::Shutdown => -1,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            DaemonState::Running => "RUNNING",
+            DaemonState::Restarting => "RESTARTING",
+            DaemonState::Shutdown => "SHUTDOWN",
+        }
+    }
+}
+
+/// `getProcessInfo`'s fields, in Python's order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ProcessInfo {
+    pub name: String,
+    pub group: String,
+    pub start: i64,
+    pub stop: i64,
+    pub now: i64,
+    pub state: ProcessState,
+    pub spawnerr: String,
+    pub exitstatus: i64,
+    pub stdout_logfile: String,
+    pub stderr_logfile: String,
+    pub pid: i64,
+    pub description: String,
+}
+
+/// The answer for one process of a start/stop/signal: done now, or a receiver the caller
+/// awaits (the orchestrator has parked the sender as a waiter).
+#[derive(Debug)]
+pub enum Outcome {
+    Done(Result<(), Fault>),
+    Wait(oneshot::Receiver<Result<(), Fault>>),
+}
+
+/// One process's part in a group/all operation.
+#[derive(Debug)]
+pub struct Pending {
+    pub name: String,
+    pub group: String,
+    pub outcome: Outcome,
+}
+
+/// Which of a process's logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogChannel {
+    Stdout,
+    Stderr,
+}
+
+/// Which processes a start/stop/signal applies to.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A name spec: `name`, `group:name`, `group:*`.
+    Spec(String),
+    /// Every process (`startAllProcesses`, …).
+    All,
+    /// Every process of a program with `io_node=true` (`weka.stopAllIoNodes`).
+    IoNodes,
+}
+
+/// Requests, each answered on its `reply`.
+#[derive(Debug)]
+pub enum Request {
+    GetState {
+        reply: Reply<DaemonState>,
+    },
+    GetIdentification {
+        reply: Reply<String>,
+    },
+    /// `getProcessInfo(name)`: a group spec is BAD_NAME.
+    ProcessInfo {
+        spec: String,
+        reply: Reply<Result<ProcessInfo, Fault>>,
+    },
+    /// `getAllProcessInfo`: sorted by group name, then process name.
+    AllProcessInfo {
+        reply: Reply<Vec<ProcessInfo>>,
+    },
+    /// `startProcess`/`startProcessGroup`/`startAllProcesses`/`weka.startProcess`.
+    /// `single` is set when the spec names one process (its fault is the call's fault).
+    Start {
+        target: Target,
+        wait: bool,
+        idempotent: bool,
+        reply: Reply<Result<Vec<Pending>, Fault>>,
+    },
+    /// `stopProcess`/`stopProcessGroup`/`stopAllProcesses`/`weka.stopAllIoNodes`.
+    Stop {
+        target: Target,
+        wait: bool,
+        reply: Reply<Result<Vec<Pending>, Fault>>,
+    },
+    /// `signalProcess`/`signalProcessGroup`/`signalAllProcesses` with a parsed signal.
+    Signal {
+        target: Target,
+        sig: i32,
+        reply: Reply<Result<Vec<Pending>, Fault>>,
+    },
+    /// `shutdown`.
+    Shutdown {
+        reply: Reply<Result<(), Fault>>,
+    },
+    /// `restart`.
+    Restart {
+        reply: Reply<Result<(), Fault>>,
+    },
+    /// `reloadConfig` with a config the caller has already read: `[added, changed, removed]`.
+    Reread {
+        config: Box<Config>,
+        reply: Reply<Result<[Vec<String>; 3], Fault>>,
+    },
+    AddGroup {
+        name: String,
+        reply: Reply<Result<(), Fault>>,
+    },
+    RemoveGroup {
+        name: String,
+        reply: Reply<Result<(), Fault>>,
+    },
+    /// `getAllConfigInfo`: the latest parsed groups and which of them are active.
+    AllConfigInfo {
+        reply: Reply<(Vec<GroupConfig>, Vec<String>)>,
+    },
+    /// The config the daemon was started with (reread uses its path and flags).
+    CurrentConfig {
+        reply: Reply<Arc<Config>>,
+    },
+    /// A process log's path for reading (`None` for NONE).
+    LogPath {
+        spec: String,
+        channel: LogChannel,
+        reply: Reply<Result<Option<PathBuf>, Fault>>,
+    },
+    /// The daemon log's path (`None` for syslog).
+    MainLogPath {
+        reply: Reply<Option<PathBuf>>,
+    },
+    /// `clearProcessLogs(name)` (and `clearAllProcessLogs` with `Target::All`).
+    ClearLogs {
+        target: Target,
+        reply: Reply<Result<Vec<Pending>, Fault>>,
+    },
+    /// `sendProcessStdin`.
+    SendStdin {
+        spec: String,
+        data: Vec<u8>,
+        reply: Reply<Result<oneshot::Receiver<Result<(), StdinError>>, Fault>>,
+    },
+    /// `weka.getAutoRecovery`: (enabled, count).
+    GetAutoRecovery {
+        reply: Reply<(bool, i64)>,
+    },
+    DisableAutoRecovery {
+        reply: Reply<()>,
+    },
+    EnableAutoRecovery {
+        reply: Reply<()>,
+    },
+}

@@ -1,0 +1,745 @@
+//! The method table: `supervisor.*`, `system.*` and `weka.*` with Python's parameters,
+//! return shapes and faults, mapped onto orchestrator requests. File reads (logs, the
+//! config for `reloadConfig`) happen here, in the request's own task, never in the
+//! orchestrator.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use super::docs::METHODS;
+use super::fault::{Fault, FaultKind};
+use super::server::{Dispatch, DispatchFuture};
+use super::value::Value;
+use crate::config::{Config, GroupConfig, LogTarget, ProcessConfig};
+use crate::logio::mainlog::ClearError;
+use crate::logio::mainlog_task::MainLogHandle;
+use crate::logio::tail;
+use crate::orchestrator::names;
+use crate::orchestrator::{
+    LogChannel, OrchestratorHandle, Outcome, Pending, ProcessInfo, Request, Target,
+};
+use crate::runner::StdinError;
+
+/// Re-reads the config the way the daemon first read it (same path, same flags).
+pub type Reloader = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
+
+/// The methods of one daemon incarnation.
+#[derive(Clone)]
+pub struct Methods {
+    pub orch: OrchestratorHandle,
+    pub log: MainLogHandle,
+    pub reload: Reloader,
+}
+
+impl Dispatch for Methods {
+    fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture {
+        let this = self.clone();
+        Box::pin(async move { this.dispatch(&method, params, true).await })
+    }
+}
+
+/// `faultCode` 80 / `OK`, or the fault, as one element of a group result list.
+fn result_struct(name: &str, group: &str, res: &Result<(), Fault>) -> Value {
+    let (status, description) = match res {
+        Ok(()) => (FaultKind::Success.code(), "OK".to_string()),
+        Err(f) => (f.code, f.string.clone()),
+    };
+    Value::record([
+        ("name", Value::str(name)),
+        ("group", Value::str(group)),
+        ("status", Value::Int(status.into())),
+        ("description", Value::str(description)),
+    ])
+}
+
+fn incorrect() -> Fault {
+    Fault::bare(FaultKind::IncorrectParameters)
+}
+
+/// Positional parameters with Python's arity rule: too few or too many is
+/// INCORRECT_PARAMETERS; optional ones take their default.
+struct Params {
+    v: Vec<Value>,
+}
+
+impl Params {
+    fn new(v: Vec<Value>, min: usize, max: usize) -> Result<Params, Fault> {
+        if v.len() < min || v.len() > max { Err(incorrect()) } else { Ok(Params { v }) }
+    }
+
+    fn str(&self, i: usize) -> Result<String, Fault> {
+        match self.v.get(i) {
+            Some(Value::String(s)) => Ok(s.clone()),
+            _ => Err(incorrect()),
+        }
+    }
+
+    fn int(&self, i: usize) -> Result<i64, Fault> {
+        match self.v.get(i) {
+            Some(Value::Int(n)) => Ok(*n),
+            Some(Value::Bool(b)) => Ok(i64::from(*b)),
+            _ => Err(incorrect()),
+        }
+    }
+
+    fn bool_or(&self, i: usize, default: bool) -> Result<bool, Fault> {
+        match self.v.get(i) {
+            None => Ok(default),
+            Some(v) => v.as_bool().ok_or_else(incorrect),
+        }
+    }
+}
+
+/// A signal by name (`HUP`, `SIGHUP`, any case) or number, as Python's `signal_number`.
+pub fn parse_signal(s: &str) -> Option<i32> {
+    if let Ok(n) = s.trim().parse::<i32>() {
+        return (1..=64).contains(&n).then_some(n);
+    }
+    let upper = s.trim().to_ascii_uppercase();
+    let bare = upper.strip_prefix("SIG").unwrap_or(&upper);
+    (1..=64).find(|&n| crate::procsup::signame(n).strip_prefix("SIG") == Some(bare))
+}
+
+fn info_value(i: &ProcessInfo) -> Value {
+    Value::record([
+        ("name", Value::str(&i.name)),
+        ("group", Value::str(&i.group)),
+        ("start", Value::Int(i.start)),
+        ("stop", Value::Int(i.stop)),
+        ("now", Value::Int(i.now)),
+        ("state", Value::Int(i.state.code().into())),
+        ("statename", Value::str(i.state.name())),
+        ("spawnerr", Value::str(&i.spawnerr)),
+        ("exitstatus", Value::Int(i.exitstatus)),
+        ("logfile", Value::str(&i.stdout_logfile)),
+        ("stdout_logfile", Value::str(&i.stdout_logfile)),
+        ("stderr_logfile", Value::str(&i.stderr_logfile)),
+        ("pid", Value::Int(i.pid)),
+        ("description", Value::str(&i.description)),
+    ])
+}
+
+fn none_or(s: Option<String>) -> Value {
+    Value::str(s.unwrap_or_else(|| "none".into()))
+}
+
+fn logfile_value(t: &LogTarget) -> Value {
+    match t {
+        LogTarget::None => Value::str("none"),
+        LogTarget::Auto => Value::str("auto"),
+        LogTarget::Path(p) => Value::str(p.display().to_string()),
+    }
+}
+
+fn config_value(g: &GroupConfig, p: &ProcessConfig, inuse: bool) -> Value {
+    Value::record([
+        ("autostart", Value::Bool(p.autostart)),
+        ("directory", none_or(p.directory.as_ref().map(|d| d.display().to_string()))),
+        ("uid", none_or(p.user.clone())),
+        ("command", Value::str(&p.command)),
+        ("exitcodes", Value::Array(p.exitcodes.iter().map(|&c| Value::Int(c.into())).collect())),
+        ("group", Value::str(&g.name)),
+        ("group_prio", Value::Int(g.priority)),
+        ("inuse", Value::Bool(inuse)),
+        ("killasgroup", Value::Bool(p.killasgroup)),
+        ("name", Value::str(&p.name)),
+        ("process_prio", Value::Int(p.priority)),
+        ("redirect_stderr", Value::Bool(p.redirect_stderr)),
+        ("startretries", Value::Int(p.startretries.into())),
+        ("startsecs", Value::Int(i64::try_from(p.startsecs).unwrap_or(i64::MAX))),
+        (
+            "stdout_capture_maxbytes",
+            Value::Int(i64::try_from(p.stdout.capture_maxbytes).unwrap_or(i64::MAX)),
+        ),
+        ("stdout_events_enabled", Value::Bool(p.stdout.events_enabled)),
+        ("stdout_logfile", logfile_value(&p.stdout.logfile)),
+        ("stdout_logfile_backups", Value::Int(p.stdout.backups.into())),
+        (
+            "stdout_logfile_maxbytes",
+            Value::Int(i64::try_from(p.stdout.maxbytes).unwrap_or(i64::MAX)),
+        ),
+        ("stdout_syslog", Value::Bool(p.stdout.syslog)),
+        ("stopsignal", Value::Int(p.stopsignal.into())),
+        ("stopwaitsecs", Value::Int(i64::try_from(p.stopwaitsecs).unwrap_or(i64::MAX))),
+        (
+            "stderr_capture_maxbytes",
+            Value::Int(i64::try_from(p.stderr.capture_maxbytes).unwrap_or(i64::MAX)),
+        ),
+        ("stderr_events_enabled", Value::Bool(p.stderr.events_enabled)),
+        ("stderr_logfile", logfile_value(&p.stderr.logfile)),
+        ("stderr_logfile_backups", Value::Int(p.stderr.backups.into())),
+        (
+            "stderr_logfile_maxbytes",
+            Value::Int(i64::try_from(p.stderr.maxbytes).unwrap_or(i64::MAX)),
+        ),
+        ("stderr_syslog", Value::Bool(p.stderr.syslog)),
+        ("serverurl", none_or(p.serverurl.clone())),
+    ])
+}
+
+/// Awaits every pending outcome, in the order given (priority order), so group results
+/// come back in a stable order rather than in completion order.
+async fn gather(list: Vec<Pending>) -> Vec<(String, String, Result<(), Fault>)> {
+    let mut out = Vec::with_capacity(list.len());
+    for p in list {
+        let res = match p.outcome {
+            Outcome::Done(r) => r,
+            Outcome::Wait(rx) => rx.await.unwrap_or_else(|_| {
+                Err(Fault::with(
+                    FaultKind::Failed,
+                    format!("{} was removed while waiting", names::key(&p.group, &p.name)),
+                ))
+            }),
+        };
+        out.push((p.name, p.group, res));
+    }
+    out
+}
+
+fn result_list(results: Vec<(String, String, Result<(), Fault>)>) -> Value {
+    Value::Array(results.iter().map(|(n, g, r)| result_struct(n, g, r)).collect())
+}
+
+/// Reads a log range in the request's task (blocking but short; bounded by `length`).
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> Result<T, Fault> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| Fault::with(FaultKind::Failed, e))
+}
+
+fn read_fault(e: tail::ReadError, path: &std::path::Path) -> Fault {
+    match e {
+        tail::ReadError::NoFile => Fault::with(FaultKind::NoFile, path.display()),
+        tail::ReadError::BadArguments => Fault::bare(FaultKind::BadArguments),
+        tail::ReadError::Failed => Fault::with(FaultKind::Failed, path.display()),
+    }
+}
+
+impl Methods {
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(crate::orchestrator::msg::Reply<T>) -> Request,
+    ) -> Result<T, Fault> {
+        self.orch.ask(make).await
+    }
+
+    /// One call. `top` is false inside `system.multicall`, which may not nest.
+    pub async fn dispatch(
+        &self,
+        method: &str,
+        params: Vec<Value>,
+        top: bool,
+    ) -> Result<Value, Fault> {
+        match method {
+            "system.multicall" if top => self.multicall(params).await,
+            "system.multicall" => Err(Fault::with(
+                FaultKind::IncorrectParameters,
+                "Recursive system.multicall forbidden",
+            )),
+            "system.listMethods" => {
+                Params::new(params, 0, 0)?;
+                let mut names: Vec<&str> = METHODS.iter().map(|(n, _, _)| *n).collect();
+                names.extend(WEKA.iter().map(|(n, _, _)| *n));
+                names.sort_unstable();
+                Ok(Value::Array(names.into_iter().map(Value::str).collect()))
+            }
+            "system.methodHelp" | "system.methodSignature" => {
+                let p = Params::new(params, 1, 1)?;
+                let name = p.str(0)?;
+                let found = METHODS.iter().chain(WEKA.iter()).find(|(n, _, _)| *n == name);
+                let (_, sig, help) =
+                    found.ok_or_else(|| Fault::bare(FaultKind::SignatureUnsupported))?;
+                Ok(if method == "system.methodHelp" {
+                    Value::str(*help)
+                } else {
+                    Value::Array(sig.iter().map(|s| Value::str(*s)).collect())
+                })
+            }
+            m if m.starts_with("supervisor.") => {
+                self.supervisor(&m["supervisor.".len()..], params).await
+            }
+            m if m.starts_with("weka.") => self.weka(&m["weka.".len()..], params).await,
+            _ => Err(Fault::bare(FaultKind::UnknownMethod)),
+        }
+    }
+
+    async fn multicall(&self, params: Vec<Value>) -> Result<Value, Fault> {
+        let p = Params::new(params, 1, 1)?;
+        let calls = p.v.first().and_then(Value::as_array).ok_or_else(incorrect)?.to_vec();
+        let mut out = Vec::with_capacity(calls.len());
+        for call in calls {
+            let name = call.member("methodName").and_then(Value::as_str).map(str::to_string);
+            let res = match name {
+                None => Err(Fault::with(FaultKind::IncorrectParameters, "No methodName")),
+                Some(name) => {
+                    let params = match call.member("params") {
+                        None => Vec::new(),
+                        Some(Value::Array(a)) => a.clone(),
+                        Some(_) => {
+                            out.push(fault_value(&incorrect()));
+                            continue;
+                        }
+                    };
+                    Box::pin(self.dispatch(&name, params, false)).await
+                }
+            };
+            out.push(match res {
+                Ok(v) => v,
+                Err(f) => fault_value(&f),
+            });
+        }
+        Ok(Value::Array(out))
+    }
+
+    async fn supervisor(&self, name: &str, params: Vec<Value>) -> Result<Value, Fault> {
+        match name {
+            "getAPIVersion" | "getVersion" => {
+                Params::new(params, 0, 0)?;
+                Ok(Value::str("3.0"))
+            }
+            "getSupervisorVersion" => {
+                Params::new(params, 0, 0)?;
+                Ok(Value::str(crate::config::cli::VERSION))
+            }
+            "getIdentification" => {
+                Params::new(params, 0, 0)?;
+                Ok(Value::str(self.ask(|reply| Request::GetIdentification { reply }).await?))
+            }
+            "getState" => {
+                Params::new(params, 0, 0)?;
+                let s = self.ask(|reply| Request::GetState { reply }).await?;
+                Ok(Value::record([
+                    ("statecode", Value::Int(s.code())),
+                    ("statename", Value::str(s.name())),
+                ]))
+            }
+            "getPID" => {
+                Params::new(params, 0, 0)?;
+                Ok(Value::Int(std::process::id().into()))
+            }
+            "readLog" | "readMainLog" => {
+                let p = Params::new(params, 2, 2)?;
+                let (offset, length) = (p.int(0)?, p.int(1)?);
+                let path = self.ask(|reply| Request::MainLogPath { reply }).await?;
+                self.read_file(path, offset, length).await
+            }
+            "clearLog" => {
+                Params::new(params, 0, 0)?;
+                let path = self.ask(|reply| Request::MainLogPath { reply }).await?;
+                match self.log.clear().await {
+                    Ok(()) => Ok(Value::Bool(true)),
+                    Err(ClearError::NoFile) => Err(Fault::with(
+                        FaultKind::NoFile,
+                        path.map_or_else(|| "None".to_string(), |p| p.display().to_string()),
+                    )),
+                    Err(_) => Err(Fault::bare(FaultKind::Failed)),
+                }
+            }
+            "shutdown" => {
+                Params::new(params, 0, 0)?;
+                self.ask(|reply| Request::Shutdown { reply }).await??;
+                Ok(Value::Bool(true))
+            }
+            "restart" => {
+                Params::new(params, 0, 0)?;
+                self.ask(|reply| Request::Restart { reply }).await??;
+                Ok(Value::Bool(true))
+            }
+            "reloadConfig" => {
+                Params::new(params, 0, 0)?;
+                // Refuse while stopping before reading any file, as Python does.
+                self.refuse_if_stopping().await?;
+                let reload = self.reload.clone();
+                let config = blocking(move || reload())
+                    .await?
+                    .map_err(|e| Fault::with(FaultKind::CantReread, e))?;
+                let [added, changed, removed] =
+                    self.ask(|reply| Request::Reread { config: Box::new(config), reply }).await??;
+                let list =
+                    |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
+                Ok(Value::Array(vec![Value::Array(vec![
+                    list(added),
+                    list(changed),
+                    list(removed),
+                ])]))
+            }
+            "addProcessGroup" => {
+                let name = Params::new(params, 1, 1)?.str(0)?;
+                self.ask(|reply| Request::AddGroup { name, reply }).await??;
+                Ok(Value::Bool(true))
+            }
+            "removeProcessGroup" => {
+                let name = Params::new(params, 1, 1)?.str(0)?;
+                self.ask(|reply| Request::RemoveGroup { name, reply }).await??;
+                Ok(Value::Bool(true))
+            }
+            "startProcess" => {
+                let p = Params::new(params, 1, 2)?;
+                let (spec, wait) = (p.str(0)?, p.bool_or(1, true)?);
+                self.start_spec(spec, wait, false).await
+            }
+            "startProcessGroup" => {
+                let p = Params::new(params, 1, 2)?;
+                let (group, wait) = (p.str(0)?, p.bool_or(1, true)?);
+                let target = Target::Spec(format!("{group}:*"));
+                let list = self
+                    .ask(|reply| Request::Start { target, wait, idempotent: false, reply })
+                    .await?;
+                let list = list.map_err(|f| rename_bad_name(f, &group))?;
+                Ok(result_list(gather(list).await))
+            }
+            "startAllProcesses" => {
+                let wait = Params::new(params, 0, 1)?.bool_or(0, true)?;
+                let list = self
+                    .ask(|reply| Request::Start {
+                        target: Target::All,
+                        wait,
+                        idempotent: false,
+                        reply,
+                    })
+                    .await??;
+                Ok(result_list(gather(list).await))
+            }
+            "stopProcess" => {
+                let p = Params::new(params, 1, 2)?;
+                let (spec, wait) = (p.str(0)?, p.bool_or(1, true)?);
+                let single = names::split(&spec).process.is_some();
+                let target = Target::Spec(spec);
+                let list = self.ask(|reply| Request::Stop { target, wait, reply }).await??;
+                self.single_or_list(single, list).await
+            }
+            "stopProcessGroup" => {
+                let p = Params::new(params, 1, 2)?;
+                let (group, wait) = (p.str(0)?, p.bool_or(1, true)?);
+                let target = Target::Spec(format!("{group}:*"));
+                let list = self.ask(|reply| Request::Stop { target, wait, reply }).await?;
+                Ok(result_list(gather(list.map_err(|f| rename_bad_name(f, &group))?).await))
+            }
+            "stopAllProcesses" => {
+                let wait = Params::new(params, 0, 1)?.bool_or(0, true)?;
+                let list =
+                    self.ask(|reply| Request::Stop { target: Target::All, wait, reply }).await??;
+                Ok(result_list(gather(list).await))
+            }
+            "signalProcess" | "signalProcessGroup" | "signalAllProcesses" => {
+                self.signal(name, params).await
+            }
+            "getAllConfigInfo" => {
+                Params::new(params, 0, 0)?;
+                let (groups, active) = self.ask(|reply| Request::AllConfigInfo { reply }).await?;
+                let mut rows: Vec<(&str, Value)> = Vec::new();
+                for g in &groups {
+                    let inuse = active.contains(&g.name);
+                    for p in &g.processes {
+                        rows.push((p.name.as_str(), config_value(g, p, inuse)));
+                    }
+                }
+                // Python sorts by process name only.
+                rows.sort_by(|a, b| a.0.cmp(b.0));
+                Ok(Value::Array(rows.into_iter().map(|(_, v)| v).collect()))
+            }
+            "getProcessInfo" => {
+                let spec = Params::new(params, 1, 1)?.str(0)?;
+                let info = self.ask(|reply| Request::ProcessInfo { spec, reply }).await??;
+                Ok(info_value(&info))
+            }
+            "getAllProcessInfo" => {
+                Params::new(params, 0, 0)?;
+                self.refuse_if_stopping().await?;
+                let all = self.ask(|reply| Request::AllProcessInfo { reply }).await?;
+                Ok(Value::Array(all.iter().map(info_value).collect()))
+            }
+            "readProcessStdoutLog" | "readProcessLog" | "readProcessStderrLog" => {
+                let channel = if name == "readProcessStderrLog" {
+                    LogChannel::Stderr
+                } else {
+                    LogChannel::Stdout
+                };
+                let p = Params::new(params, 3, 3)?;
+                let (spec, offset, length) = (p.str(0)?, p.int(1)?, p.int(2)?);
+                let path = self.ask(|reply| Request::LogPath { spec, channel, reply }).await??;
+                self.read_file(path, offset, length).await
+            }
+            "tailProcessStdoutLog" | "tailProcessLog" | "tailProcessStderrLog" => {
+                let channel = if name == "tailProcessStderrLog" {
+                    LogChannel::Stderr
+                } else {
+                    LogChannel::Stdout
+                };
+                let p = Params::new(params, 3, 3)?;
+                let (spec, offset, length) = (p.str(0)?, p.int(1)?, p.int(2)?);
+                let path = self.ask(|reply| Request::LogPath { spec, channel, reply }).await??;
+                let Some(path) = path else {
+                    return Ok(Value::Array(vec![
+                        Value::str(""),
+                        Value::Int(0),
+                        Value::Bool(false),
+                    ]));
+                };
+                let t = blocking(move || tail::tail_log_file(&path, offset, length)).await?;
+                Ok(Value::Array(vec![
+                    Value::str(String::from_utf8_lossy(&t.data).into_owned()),
+                    Value::Int(t.new_offset),
+                    Value::Bool(t.overflow),
+                ]))
+            }
+            "clearProcessLogs" | "clearProcessLog" => {
+                let spec = Params::new(params, 1, 1)?.str(0)?;
+                let single = names::split(&spec).process.is_some();
+                let target = Target::Spec(spec);
+                let list = self.ask(|reply| Request::ClearLogs { target, reply }).await??;
+                let results = gather(list).await;
+                if single {
+                    for (_, _, r) in results {
+                        r?;
+                    }
+                }
+                Ok(Value::Bool(true))
+            }
+            "clearAllProcessLogs" => {
+                Params::new(params, 0, 0)?;
+                let list =
+                    self.ask(|reply| Request::ClearLogs { target: Target::All, reply }).await??;
+                Ok(result_list(gather(list).await))
+            }
+            "sendProcessStdin" => {
+                let p = Params::new(params, 2, 2)?;
+                let spec = p.str(0)?;
+                let data = match p.v.get(1) {
+                    Some(Value::String(s)) => s.clone().into_bytes(),
+                    Some(other) => {
+                        let shown = match other {
+                            Value::Int(i) => i.to_string(),
+                            other => format!("{other:?}"),
+                        };
+                        return Err(Fault::with(FaultKind::IncorrectParameters, shown));
+                    }
+                    None => return Err(incorrect()),
+                };
+                let label = spec.clone();
+                let rx = self.ask(|reply| Request::SendStdin { spec, data, reply }).await??;
+                match rx.await {
+                    Ok(Ok(())) => Ok(Value::Bool(true)),
+                    Ok(Err(StdinError::NotRunning)) => {
+                        Err(Fault::with(FaultKind::NotRunning, label))
+                    }
+                    Ok(Err(StdinError::Closed)) | Err(_) => {
+                        Err(Fault::with(FaultKind::NoFile, label))
+                    }
+                }
+            }
+            "sendRemoteCommEvent" => {
+                let p = Params::new(params, 2, 2)?;
+                let (_type, _data) = (p.str(0)?, p.str(1)?);
+                // Delivered to REMOTE_COMMUNICATION subscribers once event listeners exist;
+                // with none subscribed, Python also just returns true.
+                Ok(Value::Bool(true))
+            }
+            _ => Err(Fault::bare(FaultKind::UnknownMethod)),
+        }
+    }
+
+    async fn refuse_if_stopping(&self) -> Result<(), Fault> {
+        let state = self.ask(|reply| Request::GetState { reply }).await?;
+        if state == crate::orchestrator::DaemonState::Running {
+            Ok(())
+        } else {
+            Err(Fault::bare(FaultKind::ShutdownState))
+        }
+    }
+
+    async fn start_spec(&self, spec: String, wait: bool, idempotent: bool) -> Result<Value, Fault> {
+        let single = names::split(&spec).process.is_some();
+        let target = Target::Spec(spec);
+        let list = self.ask(|reply| Request::Start { target, wait, idempotent, reply }).await??;
+        self.single_or_list(single, list).await
+    }
+
+    /// A single-process call answers `true` or its fault; a group spec answers the list.
+    async fn single_or_list(&self, single: bool, list: Vec<Pending>) -> Result<Value, Fault> {
+        let results = gather(list).await;
+        if single {
+            for (_, _, r) in results {
+                r?;
+            }
+            Ok(Value::Bool(true))
+        } else {
+            Ok(result_list(results))
+        }
+    }
+
+    async fn signal(&self, method: &str, params: Vec<Value>) -> Result<Value, Fault> {
+        let (target, sig_text, single) = match method {
+            "signalAllProcesses" => {
+                let p = Params::new(params, 1, 1)?;
+                (Target::All, sig_arg(&p, 0)?, false)
+            }
+            "signalProcessGroup" => {
+                let p = Params::new(params, 2, 2)?;
+                (Target::Spec(format!("{}:*", p.str(0)?)), sig_arg(&p, 1)?, false)
+            }
+            _ => {
+                let p = Params::new(params, 2, 2)?;
+                let spec = p.str(0)?;
+                let single = names::split(&spec).process.is_some();
+                (Target::Spec(spec), sig_arg(&p, 1)?, single)
+            }
+        };
+        let group_name = match (&target, method) {
+            (Target::Spec(s), "signalProcessGroup") => Some(s.trim_end_matches(":*").to_string()),
+            _ => None,
+        };
+        let Some(sig) = parse_signal(&sig_text) else {
+            if single {
+                return Err(Fault::with(FaultKind::BadSignal, sig_text));
+            }
+            // Python reports a bad signal per signallable process of the group.
+            let fault = Fault::with(FaultKind::BadSignal, &sig_text);
+            let all = self.ask(|reply| Request::AllProcessInfo { reply }).await?;
+            let rows = all
+                .iter()
+                .filter(|i| i.state.is_signallable())
+                .filter(|i| match &target {
+                    Target::Spec(s) => names::split(s).group == i.group,
+                    _ => true,
+                })
+                .map(|i| result_struct(&i.name, &i.group, &Err(fault.clone())))
+                .collect();
+            return Ok(Value::Array(rows));
+        };
+        let list = self.ask(|reply| Request::Signal { target, sig, reply }).await?;
+        let list = match (list, group_name) {
+            (Err(f), Some(g)) => return Err(rename_bad_name(f, &g)),
+            (res, _) => res?,
+        };
+        self.single_or_list(single, list).await
+    }
+
+    async fn read_file(
+        &self,
+        path: Option<PathBuf>,
+        offset: i64,
+        length: i64,
+    ) -> Result<Value, Fault> {
+        let Some(path) = path else { return Err(Fault::with(FaultKind::NoFile, "None")) };
+        let shown = path.clone();
+        let data = blocking(move || tail::read_log_file(&path, offset, length)).await?;
+        let bytes = data.map_err(|e| read_fault(e, &shown))?;
+        // Python throws on invalid UTF-8 here (an HTTP 500); we decode lossily instead.
+        Ok(Value::str(String::from_utf8_lossy(&bytes).into_owned()))
+    }
+
+    async fn weka(&self, name: &str, params: Vec<Value>) -> Result<Value, Fault> {
+        match name {
+            "getAutoRecovery" => {
+                Params::new(params, 0, 0)?;
+                let (enabled, count) = self.ask(|reply| Request::GetAutoRecovery { reply }).await?;
+                Ok(Value::record([("enabled", Value::Bool(enabled)), ("count", Value::Int(count))]))
+            }
+            "disableAutoRecovery" => {
+                Params::new(params, 0, 0)?;
+                self.ask(|reply| Request::DisableAutoRecovery { reply }).await?;
+                Ok(Value::Bool(true))
+            }
+            "enableAutoRecovery" => {
+                Params::new(params, 0, 0)?;
+                self.ask(|reply| Request::EnableAutoRecovery { reply }).await?;
+                Ok(Value::Bool(true))
+            }
+            "startProcess" => {
+                let p = Params::new(params, 1, 2)?;
+                let (spec, wait) = (p.str(0)?, p.bool_or(1, true)?);
+                self.start_spec(spec, wait, true).await
+            }
+            "stopAllIoNodes" => {
+                let wait = Params::new(params, 0, 1)?.bool_or(0, true)?;
+                self.ask(|reply| Request::DisableAutoRecovery { reply }).await?;
+                let res =
+                    self.ask(|reply| Request::Stop { target: Target::IoNodes, wait, reply }).await;
+                let out = match res {
+                    Ok(Ok(list)) => Ok(result_list(gather(list).await)),
+                    Ok(Err(f)) | Err(f) => Err(f),
+                };
+                // Re-enable whatever happened, so a failed call cannot leave it held off.
+                let _ = self.ask(|reply| Request::EnableAutoRecovery { reply }).await;
+                out
+            }
+            _ => Err(Fault::bare(FaultKind::UnknownMethod)),
+        }
+    }
+}
+
+fn sig_arg(p: &Params, i: usize) -> Result<String, Fault> {
+    match p.v.get(i) {
+        Some(Value::String(s)) => Ok(s.clone()),
+        Some(Value::Int(n)) => Ok(n.to_string()),
+        _ => Err(incorrect()),
+    }
+}
+
+/// Group methods name the group, not `group:*`, in BAD_NAME.
+fn rename_bad_name(f: Fault, group: &str) -> Fault {
+    if f.kind() == Some(FaultKind::BadName) { Fault::with(FaultKind::BadName, group) } else { f }
+}
+
+fn fault_value(f: &Fault) -> Value {
+    Value::record([
+        ("faultCode", Value::Int(f.code.into())),
+        ("faultString", Value::str(f.string.clone())),
+    ])
+}
+
+/// Our own namespace, listed by `system.listMethods` beside supervisor's.
+const WEKA: &[(&str, &[&str], &str)] = &[
+    (
+        "weka.disableAutoRecovery",
+        &["boolean"],
+        "Hold off automatic restarts (nestable).\n\n@return boolean result",
+    ),
+    (
+        "weka.enableAutoRecovery",
+        &["boolean"],
+        "Undo one disableAutoRecovery (never above on).\n\n@return boolean result",
+    ),
+    (
+        "weka.getAutoRecovery",
+        &["struct"],
+        "Whether automatic restarts are on, and the count.\n\n@return struct result",
+    ),
+    (
+        "weka.startProcess",
+        &["boolean", "string", "boolean"],
+        "Start a process; true when it is already STARTING or RUNNING.\n\n@param string name\n@param boolean wait\n@return boolean result",
+    ),
+    (
+        "weka.stopAllIoNodes",
+        &["array", "boolean"],
+        "Stop every io_node=true process with autorecovery held off.\n\n@param boolean wait\n@return array result",
+    ),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signals_by_name_and_number() {
+        assert_eq!(parse_signal("HUP"), Some(1));
+        assert_eq!(parse_signal("sighup"), Some(1));
+        assert_eq!(parse_signal("SIGKILL"), Some(9));
+        assert_eq!(parse_signal("15"), Some(15));
+        assert_eq!(parse_signal("usr2"), Some(12));
+        assert_eq!(parse_signal("FOO"), None);
+        assert_eq!(parse_signal("0"), None);
+        assert_eq!(parse_signal("999"), None);
+    }
+
+    #[test]
+    fn params_arity_and_types() {
+        assert!(Params::new(vec![], 1, 2).is_err());
+        assert!(Params::new(vec![Value::Int(1); 3], 1, 2).is_err());
+        let p = Params::new(vec![Value::str("a"), Value::Int(0)], 1, 2).expect("ok");
+        assert_eq!(p.str(0), Ok("a".into()));
+        assert_eq!(p.bool_or(1, true), Ok(false));
+        assert_eq!(p.bool_or(2, true), Ok(true));
+        assert!(p.str(1).is_err());
+    }
+}
