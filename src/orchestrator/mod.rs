@@ -10,7 +10,7 @@ pub mod handle;
 pub mod msg;
 pub mod names;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -112,6 +112,12 @@ pub struct Orchestrator {
     next_id: ProcId,
     rng: u64,
     last_die_report: Option<Instant>,
+    /// Autostart classes (same group and process priority) not started yet. A class is
+    /// started once every spawn of the previous one has been answered, so lower priorities
+    /// are forked first while equal priorities spawn in parallel.
+    start_queue: VecDeque<Vec<(String, String)>>,
+    /// Spawns of the current autostart class that have not been answered yet.
+    start_inflight: HashSet<ProcId>,
 }
 
 /// What the daemon needs to start an orchestrator.
@@ -149,6 +155,8 @@ impl Orchestrator {
             next_id: 1,
             rng: setup.seed | 1,
             last_die_report: None,
+            start_queue: VecDeque::new(),
+            start_inflight: HashSet::new(),
         };
         (orch, OrchestratorHandle::new(req_tx))
     }
@@ -313,20 +321,60 @@ impl Orchestrator {
         self.groups.insert(gc.name.clone(), Group { config: gc, procs });
     }
 
-    /// Python's main-loop autostart: every never-started `autostart` process, in order.
+    fn autostart_due(&self, g: &str, p: &str) -> bool {
+        self.entry(g, p).is_some_and(|e| {
+            e.config.autostart
+                && e.proc.laststart().is_none()
+                && e.proc.state() == ProcessState::Stopped
+        })
+    }
+
+    /// Python's main-loop autostart: every never-started `autostart` process, in start
+    /// order, queued by priority class.
     fn autostart(&mut self) {
         if self.lifecycle != Lifecycle::Running {
             return;
         }
+        let mut last_key = None;
         for (g, p) in self.all_in_order() {
-            let due = self.entry(&g, &p).is_some_and(|e| {
-                e.config.autostart
-                    && e.proc.laststart().is_none()
-                    && e.proc.state() == ProcessState::Stopped
-            });
-            if due {
-                self.feed(&g, &p, Input::Start);
+            if !self.autostart_due(&g, &p) {
+                continue;
             }
+            let key = self.groups.get(&g).and_then(|grp| {
+                grp.procs.get(&p).map(|e| (grp.config.priority, e.config.priority))
+            });
+            match self.start_queue.back_mut() {
+                Some(class) if key == last_key => class.push((g, p)),
+                _ => self.start_queue.push_back(vec![(g, p)]),
+            }
+            last_key = key;
+        }
+        self.next_start_class();
+    }
+
+    /// Starts the next autostart class once the current one has been forked.
+    fn next_start_class(&mut self) {
+        while self.start_inflight.is_empty() && self.lifecycle == Lifecycle::Running {
+            let Some(class) = self.start_queue.pop_front() else { return };
+            for (g, p) in class {
+                if !self.autostart_due(&g, &p) {
+                    continue;
+                }
+                self.feed(&g, &p, Input::Start);
+                if let Some(e) = self.entry(&g, &p)
+                    && e.proc.state() == ProcessState::Starting
+                    && e.proc.pid().is_none()
+                {
+                    self.start_inflight.insert(e.id);
+                }
+            }
+        }
+    }
+
+    /// A spawn was answered: the autostart queue may move on.
+    fn spawn_answered(&mut self, id: ProcId) {
+        if self.start_inflight.remove(&id) {
+            self.next_start_class();
         }
     }
 
@@ -437,10 +485,12 @@ impl Orchestrator {
             Fact::Spawned { pid, .. } => {
                 self.feed(&g, &p, Input::Spawned { pid });
                 self.resolve_spawned(id, Ok(()));
+                self.spawn_answered(id);
             }
             Fact::SpawnFailed { message, .. } => {
                 self.feed(&g, &p, Input::SpawnFailed { message });
                 self.resolve_spawned(id, Err(()));
+                self.spawn_answered(id);
             }
             Fact::Exited { pid, status, .. } => self.feed(&g, &p, Input::Exited { pid, status }),
             Fact::Tick { .. } => {
@@ -500,6 +550,8 @@ impl Orchestrator {
         if self.lifecycle == Lifecycle::Running {
             self.lifecycle = Lifecycle::Stopping { restart };
             self.last_die_report = Some(clock::now());
+            self.start_queue.clear();
+            self.start_inflight.clear();
         }
     }
 
@@ -974,6 +1026,7 @@ impl Orchestrator {
             for e in group.procs.values() {
                 self.by_id.remove(&e.id);
                 self.waiters.remove(&e.id);
+                self.spawn_answered(e.id);
                 send_cmd(&self.log, &e.runner, RunnerCmd::Retire);
             }
         }

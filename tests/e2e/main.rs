@@ -5,4 +5,5 @@
 
 mod cli;
 mod config;
+mod daemon;
 mod support;

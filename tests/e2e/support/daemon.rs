@@ -67,6 +67,42 @@ impl Daemon {
         Daemon { dir, conf: conf_path, child: Some(child), stdout_path, stderr_path }
     }
 
+    /// The socket every test config puts at `{dir}/sock`.
+    pub fn sock(&self) -> PathBuf {
+        self.path("sock")
+    }
+
+    /// Waits until the daemon answers RPC.
+    pub fn ready(&self) -> &Self {
+        let sock = self.sock();
+        let res = poll("the daemon to answer", DEADLINE, || {
+            super::rpc::call(&sock, "supervisor.getState", serde_json::json!([])).ok()
+        });
+        if let Err(e) = res {
+            panic!("{e}\n{}", self.explain());
+        }
+        self
+    }
+
+    /// `getProcessInfo(name)`.
+    pub fn info(&self, name: &str) -> serde_json::Value {
+        super::rpc::ok(&self.sock(), "supervisor.getProcessInfo", serde_json::json!([name]))
+    }
+
+    /// Waits until `name` is in `state` (e.g. "RUNNING").
+    pub fn wait_state(&self, name: &str, state: &str) -> serde_json::Value {
+        let res = poll(&format!("{name} to be {state}"), DEADLINE, || {
+            let info = super::rpc::call(
+                &self.sock(),
+                "supervisor.getProcessInfo",
+                serde_json::json!([name]),
+            )
+            .ok()?;
+            (info["statename"] == state).then_some(info)
+        });
+        res.unwrap_or_else(|e| panic!("{e}\n{}", self.explain()))
+    }
+
     pub fn path(&self, rel: &str) -> PathBuf {
         self.dir.path().join(rel)
     }

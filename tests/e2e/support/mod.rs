@@ -67,3 +67,4 @@ pub fn tempdir() -> tempfile::TempDir {
 }
 pub mod daemon;
 pub mod pyref;
+pub mod rpc;

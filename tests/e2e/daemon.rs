@@ -1,0 +1,396 @@
+//! The daemon runs programs: real children, real signals, real log files.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::json;
+
+use crate::support::daemon::{DEADLINE, Daemon, poll, read_lossy};
+use crate::support::rpc;
+
+/// A config with the test's temp dir holding the log, pidfile, AUTO logs and socket.
+pub fn conf(body: &str) -> String {
+    format!(
+        "[supervisord]\nlogfile={{dir}}/main.log\npidfile={{dir}}/sd.pid\nchildlogdir={{dir}}\n\n\
+[unix_http_server]\nfile={{dir}}/sock\n\n[rpcinterface:supervisor]\n\
+supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface\n\n{body}"
+    )
+}
+
+fn alive(pid: i64) -> bool {
+    // A zombie still has a /proc entry; count it as gone only once reaped.
+    Path::new(&format!("/proc/{pid}")).exists()
+}
+
+/// Seconds (with millis) of a log line's timestamp.
+fn stamp_secs(line: &str) -> f64 {
+    let t = line.get(11..23).unwrap_or("00:00:00,000");
+    let (hms, ms) = t.split_once(',').unwrap_or((t, "0"));
+    let mut parts = hms.split(':').map(|x| x.parse::<f64>().unwrap_or(0.0));
+    let (h, m, s) =
+        (parts.next().unwrap_or(0.0), parts.next().unwrap_or(0.0), parts.next().unwrap_or(0.0));
+    h * 3600.0 + m * 60.0 + s + ms.parse::<f64>().unwrap_or(0.0) / 1000.0
+}
+
+fn lines_with<'a>(out: &'a str, needle: &str) -> Vec<&'a str> {
+    out.lines().filter(|l| l.contains(needle)).collect()
+}
+
+#[test]
+fn lower_priority_is_spawned_first() {
+    let d = Daemon::start(&conf(
+        "[program:late]\ncommand=sleep 100\npriority=20\n\
+         [program:early]\ncommand=sleep 100\npriority=10\n\
+         [program:late2]\ncommand=sleep 100\npriority=20\n",
+    ));
+    d.wait_for_log("spawned: 'late2'");
+    d.wait_for_log("spawned: 'late'");
+    let out = d.stdout();
+    let pos = |n: &str| out.find(&format!("spawned: '{n}'")).unwrap_or(usize::MAX);
+    assert!(pos("early") < pos("late") && pos("early") < pos("late2"), "{}", d.explain());
+}
+
+#[test]
+fn exits_before_startsecs_back_off_then_give_up() {
+    let d = Daemon::start(&conf(
+        "[program:crash]\ncommand=sh -c 'exit 1'\nstartsecs=1\nstartretries=2\n",
+    ));
+    d.wait_for_log("gave up: crash entered FATAL state, too many start retries too quickly");
+    let out = d.stdout();
+    let spawns = lines_with(&out, "spawned: 'crash'");
+    assert_eq!(spawns.len(), 3, "startretries=2 means 3 attempts\n{}", d.explain());
+    // Python's backoff: 1 s after the first failure, 2 s after the second.
+    let t: Vec<f64> = spawns.iter().map(|l| stamp_secs(l)).collect();
+    let (d1, d2) = (t[1] - t[0], t[2] - t[1]);
+    assert!(
+        (0.9..1.6).contains(&d1) && (1.9..2.6).contains(&d2),
+        "backoff gaps {d1:.3} {d2:.3}\n{}",
+        d.explain()
+    );
+    assert_eq!(lines_with(&out, "exited: crash (exit status 1; not expected)").len(), 3);
+    d.ready();
+    let info = d.info("crash");
+    assert_eq!(info["statename"], "FATAL");
+    assert_eq!(info["spawnerr"], "Exited too quickly (process log may have details)");
+    assert_eq!(info["description"], "Exited too quickly (process log may have details)");
+}
+
+#[test]
+fn startsecs_zero_is_running_at_once_and_uptime_is_described() {
+    let d = Daemon::start(&conf("[program:s]\ncommand=sleep 100\nstartsecs=0\n"));
+    d.ready();
+    let info = d.wait_state("s", "RUNNING");
+    let pid = info["pid"].as_i64().unwrap_or(0);
+    assert!(pid > 0 && alive(pid));
+    let desc = info["description"].as_str().unwrap_or("");
+    assert!(desc.starts_with(&format!("pid {pid}, uptime 0:00:0")), "{desc}");
+    assert!(d.stdout().contains(
+        "success: s entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)"
+    ));
+}
+
+#[test]
+fn autorestart_policies_and_exitcodes() {
+    let d = Daemon::start(&conf(
+        "[program:never]\ncommand=sh -c 'sleep 0.3; exit 0'\nstartsecs=0\nautorestart=false\n\
+         [program:expected]\ncommand=sh -c 'sleep 0.3; exit 3'\nstartsecs=0\nexitcodes=0,3\n\
+         [program:unexpected]\ncommand=sh -c 'sleep 0.3; exit 4'\nstartsecs=0\nexitcodes=0,3\n\
+         [program:always]\ncommand=sh -c 'sleep 0.3; exit 0'\nstartsecs=0\nautorestart=true\n",
+    ));
+    d.wait_for_log_count("spawned: 'unexpected'", 2);
+    d.wait_for_log_count("spawned: 'always'", 2);
+    d.wait_for_log("exited: expected (exit status 3; expected)");
+    d.wait_for_log("exited: never (exit status 0; expected)");
+    d.ready();
+    assert_eq!(d.wait_state("never", "EXITED")["exitstatus"], 0);
+    assert_eq!(d.wait_state("expected", "EXITED")["exitstatus"], 3);
+    let out = d.stdout();
+    assert_eq!(lines_with(&out, "spawned: 'never'").len(), 1, "{}", d.explain());
+    assert_eq!(lines_with(&out, "spawned: 'expected'").len(), 1, "{}", d.explain());
+    assert!(out.contains("exited: unexpected (exit status 4; not expected)"));
+}
+
+#[test]
+fn stop_escalates_to_sigkill_after_stopwaitsecs() {
+    let d = Daemon::start(&conf(
+        "[program:stubborn]\ncommand=sh -c 'trap \"\" TERM; while :; do sleep 1; done'\nstartsecs=0\nstopwaitsecs=1\n",
+    ));
+    d.ready();
+    let pid = d.wait_state("stubborn", "RUNNING")["pid"].as_i64().unwrap_or(0);
+    let res = rpc::ok(&d.sock(), "supervisor.stopProcess", json!(["stubborn"]));
+    assert_eq!(res, json!(true));
+    let out = d.stdout();
+    assert!(out.contains(&format!("killing 'stubborn' ({pid}) with SIGKILL")), "{}", d.explain());
+    assert!(out.contains("stopped: stubborn (terminated by SIGKILL)"), "{}", d.explain());
+    let info = d.info("stubborn");
+    assert_eq!(
+        (info["statename"].as_str(), info["exitstatus"].as_i64()),
+        (Some("STOPPED"), Some(-1))
+    );
+    assert!(!alive(pid));
+}
+
+#[test]
+fn stopasgroup_takes_grandchildren_with_it() {
+    let d = Daemon::start(&conf(
+        "[program:grp]\ncommand=sh -c 'sleep 1000 & echo $! > {dir}/gc.pid; wait'\nstartsecs=0\nstopasgroup=true\n",
+    ));
+    d.ready();
+    d.wait_state("grp", "RUNNING");
+    let gc = poll("grandchild pid", DEADLINE, || {
+        read_lossy(&d.path("gc.pid")).trim().parse::<i64>().ok()
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    assert!(alive(gc));
+    assert_eq!(rpc::ok(&d.sock(), "supervisor.stopProcess", json!(["grp"])), json!(true));
+    // Reaped by the daemon (a subreaper), so the /proc entry disappears.
+    poll("grandchild to be gone", DEADLINE, || (!alive(gc)).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+}
+
+#[test]
+fn children_get_directory_umask_and_environment() {
+    let d = Daemon::start(&conf(
+        "[program:env]\ncommand=sh -c 'umask; pwd; echo \"$FOO|$SUPERVISOR_ENABLED|$SUPERVISOR_PROCESS_NAME|$SUPERVISOR_GROUP_NAME|$SUPERVISOR_SERVER_URL\"; exec sleep 100'\n\
+         directory=/tmp\numask=027\nenvironment=FOO=\"a b,c\"\nstdout_logfile={dir}/env.log\nstartsecs=0\n",
+    ));
+    let log = d.path("env.log");
+    let text = poll("env output", DEADLINE, || {
+        let t = read_lossy(&log);
+        (t.lines().count() >= 3).then_some(t)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    let sock = d.sock();
+    assert_eq!(text, format!("0027\n/tmp\na b,c|1|env|env|unix://{}\n", sock.display()));
+}
+
+#[test]
+fn user_switch_when_root() {
+    if !nix::unistd::getuid().is_root() {
+        eprintln!("skipping user switch: not root");
+        return;
+    }
+    let d = Daemon::start(&conf(
+        "[program:who]\ncommand=sh -c 'id -u; id -g; exec sleep 100'\nuser=nobody\nstdout_logfile={dir}/who.log\nstartsecs=0\n",
+    ));
+    let log = d.path("who.log");
+    let text = poll("id output", DEADLINE, || {
+        let t = read_lossy(&log);
+        (t.lines().count() >= 2).then_some(t)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    let nobody = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|p| {
+            p.lines()
+                .find(|l| l.starts_with("nobody:"))
+                .map(|l| l.split(':').nth(2).unwrap_or("").to_string())
+        })
+        .unwrap_or_default();
+    assert_eq!(text.lines().next(), Some(nobody.as_str()), "{}", d.explain());
+}
+
+#[test]
+fn rotation_keeps_every_byte_in_order() {
+    let d = Daemon::start(&conf(
+        "[program:chatty]\ncommand=sh -c 'seq 1 40000; exec sleep 100'\nstdout_logfile={dir}/out.log\n\
+         stdout_logfile_maxbytes=20KB\nstdout_logfile_backups=50\nstartsecs=0\n",
+    ));
+    let expected: String = (1..=40000).map(|i| format!("{i}\n")).collect();
+    let read_all = || {
+        let mut all = Vec::new();
+        for n in (1..=50).rev() {
+            if let Ok(b) = std::fs::read(d.path(&format!("out.log.{n}"))) {
+                all.extend(b);
+            }
+        }
+        all.extend(std::fs::read(d.path("out.log")).unwrap_or_default());
+        all
+    };
+    let got = poll("all output logged", DEADLINE, || {
+        let all = read_all();
+        (all.len() >= expected.len()).then_some(all)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    assert!(got == expected.as_bytes(), "rotated logs differ from the output");
+    // Like Python, a rollover follows the write that crossed maxbytes and a read chunk
+    // (up to 64 KiB here) is never split, so files exceed maxbytes by less than a chunk.
+    assert!(d.path("out.log.2").exists(), "expected several rotations");
+    for n in 1..=50 {
+        if let Ok(m) = std::fs::metadata(d.path(&format!("out.log.{n}"))) {
+            assert!(
+                m.len() >= 20 * 1024 && m.len() < 20 * 1024 + 64 * 1024,
+                "out.log.{n} has {} bytes",
+                m.len()
+            );
+        }
+    }
+}
+
+#[test]
+fn invalid_utf8_and_partial_lines_are_logged_as_bytes() {
+    let d = Daemon::start(&conf(
+        "[program:bin]\ncommand=sh -c 'printf \"\\377\\376abc\"; printf \"err\" >&2; exec sleep 100'\n\
+         stdout_logfile={dir}/o.log\nstderr_logfile={dir}/e.log\nstartsecs=0\n",
+    ));
+    let got = poll("bytes logged", DEADLINE, || {
+        let b = std::fs::read(d.path("o.log")).ok()?;
+        (b.len() >= 5).then_some(b)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    assert_eq!(got, b"\xff\xfeabc");
+    poll("stderr logged", DEADLINE, || (read_lossy(&d.path("e.log")) == "err").then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+}
+
+#[test]
+fn spawn_error_names_the_command() {
+    let d =
+        Daemon::start(&conf("[program:ghost]\ncommand=/nonexistent/ghost --x\nstartretries=0\n"));
+    d.wait_for_log("spawnerr: can't find command '/nonexistent/ghost'");
+    d.wait_for_log("gave up: ghost entered FATAL state, too many start retries too quickly");
+    d.ready();
+    let info = d.info("ghost");
+    assert_eq!(info["statename"], "FATAL");
+    assert_eq!(info["description"], "can't find command '/nonexistent/ghost'");
+}
+
+#[test]
+fn sigterm_stops_everything_and_exits_zero() {
+    let mut d = Daemon::start(&conf(
+        "[program:a]\ncommand=sleep 100\n[program:b]\ncommand=sleep 100\npriority=5\n",
+    ));
+    d.ready();
+    let pa = d.wait_state("a", "RUNNING")["pid"].as_i64().unwrap_or(0);
+    let pb = d.wait_state("b", "RUNNING")["pid"].as_i64().unwrap_or(0);
+    assert!(d.path("sd.pid").exists());
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(0));
+    let out = d.stdout();
+    assert!(out.contains("received SIGTERM indicating exit request"), "{out}");
+    // Reverse priority: a (999) goes down before b (5).
+    let (sa, sb) = (out.find("stopped: a ("), out.find("stopped: b ("));
+    assert!(sa.is_some() && sb.is_some() && sa < sb, "{out}");
+    assert!(!alive(pa) && !alive(pb));
+    assert!(!d.path("sd.pid").exists(), "pidfile left behind");
+    assert!(!d.sock().exists(), "socket left behind");
+}
+
+#[test]
+fn sighup_rereads_the_config_and_restarts() {
+    let d = Daemon::start(&conf("[program:a]\ncommand=sleep 100\nstartsecs=0\n"));
+    d.ready();
+    let before = d.wait_state("a", "RUNNING")["pid"].as_i64().unwrap_or(0);
+    let text = std::fs::read_to_string(&d.conf).expect("read conf");
+    std::fs::write(&d.conf, format!("{text}[program:b]\ncommand=sleep 100\nstartsecs=0\n"))
+        .expect("rewrite conf");
+    d.signal(libc::SIGHUP);
+    d.wait_for_log("received SIGHUP indicating restart request");
+    d.wait_for_log_count("supervisord started with pid", 2);
+    d.ready();
+    d.wait_state("b", "RUNNING");
+    let after = d.wait_state("a", "RUNNING")["pid"].as_i64().unwrap_or(0);
+    assert_ne!(before, after, "a was not restarted");
+    assert!(!alive(before));
+}
+
+#[test]
+fn a_second_daemon_on_the_same_config_leaves_the_first_alone() {
+    let d = Daemon::start(&conf("[program:a]\ncommand=sleep 100\nstartsecs=0\n"));
+    d.ready();
+    let info = d.wait_state("a", "RUNNING");
+    let log = info["stdout_logfile"].as_str().unwrap_or("").to_string();
+    assert!(Path::new(&log).exists());
+    let second =
+        crate::support::run(&["-n", "-c", &d.conf.display().to_string()], Some(d.dir.path()));
+    second.expect_code(2);
+    assert!(second.stderr.contains("Another program is already listening"), "{}", second.explain());
+    assert!(Path::new(&log).exists(), "the running daemon's AUTO log was deleted");
+    assert_eq!(d.info("a")["pid"], info["pid"]);
+}
+
+/// Children of `ppid` (host pids) that are zombies.
+fn zombie_children(ppid: i64) -> Vec<i64> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else { return out };
+    for e in dir.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i64>().ok()) else {
+            continue;
+        };
+        let stat = read_lossy(&e.path().join("stat"));
+        // pid (comm) state ppid ...: comm may contain spaces, so split after the last ')'.
+        let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else { continue };
+        let mut f = rest.split_whitespace();
+        let (state, parent) = (f.next(), f.next().and_then(|p| p.parse::<i64>().ok()));
+        if parent == Some(ppid) && state == Some("Z") {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+const ORPHANS: &str = "[program:orphans]\ncommand=sh -c 'for i in 1 2 3 4 5; do (sleep 0.2 &); done; echo made > {dir}/made; exec sleep 100'\nstartsecs=0\n";
+
+#[test]
+fn orphans_are_reaped_as_subreaper() {
+    let d = Daemon::start(&conf(ORPHANS));
+    poll("orphans made", DEADLINE, || d.path("made").exists().then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    std::thread::sleep(Duration::from_millis(600));
+    let z = zombie_children(i64::from(d.pid()));
+    assert!(z.is_empty(), "zombies left: {z:?}\n{}", d.explain());
+}
+
+#[test]
+fn orphans_are_reaped_as_pid_1() {
+    let probe = std::process::Command::new("unshare").args(["--pid", "--fork", "true"]).output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        eprintln!("\n!!! SKIPPING pid 1 test: `unshare --pid --fork` is not permitted here\n");
+        return;
+    }
+    let dir = crate::support::tempdir();
+    let conf_path = dir.path().join("supervisord.conf");
+    let text = conf(ORPHANS).replace("{dir}", &dir.path().display().to_string());
+    std::fs::write(&conf_path, text).expect("write conf");
+    let mut child = std::process::Command::new("unshare")
+        .args(["--pid", "--fork", "--kill-child"])
+        .arg(crate::support::bin())
+        .args(["-n", "-c"])
+        .arg(&conf_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("spawn unshare");
+    let unshare_pid = i64::from(child.id());
+    let made = poll("orphans made", DEADLINE, || dir.path().join("made").exists().then_some(()));
+    // The daemon is unshare's only child: PID 1 inside the namespace.
+    let daemon = poll("daemon pid", DEADLINE, || {
+        std::fs::read_to_string(format!("/proc/{unshare_pid}/task/{unshare_pid}/children"))
+            .ok()
+            .and_then(|c| c.split_whitespace().next().and_then(|p| p.parse::<i64>().ok()))
+    });
+    let status_1 =
+        daemon.as_ref().ok().map(|pid| read_lossy(Path::new(&format!("/proc/{pid}/status"))));
+    std::thread::sleep(Duration::from_millis(600));
+    let zombies = daemon.as_ref().map(|pid| zombie_children(*pid)).unwrap_or_default();
+    // SIGTERM to PID 1 works only because the daemon installs a handler.
+    if let Ok(pid) = &daemon {
+        // SAFETY: a signal to a process we started.
+        unsafe {
+            libc::kill(*pid as i32, libc::SIGTERM);
+        }
+    }
+    let exited = poll("pid 1 daemon exit", DEADLINE, || child.try_wait().ok().flatten());
+    if exited.is_err() {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+    made.unwrap_or_else(|e| panic!("{e}"));
+    let daemon = daemon.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        status_1.unwrap_or_default().contains(&format!("NSpid:\t{daemon}\t1")),
+        "daemon is not pid 1"
+    );
+    assert!(zombies.is_empty(), "zombies under pid 1: {zombies:?}");
+    assert!(exited.is_ok(), "pid 1 daemon ignored SIGTERM");
+}
