@@ -37,6 +37,10 @@ pub enum TimerKind {
     Backoff,
     /// STOPPING sends SIGKILL when it passes (signal + stopwaitsecs).
     Kill,
+    /// EXITED restarts when it passes: a process that lived less than
+    /// [`super::machine::MIN_RESTART_INTERVAL`] is not restarted sooner than that after its
+    /// last start, so a crash loop cannot spin a core.
+    Restart,
 }
 
 /// A state change, with the fields Python puts in the PROCESS_STATE_* event body

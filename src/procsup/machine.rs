@@ -29,6 +29,11 @@ use super::policy::Policy;
 use super::state::ProcessState;
 use super::timers::Timers;
 
+/// The shortest time between two automatic starts of a process that keeps exiting at once
+/// (`startsecs=0` with `autorestart`). Python's one-second poll loop gave this pace; an
+/// event-driven daemon must impose it or a crash loop spins a core.
+pub const MIN_RESTART_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Python's spawnerr after an exit before `startsecs`.
 pub const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have details)";
 
@@ -336,6 +341,7 @@ impl Machine<'_> {
         self.p.stop_pending = None;
         self.p.laststart = Some(self.now);
         self.p.timers.cancel(TimerKind::Backoff, &mut self.out);
+        self.p.timers.cancel(TimerKind::Restart, &mut self.out);
         self.change_state(ProcessState::Starting, true);
         self.out.push(Action::Spawn);
     }
@@ -501,7 +507,13 @@ impl Machine<'_> {
                 self.log(LogLine::Exited { name, status, expected });
                 self.p.pid = None;
                 if self.gate_on && self.p.policy.wants_restart(es) {
-                    self.spawn();
+                    let earliest = self.p.laststart.map(|t| t + MIN_RESTART_INTERVAL);
+                    match earliest {
+                        Some(at) if at > self.now => {
+                            self.p.timers.arm(TimerKind::Restart, at, &mut self.out)
+                        }
+                        _ => self.spawn(),
+                    }
                 }
             }
             // The child of an UNKNOWN process died: record it, stay UNKNOWN (Python would
@@ -536,6 +548,13 @@ impl Machine<'_> {
         }
         if self.p.timers.take_due(TimerKind::Kill, now) && self.p.state == Stopping {
             self.sigkill();
+        }
+        if self.p.timers.take_due(TimerKind::Restart, now)
+            && self.p.state == Exited
+            && self.gate_on
+            && self.p.exitstatus.is_some_and(|es| self.p.policy.wants_restart(es))
+        {
+            self.spawn();
         }
     }
 

@@ -11,6 +11,7 @@ pub(crate) struct Timers {
     startsecs: Option<Instant>,
     backoff: Option<Instant>,
     kill: Option<Instant>,
+    restart: Option<Instant>,
 }
 
 impl Timers {
@@ -19,6 +20,7 @@ impl Timers {
             TimerKind::Startsecs => &mut self.startsecs,
             TimerKind::Backoff => &mut self.backoff,
             TimerKind::Kill => &mut self.kill,
+            TimerKind::Restart => &mut self.restart,
         }
     }
 
@@ -27,6 +29,7 @@ impl Timers {
             TimerKind::Startsecs => self.startsecs,
             TimerKind::Backoff => self.backoff,
             TimerKind::Kill => self.kill,
+            TimerKind::Restart => self.restart,
         }
     }
 
@@ -43,7 +46,8 @@ impl Timers {
     }
 
     pub(crate) fn cancel_all(&mut self, out: &mut Vec<Action>) {
-        for kind in [TimerKind::Startsecs, TimerKind::Backoff, TimerKind::Kill] {
+        for kind in [TimerKind::Startsecs, TimerKind::Backoff, TimerKind::Kill, TimerKind::Restart]
+        {
             self.cancel(kind, out);
         }
     }
@@ -61,6 +65,6 @@ impl Timers {
     }
 
     pub(crate) fn next(&self) -> Option<Instant> {
-        [self.startsecs, self.backoff, self.kill].into_iter().flatten().min()
+        [self.startsecs, self.backoff, self.kill, self.restart].into_iter().flatten().min()
     }
 }

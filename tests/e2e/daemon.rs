@@ -394,3 +394,35 @@ fn orphans_are_reaped_as_pid_1() {
     assert!(zombies.is_empty(), "zombies under pid 1: {zombies:?}");
     assert!(exited.is_ok(), "pid 1 daemon ignored SIGTERM");
 }
+
+#[test]
+fn without_nodaemon_it_daemonizes_and_writes_a_pidfile() {
+    let dir = crate::support::tempdir();
+    let conf_path = dir.path().join("supervisord.conf");
+    let text = conf("[program:s]\ncommand=sleep 100\nstartsecs=0\n")
+        .replace("{dir}", &dir.path().display().to_string());
+    std::fs::write(&conf_path, text).expect("write conf");
+    let r = crate::support::run(&["-c", &conf_path.display().to_string()], Some(dir.path()));
+    // The parent returns at once; the daemon lives on in its own session.
+    r.expect_code(0);
+    let pidfile = dir.path().join("sd.pid");
+    let pid = poll("pidfile", DEADLINE, || read_lossy(&pidfile).trim().parse::<i32>().ok())
+        .unwrap_or_else(|e| panic!("{e}\n{}", read_lossy(&dir.path().join("main.log"))));
+    let sock = dir.path().join("sock");
+    let res = poll("daemon to run s", DEADLINE, || {
+        let info = rpc::call(&sock, "supervisor.getProcessInfo", json!(["s"])).ok()?;
+        (info["statename"] == "RUNNING").then_some(info)
+    });
+    // SAFETY: getsid/kill on the daemon we started.
+    let (sid, own_sid) = unsafe { (libc::getsid(pid), libc::getsid(0)) };
+    unsafe {
+        libc::kill(pid, libc::SIGTERM);
+    }
+    let gone = poll("daemon exit", DEADLINE, || (!alive(i64::from(pid))).then_some(()));
+    let log = read_lossy(&dir.path().join("main.log"));
+    res.unwrap_or_else(|e| panic!("{e}\n{log}"));
+    gone.unwrap_or_else(|e| panic!("{e}\n{log}"));
+    assert!(sid == pid && sid != own_sid, "daemon is not a session leader of its own");
+    assert!(log.contains("daemonizing the supervisord process"), "{log}");
+    assert!(!pidfile.exists(), "pidfile left behind");
+}

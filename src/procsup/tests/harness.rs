@@ -242,6 +242,7 @@ fn kind_name(kind: TimerKind) -> &'static str {
         TimerKind::Startsecs => "startsecs",
         TimerKind::Backoff => "backoff",
         TimerKind::Kill => "kill",
+        TimerKind::Restart => "restart",
     }
 }
 

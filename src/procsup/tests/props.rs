@@ -221,7 +221,8 @@ impl Shell {
             _ => prop_assert!(p.pid().is_none(), "pid held in {}", p.state()),
         }
         // Mirrored timers agree with the stored deadlines; each belongs to its state.
-        for kind in [TimerKind::Startsecs, TimerKind::Backoff, TimerKind::Kill] {
+        for kind in [TimerKind::Startsecs, TimerKind::Backoff, TimerKind::Kill, TimerKind::Restart]
+        {
             prop_assert_eq!(p.deadline(kind), self.timers.get(&kind).copied(), "timer {:?}", kind);
         }
         if p.deadline(TimerKind::Startsecs).is_some() {
@@ -232,6 +233,13 @@ impl Shell {
         }
         if p.deadline(TimerKind::Kill).is_some() {
             prop_assert_eq!(p.state(), ProcessState::Stopping);
+        }
+        if let Some(at) = p.deadline(TimerKind::Restart) {
+            prop_assert_eq!(p.state(), ProcessState::Exited);
+            let last = p.laststart();
+            prop_assert!(
+                last.is_some_and(|t| at == t + crate::procsup::machine::MIN_RESTART_INTERVAL)
+            );
         }
         if tick {
             prop_assert!(

@@ -333,40 +333,42 @@ fn core_dump_is_in_the_exit_line() {
 }
 
 #[test]
-fn startsecs_zero_never_backs_off() {
+fn startsecs_zero_never_backs_off_and_restarts_at_most_once_a_second() {
     check(
         "startsecs=0 autorestart=unexpected",
-        "start@0 exit(5)@0 exit(5)@0",
+        "start@0 exit(5)@0 tick@1 exit(5)@2.5",
         expect![[r#"
-        @0 start → STARTING
-          STOPPED→STARTING tries:0
-          spawn
-        @0 spawned(100) → RUNNING
-          INFO spawned: 'web' with pid 100
-          STARTING→RUNNING pid:100
-          resolve start: running
-          INFO success: web entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
-        @0 exit of pid 100 (exit status 5) → STARTING
-          RUNNING→EXITED expected:0 pid:100
-          WARN exited: web (exit status 5; not expected)
-          EXITED→STARTING tries:0
-          spawn
-        @0 spawned(101) → RUNNING
-          INFO spawned: 'web' with pid 101
-          STARTING→RUNNING pid:101
-          resolve start: running
-          INFO success: web entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
-        @0 exit of pid 101 (exit status 5) → STARTING
-          RUNNING→EXITED expected:0 pid:101
-          WARN exited: web (exit status 5; not expected)
-          EXITED→STARTING tries:0
-          spawn
-        @0 spawned(102) → RUNNING
-          INFO spawned: 'web' with pid 102
-          STARTING→RUNNING pid:102
-          resolve start: running
-          INFO success: web entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
-    "#]],
+            @0 start → STARTING
+              STOPPED→STARTING tries:0
+              spawn
+            @0 spawned(100) → RUNNING
+              INFO spawned: 'web' with pid 100
+              STARTING→RUNNING pid:100
+              resolve start: running
+              INFO success: web entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
+            @0 exit of pid 100 (exit status 5) → EXITED
+              RUNNING→EXITED expected:0 pid:100
+              WARN exited: web (exit status 5; not expected)
+              timer restart @1
+            @1 tick → STARTING
+              EXITED→STARTING tries:0
+              spawn
+            @1 spawned(101) → RUNNING
+              INFO spawned: 'web' with pid 101
+              STARTING→RUNNING pid:101
+              resolve start: running
+              INFO success: web entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
+            @2.5 exit of pid 101 (exit status 5) → STARTING
+              RUNNING→EXITED expected:0 pid:101
+              WARN exited: web (exit status 5; not expected)
+              EXITED→STARTING tries:0
+              spawn
+            @2.5 spawned(102) → RUNNING
+              INFO spawned: 'web' with pid 102
+              STARTING→RUNNING pid:102
+              resolve start: running
+              INFO success: web entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
+        "#]],
     );
 }
 
