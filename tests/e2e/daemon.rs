@@ -415,6 +415,7 @@ fn without_nodaemon_it_daemonizes_and_writes_a_pidfile() {
     });
     // SAFETY: getsid/kill on the daemon we started.
     let (sid, own_sid) = unsafe { (libc::getsid(pid), libc::getsid(0)) };
+    // SAFETY: as above.
     unsafe {
         libc::kill(pid, libc::SIGTERM);
     }
