@@ -427,3 +427,14 @@ fn without_nodaemon_it_daemonizes_and_writes_a_pidfile() {
     assert!(log.contains("daemonizing the supervisord process"), "{log}");
     assert!(!pidfile.exists(), "pidfile left behind");
 }
+
+#[test]
+fn container_style_dev_stdout_logs() {
+    // The seed-000 container setup: child output and the daemon log on the daemon's stdout.
+    let d = Daemon::start(&conf(
+        "[program:hello]\ncommand=sh -c 'echo hello from the child; exec sleep 100'\n\
+         stdout_logfile=/dev/stdout\nstdout_logfile_maxbytes=0\nredirect_stderr=true\nstartsecs=0\n",
+    ));
+    d.wait_for_log("hello from the child");
+    d.wait_for_log("success: hello entered RUNNING state");
+}
