@@ -22,6 +22,7 @@ pub mod logio;
 pub mod orchestrator;
 pub mod personality;
 pub mod procsup;
+pub mod pytext;
 pub mod rpc;
 pub mod runner;
 pub mod sys;

@@ -241,35 +241,13 @@ fn long_has_arg(name: &str) -> Result<(bool, String), UsageError> {
     }
 }
 
-/// Python's `repr()` of a string, for messages that quote values the way Python does.
-pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 /// Parses the daemon's arguments; `args[0]` is argv[0]. `cwd` and `home` resolve the
 /// paths that flags name (Python checks `-d`, `-q`, `-l` and `-j` as it reads them).
 pub fn parse(args: &[OsString], cwd: &Path, home: Option<&str>) -> Result<Command, UsageError> {
     let args: Vec<String> = args.iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
     let (opts, rest) = getopt(&args)?;
     if !rest.is_empty() {
-        let list: Vec<String> = rest.iter().map(|r| py_repr(r)).collect();
+        let list: Vec<String> = rest.iter().map(|r| crate::pytext::repr(r)).collect();
         return Err(UsageError(format!(
             "positional arguments are not supported: [{}]",
             list.join(", ")
@@ -279,15 +257,19 @@ pub fn parse(args: &[OsString], cwd: &Path, home: Option<&str>) -> Result<Comman
     let mut seen: Vec<&str> = Vec::new();
     for (name, value) in &opts {
         let canonical = canonical(name);
-        let invalid =
-            |why: String| UsageError(format!("invalid value for {name} {}: {why}", py_repr(value)));
+        let invalid = |why: String| {
+            UsageError(format!("invalid value for {name} {}: {why}", crate::pytext::repr(value)))
+        };
         match canonical {
             "help" => return Ok(Command::Help),
             "version" => return Ok(Command::Version),
             _ => {}
         }
         if seen.contains(&canonical) {
-            return Err(UsageError(format!("conflicting command line option {}", py_repr(name))));
+            return Err(UsageError(format!(
+                "conflicting command line option {}",
+                crate::pytext::repr(name)
+            )));
         }
         seen.push(canonical);
         let o = &mut run.overrides;
@@ -496,8 +478,8 @@ mod tests {
 
     #[test]
     fn py_repr_quotes_like_python() {
-        assert_eq!(py_repr("foo"), "'foo'");
-        assert_eq!(py_repr("it's"), "\"it's\"");
-        assert_eq!(py_repr("a\\b"), "'a\\\\b'");
+        assert_eq!(crate::pytext::repr("foo"), "'foo'");
+        assert_eq!(crate::pytext::repr("it's"), "\"it's\"");
+        assert_eq!(crate::pytext::repr("a\\b"), "'a\\\\b'");
     }
 }

@@ -118,37 +118,14 @@ pub fn clear_autochildlogdir(childlogdir: &Path, identifier: &str) -> Vec<String
         if is_auto_log_name(&file_name.to_string_lossy(), identifier) {
             let path = childlogdir.join(&file_name);
             if std::fs::remove_file(&path).is_err() {
-                warnings.push(format!("Failed to clean up {}", py_repr(&path.to_string_lossy())));
+                warnings.push(format!(
+                    "Failed to clean up {}",
+                    crate::pytext::repr(&path.to_string_lossy())
+                ));
             }
         }
     }
     warnings
-}
-
-/// Python's `repr()` of a str, enough for paths: single quotes unless the text holds a
-/// single quote and no double quote; backslashes and control characters escaped.
-pub(crate) fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 #[cfg(test)]
@@ -230,13 +207,5 @@ mod tests {
             clear_autochildlogdir(&dir.path().join("missing"), "sv"),
             ["Could not clear childlog dir"]
         );
-    }
-
-    #[test]
-    fn py_repr_quotes_like_python() {
-        assert_eq!(py_repr("/tmp/a.log"), "'/tmp/a.log'");
-        assert_eq!(py_repr("it's"), "\"it's\"");
-        assert_eq!(py_repr("a'b\"c"), "'a\\'b\"c'");
-        assert_eq!(py_repr("tab\there\\"), "'tab\\there\\\\'");
     }
 }

@@ -15,8 +15,8 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::autoname::py_repr;
 use super::{Channel, RotatingWriter};
+use crate::pytext::repr as py_repr;
 
 /// Python's log levels (`loggers.LevelsByName`), ordered by severity.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use nix::errno::Errno;
 use nix::unistd::ForkResult;
 
-use super::pytext;
+use crate::pytext;
 
 /// What happened to `directory=` while daemonizing; the caller logs it.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -13,7 +13,6 @@
 //! - [`limits`]: `minfds`/`minprocs` rlimit raising with Python's messages.
 //! - [`daemonize`]: the classic fork/setsid detach and the pidfile.
 //! - [`errno`]: Python's `errno.errorcode` names, used in spawn messages.
-//! - [`pytext`]: Python's `shlex.split` and `repr()`, which spawn messages depend on.
 //!
 //! Invariants (enforced by `clippy.toml` where a lint can see them): only [`spawn`] and
 //! [`daemonize`] fork, only [`reaper`] waits, only [`clock`] reads the clock, nothing uses
@@ -23,7 +22,7 @@ pub mod clock;
 pub mod daemonize;
 pub mod errno;
 pub mod limits;
-pub mod pytext;
+
 pub mod reaper;
 pub mod signals;
 pub mod spawn;

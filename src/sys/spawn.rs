@@ -25,9 +25,9 @@ use nix::fcntl::{FcntlArg, OFlag, fcntl};
 use nix::sys::signal::{SigSet, SigmaskHow, pthread_sigmask};
 
 use super::errno;
-use super::pytext::{self, ShlexError};
 use super::reaper::{self, Birth};
 use super::users;
+use crate::pytext::{self, ShlexError};
 
 /// Why a process could not be spawned. `Display` is Python's `spawnerr` text, which the
 /// daemon logs as `spawnerr: <msg>` and shows in `status`.
