@@ -260,7 +260,7 @@ fn connection_failures_read_like_pythons_upcheck() {
             "avail",
             "supervisor.getAllConfigInfo",
             libc::ECONNREFUSED,
-            "error: <class 'ConnectionRefusedError'>, [Errno 111] Connection refused: file: F line: N",
+            "error: <class 'ConnectionRefusedError'>, [Errno 111] Connection refused: file: F line: N\n",
             1,
         ),
     ];
@@ -305,7 +305,7 @@ fn unauthorized_prints_pythons_two_lines() {
         (
             normalize(
                 "Server requires authentication\nerror: <class 'xmlrpc.client.ProtocolError'>, \
-                 <ProtocolError for 127.0.0.1/RPC2: 401 Unauthorized>: file: x line: 1"
+                 <ProtocolError for 127.0.0.1/RPC2: 401 Unauthorized>: file: x line: 1\n"
             ),
             1
         )
