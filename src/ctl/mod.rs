@@ -1,1 +1,353 @@
-//! Not built yet; see ARCHITECTURE.md.
+//! `supervisorctl`: every non-interactive command of supervisor 4.3.0 with its output and
+//! exit codes byte for byte, speaking JSON-RPC to our daemon (SPEC section 7).
+//!
+//! - this file: the command line (Python's `getopt` rules and messages), finding the
+//!   config file and the server, and one run;
+//! - [`conf`]: the few config keys a client needs (a stand-in for `crate::config`);
+//! - [`client`]: the blocking HTTP/1.1 JSON-RPC client;
+//! - [`commands`]: what each command calls and prints, against the [`commands::Rpc`] trait;
+//! - [`follow`]: `tail -f`/`maintail -f`/`fg` by polling;
+//! - [`format`]: the pure, byte-exact text.
+//!
+//! There is no interactive shell yet: with `-i` or without a command, the usage text is
+//! printed and the exit status is 2.
+
+pub mod client;
+pub mod commands;
+pub mod conf;
+pub mod follow;
+pub mod format;
+
+use std::ffi::OsString;
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use commands::{Ctl, Env, StdinLine};
+
+/// The server when neither the command line nor a config file names one.
+pub const DEFAULT_SERVERURL: &str = "unix:///tmp/supervisor.sock";
+
+/// How often `tail -f` and friends poll the daemon.
+const POLL: Duration = Duration::from_millis(150);
+
+/// Runs supervisorctl with `args` (argv[0] first) and returns its exit status.
+pub fn main(args: Vec<OsString>) -> u8 {
+    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
+    let progname = args.next().unwrap_or_else(|| "supervisorctl".to_string());
+    let rest: Vec<String> = args.collect();
+    let stdout = std::io::stdout();
+    let mut out = BufWriter::with_capacity(64 * 1024, stdout.lock());
+    let mut err = std::io::stderr();
+    let code = run(&progname, &rest, &mut out, &mut err);
+    // A closed stdout is a quiet exit: the status stays what the command decided.
+    let _quiet_on_epipe = out.flush();
+    code
+}
+
+/// Everything after argv[0] is parsed and run here; `out`/`err` are stdout/stderr.
+pub fn run(progname: &str, args: &[String], out: &mut dyn Write, err: &mut dyn Write) -> u8 {
+    let opts = match parse_options(args) {
+        Ok(Parsed::Help) => {
+            let _quiet = out.write_all(format::usage(progname).as_bytes());
+            return 0;
+        }
+        Ok(Parsed::Run(o)) => o,
+        Err(msg) => {
+            let _quiet = err.write_all(format::usage_error(&msg, progname).as_bytes());
+            return 2;
+        }
+    };
+    let environ: Vec<(String, String)> = std::env::vars_os()
+        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
+        .collect();
+    let configfile = opts.configfile.clone().map(PathBuf::from).or_else(|| find_config(progname));
+    let config = match configfile {
+        Some(path) => match conf::read(&path, &environ) {
+            Ok(c) => c,
+            Err(msg) => {
+                let _quiet = err.write_all(format::usage_error(&msg, progname).as_bytes());
+                return 2;
+            }
+        },
+        None => conf::ClientConfig::default(),
+    };
+    if opts.interactive || opts.args.is_empty() {
+        let _quiet = out.write_all(format::usage(progname).as_bytes());
+        return 2;
+    }
+    let serverurl = opts.serverurl.or(config.serverurl).unwrap_or_else(|| DEFAULT_SERVERURL.into());
+    let username = opts.username.or(config.username);
+    let password = opts.password.or(config.password);
+    let mut rpc = client::Client::new(&serverurl, username.as_deref(), password.as_deref());
+    let mut env = Terminal::new();
+    let mut ctl = Ctl::new(&mut rpc, out, err, &mut env);
+    ctl.onecmd(&opts.args.join(" "));
+    ctl.exit
+}
+
+/// The config search path of `Options.__init__` (python-supervisor.md 0.3), where
+/// `here` is two levels above argv[0].
+pub fn search_paths(progname: &str) -> Vec<PathBuf> {
+    let here = Path::new(progname).parent().and_then(Path::parent).unwrap_or(Path::new(""));
+    vec![
+        here.join("etc").join("supervisord.conf"),
+        here.join("supervisord.conf"),
+        PathBuf::from("supervisord.conf"),
+        PathBuf::from("etc/supervisord.conf"),
+        PathBuf::from("/etc/supervisord.conf"),
+        PathBuf::from("/etc/supervisor/supervisord.conf"),
+    ]
+}
+
+fn find_config(progname: &str) -> Option<PathBuf> {
+    search_paths(progname).into_iter().find(|p| p.exists())
+}
+
+/// The options supervisorctl takes.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Options {
+    pub configfile: Option<String>,
+    pub interactive: bool,
+    pub serverurl: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub history_file: Option<String>,
+    /// The command words.
+    pub args: Vec<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Parsed {
+    Help,
+    Run(Options),
+}
+
+const SHORT: &str = "h?c:is:u:p:r:";
+const LONG: [&str; 7] = [
+    "help",
+    "configuration=",
+    "interactive",
+    "serverurl=",
+    "username=",
+    "password=",
+    "history_file=",
+];
+
+/// Python's `getopt.getopt(args, SHORT, LONG)` (options stop at the first non-option),
+/// then `Options.realize`'s processing in order: `-h` prints help when reached, a value
+/// is validated before the "conflicting" check, and each option may be given once.
+fn parse_options(args: &[String]) -> Result<Parsed, String> {
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut i = 0;
+    while let Some(a) = args.get(i) {
+        if !a.starts_with('-') || a == "-" {
+            break;
+        }
+        i += 1;
+        if a == "--" {
+            break;
+        }
+        if let Some(long) = a.strip_prefix("--") {
+            let (name, value) = match long.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (long, None),
+            };
+            let (takes_arg, full) = long_has_args(name)?;
+            let value = match (takes_arg, value) {
+                (true, Some(v)) => v,
+                (true, None) => {
+                    let v =
+                        args.get(i).ok_or_else(|| format!("option --{full} requires argument"))?;
+                    i += 1;
+                    v.clone()
+                }
+                (false, Some(_)) => {
+                    return Err(format!("option --{full} must not have an argument"));
+                }
+                (false, None) => String::new(),
+            };
+            pairs.push((format!("--{full}"), value));
+            continue;
+        }
+        for (pos, c) in a[1..].char_indices() {
+            let takes_arg = short_has_arg(c)?;
+            if !takes_arg {
+                pairs.push((format!("-{c}"), String::new()));
+                continue;
+            }
+            let rest = &a[1 + pos + c.len_utf8()..];
+            let value = if rest.is_empty() {
+                let v = args.get(i).ok_or_else(|| format!("option -{c} requires argument"))?;
+                i += 1;
+                v.clone()
+            } else {
+                rest.to_string()
+            };
+            pairs.push((format!("-{c}"), value));
+            break;
+        }
+    }
+    let mut o = Options { args: args[i..].to_vec(), ..Options::default() };
+    for (opt, value) in pairs {
+        let slot = match opt.as_str() {
+            "-h" | "-?" | "--help" => return Ok(Parsed::Help),
+            "-i" | "--interactive" => {
+                if o.interactive {
+                    return Err(format!(
+                        "conflicting command line option {}",
+                        format::py_repr(&opt)
+                    ));
+                }
+                o.interactive = true;
+                continue;
+            }
+            "-c" | "--configuration" => &mut o.configfile,
+            "-s" | "--serverurl" => {
+                if !is_url(&value) {
+                    return Err(format!(
+                        "invalid value for {opt} {}: value {} is not a URL",
+                        format::py_repr(&value),
+                        format::py_repr(&value)
+                    ));
+                }
+                &mut o.serverurl
+            }
+            "-u" | "--username" => &mut o.username,
+            "-p" | "--password" => &mut o.password,
+            _ => &mut o.history_file,
+        };
+        if slot.is_some() {
+            return Err(format!("conflicting command line option {}", format::py_repr(&opt)));
+        }
+        *slot = Some(value);
+    }
+    Ok(Parsed::Run(o))
+}
+
+fn short_has_arg(c: char) -> Result<bool, String> {
+    match SHORT.find(c) {
+        Some(pos) if c != ':' => Ok(SHORT[pos + c.len_utf8()..].starts_with(':')),
+        _ => Err(format!("option -{c} not recognized")),
+    }
+}
+
+/// `getopt.long_has_args`: an exact match, or a unique prefix.
+fn long_has_args(name: &str) -> Result<(bool, String), String> {
+    let matches: Vec<&str> = LONG.iter().copied().filter(|o| o.starts_with(name)).collect();
+    if matches.is_empty() {
+        return Err(format!("option --{name} not recognized"));
+    }
+    if LONG.contains(&name) {
+        return Ok((false, name.to_string()));
+    }
+    if LONG.iter().any(|o| o.strip_suffix('=') == Some(name)) {
+        return Ok((true, name.to_string()));
+    }
+    match matches.as_slice() {
+        [only] => Ok(match only.strip_suffix('=') {
+            Some(n) => (true, n.to_string()),
+            None => (false, only.to_string()),
+        }),
+        _ => Err(format!("option --{name} not a unique prefix")),
+    }
+}
+
+/// `datatypes.url`: `urlparse` finds a scheme, and a netloc or a path.
+fn is_url(value: &str) -> bool {
+    let Some((scheme, rest)) = value.split_once(':') else { return false };
+    let scheme_ok = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    if !scheme_ok {
+        return false;
+    }
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    match rest.strip_prefix("//") {
+        Some(after) => !after.is_empty(),
+        None => !rest.is_empty(),
+    }
+}
+
+/// Set by the SIGINT handler while a streaming command runs.
+static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_sigint(_: libc::c_int) {
+    INTERRUPTED.store(true, Ordering::SeqCst);
+}
+
+/// The real terminal: Ctrl-C, a sleeping poll interval, and stdin lines from a reader
+/// thread (started on first use, so only `fg` reads stdin).
+struct Terminal {
+    stdin: Option<mpsc::Receiver<Option<String>>>,
+}
+
+impl Terminal {
+    fn new() -> Terminal {
+        Terminal { stdin: None }
+    }
+}
+
+/// Catches Ctrl-C from the first time a streaming command looks for it.
+fn install_sigint() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let action = nix::sys::signal::SigAction::new(
+            nix::sys::signal::SigHandler::Handler(on_sigint),
+            nix::sys::signal::SaFlags::SA_RESTART,
+            nix::sys::signal::SigSet::empty(),
+        );
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        let installed =
+            unsafe { nix::sys::signal::sigaction(nix::sys::signal::Signal::SIGINT, &action) };
+        // Without the handler Ctrl-C kills us with the default action, which is only
+        // less tidy (no final empty line).
+        debug_assert!(installed.is_ok(), "sigaction(SIGINT)");
+    });
+}
+
+impl Env for Terminal {
+    fn interrupted(&self) -> bool {
+        install_sigint();
+        INTERRUPTED.load(Ordering::SeqCst)
+    }
+
+    fn pause(&mut self) {
+        std::thread::sleep(POLL);
+    }
+
+    fn stdin_line(&mut self) -> StdinLine {
+        let rx = self.stdin.get_or_insert_with(|| {
+            let (tx, rx) = mpsc::channel();
+            std::thread::spawn(move || {
+                let stdin = std::io::stdin();
+                let mut line = String::new();
+                loop {
+                    line.clear();
+                    match stdin.read_line(&mut line) {
+                        Ok(0) | Err(_) => {
+                            let _receiver_may_be_gone = tx.send(None);
+                            return;
+                        }
+                        Ok(_) => {
+                            let text = line.strip_suffix('\n').unwrap_or(&line).to_string();
+                            if tx.send(Some(text)).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+            rx
+        });
+        match rx.try_recv() {
+            Ok(Some(line)) => StdinLine::Line(line),
+            Ok(None) | Err(mpsc::TryRecvError::Disconnected) => StdinLine::Eof,
+            Err(mpsc::TryRecvError::Empty) => StdinLine::Nothing,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

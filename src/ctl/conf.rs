@@ -1,0 +1,251 @@
+//! What supervisorctl needs from a config file, and nothing more: `[supervisorctl]`
+//! `serverurl`/`username`/`password` and `[unix_http_server] file`, read with
+//! `RawConfigParser`'s rules as supervisor sets them up (inline `;`/`#` comments after
+//! whitespace, continuation lines, lower-cased keys, repeated sections merged) and
+//! `%(here)s`/`%(ENV_X)s` expansion.
+//!
+//! This is a stopgap until `crate::config` exists: [`read`] is the only entry point and
+//! [`ClientConfig`] the only result, so swapping in the full parser means reimplementing
+//! one function.
+
+use std::collections::HashMap;
+use std::path::{Component, Path, PathBuf};
+
+/// The client-side settings of one config file.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClientConfig {
+    /// `[supervisorctl] serverurl` (a `unix://` path normalized as Python does), else
+    /// `unix://<[unix_http_server] file>`; `None` when neither is set.
+    pub serverurl: Option<String>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+}
+
+/// Reads `path`. The error is the message Python's `ClientOptions` gives (printed as a
+/// usage error, exit 2).
+pub fn read(path: &Path, environ: &[(String, String)]) -> Result<ClientConfig, String> {
+    let shown = path.display();
+    if !path.exists() {
+        return Err(format!("could not find config file {shown}"));
+    }
+    let text = std::fs::read(path).map_err(|_| format!("could not read config file {shown}"))?;
+    let text = String::from_utf8_lossy(&text);
+    let sections = parse(&text).map_err(|e| format!("{e} in {shown}"))?;
+    let here = normalize_path(path.parent().unwrap_or(Path::new(".")));
+    let here = here.to_string_lossy().into_owned();
+    let Some(ctl) = sections.get("supervisorctl") else {
+        return Err(".ini file does not include supervisorctl section".to_string());
+    };
+    let mut names: HashMap<String, String> =
+        environ.iter().map(|(k, v)| (format!("ENV_{k}"), v.clone())).collect();
+    let get = |sec: &HashMap<String, String>,
+               sec_name: &str,
+               key: &str,
+               names: &HashMap<String, String>| {
+        sec.get(key).map(|v| expand(v, names, &format!("{sec_name}.{key}"))).transpose()
+    };
+    let username = get(ctl, "supervisorctl", "username", &names)?;
+    let password = get(ctl, "supervisorctl", "password", &names)?;
+    names.insert("here".to_string(), here);
+    let mut serverurl = get(ctl, "supervisorctl", "serverurl", &names)?;
+    if serverurl.is_none()
+        && let Some(http) = sections.get("unix_http_server")
+        && let Some(file) = get(http, "unix_http_server", "file", &names)?
+    {
+        serverurl = Some(format!("unix://{file}"));
+    }
+    let serverurl = serverurl.map(|url| match url.strip_prefix("unix://") {
+        Some(p) => format!("unix://{}", normalize_path(Path::new(p)).display()),
+        None => url,
+    });
+    Ok(ClientConfig { serverurl, username, password })
+}
+
+type Sections = HashMap<String, HashMap<String, String>>;
+
+/// `RawConfigParser(inline_comment_prefixes=(';','#'), strict=False)`.
+fn parse(text: &str) -> Result<Sections, String> {
+    let mut sections: Sections = HashMap::new();
+    let mut current: Option<String> = None;
+    // The option a continuation line extends, with the indent of its line.
+    let mut last: Option<(String, usize)> = None;
+    for (idx, raw) in text.lines().enumerate() {
+        let stripped_comment = strip_inline_comment(raw);
+        let value = stripped_comment.trim();
+        let trimmed_start = raw.trim_start();
+        if trimmed_start.starts_with('#') || trimmed_start.starts_with(';') {
+            continue;
+        }
+        let indent = raw.len() - trimmed_start.len();
+        if value.is_empty() {
+            // Empty lines inside a value are kept by configparser, then stripped at the
+            // end; for the few single-line keys we read, ending the value is equivalent.
+            last = None;
+            continue;
+        }
+        if let (Some((key, key_indent)), Some(sec)) = (&last, &current)
+            && indent > *key_indent
+        {
+            if let Some(v) = sections.get_mut(sec).and_then(|s| s.get_mut(key)) {
+                v.push('\n');
+                v.push_str(value);
+            }
+            continue;
+        }
+        if value.starts_with('[') && value.ends_with(']') && value.len() >= 3 {
+            let name = value[1..value.len() - 1].to_string();
+            sections.entry(name.clone()).or_default();
+            current = Some(name);
+            last = None;
+            continue;
+        }
+        let Some(sec) = &current else {
+            return Err(format!("File contains no section headers (line {})", idx + 1));
+        };
+        let split = value.find(['=', ':']).map(|i| (&value[..i], &value[i + 1..]));
+        let Some((key, val)) = split else {
+            return Err(format!("Source contains parsing errors: line {}", idx + 1));
+        };
+        let key = key.trim().to_lowercase();
+        sections.entry(sec.clone()).or_default().insert(key.clone(), val.trim().to_string());
+        last = Some((key, indent));
+    }
+    Ok(sections)
+}
+
+/// Drops an inline comment: `;` or `#` preceded by whitespace.
+fn strip_inline_comment(line: &str) -> &str {
+    let mut prev_space = false;
+    for (i, c) in line.char_indices() {
+        if (c == ';' || c == '#') && prev_space {
+            return &line[..i];
+        }
+        prev_space = c.is_whitespace();
+    }
+    line
+}
+
+/// Python's `s % names` for the `%(name)s` and `%%` forms supervisor documents.
+fn expand(s: &str, names: &HashMap<String, String>, what: &str) -> Result<String, String> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('%') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(r) = after.strip_prefix('%') {
+            out.push('%');
+            rest = r;
+            continue;
+        }
+        let badly = || format!("Format string {s:?} for {what:?} is badly formatted");
+        let Some(r) = after.strip_prefix('(') else { return Err(badly()) };
+        let Some(close) = r.find(')') else { return Err(badly()) };
+        let key = &r[..close];
+        let Some(r) = r[close + 1..].strip_prefix('s') else { return Err(badly()) };
+        let Some(v) = names.get(key) else {
+            return Err(format!(
+                "Format string {s:?} for {what:?} contains names ('{key}') which cannot be expanded"
+            ));
+        };
+        out.push_str(v);
+        rest = r;
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// `os.path.normpath(os.path.abspath(os.path.expanduser(p)))`.
+pub fn normalize_path(p: &Path) -> PathBuf {
+    let expanded = match p.to_str().and_then(|s| s.strip_prefix('~')) {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => match std::env::var_os("HOME") {
+            Some(home) => PathBuf::from(format!("{}{rest}", home.to_string_lossy())),
+            None => p.to_path_buf(),
+        },
+        _ => p.to_path_buf(),
+    };
+    let abs = if expanded.is_absolute() {
+        expanded
+    } else {
+        std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/")).join(expanded)
+    };
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir | Component::Prefix(_) => {}
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, text: &str) -> PathBuf {
+        let p = dir.join("s.conf");
+        std::fs::write(&p, text).expect("write conf");
+        p
+    }
+
+    #[test]
+    fn supervisorctl_section_wins_then_unix_http_server_file() {
+        let dir = tempfile::Builder::new().prefix("ctlconf").tempdir_in("/tmp").expect("tempdir");
+        let p = write(
+            dir.path(),
+            "[unix_http_server]\nfile=%(here)s/a.sock ; comment\n[supervisorctl]\nUserName = bob\npassword: s3;cret\n",
+        );
+        let c = read(&p, &[]).expect("read");
+        let here = dir.path().display();
+        assert_eq!(c.serverurl, Some(format!("unix://{here}/a.sock")));
+        assert_eq!(c.username.as_deref(), Some("bob"));
+        assert_eq!(c.password.as_deref(), Some("s3;cret"));
+        let p = write(
+            dir.path(),
+            "[supervisorctl]\nserverurl=unix://%(here)s/../x//b.sock\n[unix_http_server]\nfile=/nope\n",
+        );
+        let parent = dir.path().parent().map(|d| d.display().to_string()).unwrap_or_default();
+        assert_eq!(
+            read(&p, &[]).expect("read").serverurl,
+            Some(format!("unix://{parent}/x/b.sock"))
+        );
+    }
+
+    #[test]
+    fn env_expansion_and_percent_escape() {
+        let dir = tempfile::Builder::new().prefix("ctlconf").tempdir_in("/tmp").expect("tempdir");
+        let env = vec![("PORT".to_string(), "9009".to_string())];
+        let p = write(dir.path(), "[supervisorctl]\nserverurl = http://h:%(ENV_PORT)s/%%x\n");
+        assert_eq!(read(&p, &env).expect("read").serverurl.as_deref(), Some("http://h:9009/%x"));
+        let p = write(dir.path(), "[supervisorctl]\nserverurl = http://h:%(ENV_NOPE)s\n");
+        assert!(read(&p, &env).expect_err("unknown name").contains("cannot be expanded"));
+    }
+
+    #[test]
+    fn pythons_errors_for_missing_files_and_sections() {
+        let dir = tempfile::Builder::new().prefix("ctlconf").tempdir_in("/tmp").expect("tempdir");
+        let missing = dir.path().join("nope.conf");
+        assert_eq!(
+            read(&missing, &[]),
+            Err(format!("could not find config file {}", missing.display()))
+        );
+        let p = write(dir.path(), "[supervisord]\n[x]\n");
+        assert_eq!(read(&p, &[]), Err(".ini file does not include supervisorctl section".into()));
+        let p = write(dir.path(), "[supervisorctl]\n");
+        assert_eq!(read(&p, &[]), Ok(ClientConfig::default()));
+        let p = write(dir.path(), "garbage\n");
+        assert!(read(&p, &[]).is_err());
+    }
+
+    #[test]
+    fn continuation_lines_and_comments() {
+        let s = parse("# c\n[a]\nk = v\n  more\n; x\nz=1 #c\n[a]\ny=2\n").expect("parse");
+        let a = &s["a"];
+        assert_eq!(a["k"], "v\nmore");
+        assert_eq!(a["z"], "1");
+        assert_eq!(a["y"], "2");
+    }
+}
