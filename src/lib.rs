@@ -14,6 +14,7 @@
 //!
 //! `ARCHITECTURE.md` at the top of the repository is the map.
 
+pub mod bridge;
 pub mod config;
 pub mod ctl;
 pub mod daemon;
@@ -26,3 +27,4 @@ pub mod pytext;
 pub mod rpc;
 pub mod runner;
 pub mod sys;
+pub mod wekastop;

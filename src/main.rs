@@ -17,6 +17,8 @@ fn main() -> ExitCode {
     let code = match which {
         Personality::Daemon => supervisord::daemon::main(rest),
         Personality::Ctl => supervisord::ctl::main(rest),
+        Personality::Wekastop => supervisord::wekastop::main(rest),
+        Personality::Bridge => supervisord::bridge::main(rest),
         other => personality::not_built(other),
     };
     ExitCode::from(code)

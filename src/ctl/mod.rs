@@ -60,32 +60,40 @@ pub fn run(progname: &str, args: &[String], out: &mut dyn Write, err: &mut dyn W
             return 2;
         }
     };
+    if opts.interactive || opts.args.is_empty() {
+        let _quiet = out.write_all(format::usage(progname).as_bytes());
+        return 2;
+    }
+    let mut rpc = match connect(progname, &opts) {
+        Ok(c) => c,
+        Err(msg) => {
+            let _quiet = err.write_all(format::usage_error(&msg, progname).as_bytes());
+            return 2;
+        }
+    };
+    let mut env = Terminal::new();
+    let mut ctl = Ctl::new(&mut rpc, out, err, &mut env);
+    ctl.onecmd(&opts.args.join(" "));
+    ctl.exit
+}
+
+/// The client for the server the options and the config file name: `-s`, then
+/// `[supervisorctl] serverurl`, then `[unix_http_server] file`, then the default socket;
+/// credentials from `-u`/`-p`, then the config. Shared by supervisorctl, wekastop and bridge.
+pub fn connect(progname: &str, opts: &Options) -> Result<client::Client, String> {
     let environ: Vec<(String, String)> = std::env::vars_os()
         .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
         .collect();
     let configfile = opts.configfile.clone().map(PathBuf::from).or_else(|| find_config(progname));
     let config = match configfile {
-        Some(path) => match conf::read(&path, &environ) {
-            Ok(c) => c,
-            Err(msg) => {
-                let _quiet = err.write_all(format::usage_error(&msg, progname).as_bytes());
-                return 2;
-            }
-        },
+        Some(path) => conf::read(&path, &environ)?,
         None => conf::ClientConfig::default(),
     };
-    if opts.interactive || opts.args.is_empty() {
-        let _quiet = out.write_all(format::usage(progname).as_bytes());
-        return 2;
-    }
-    let serverurl = opts.serverurl.or(config.serverurl).unwrap_or_else(|| DEFAULT_SERVERURL.into());
-    let username = opts.username.or(config.username);
-    let password = opts.password.or(config.password);
-    let mut rpc = client::Client::new(&serverurl, username.as_deref(), password.as_deref());
-    let mut env = Terminal::new();
-    let mut ctl = Ctl::new(&mut rpc, out, err, &mut env);
-    ctl.onecmd(&opts.args.join(" "));
-    ctl.exit
+    let serverurl =
+        opts.serverurl.clone().or(config.serverurl).unwrap_or_else(|| DEFAULT_SERVERURL.into());
+    let username = opts.username.clone().or(config.username);
+    let password = opts.password.clone().or(config.password);
+    Ok(client::Client::new(&serverurl, username.as_deref(), password.as_deref()))
 }
 
 /// The config search path of `Options.__init__` (python-supervisor.md 0.3), where
@@ -120,7 +128,7 @@ pub struct Options {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum Parsed {
+pub(crate) enum Parsed {
     Help,
     Run(Options),
 }
@@ -139,7 +147,7 @@ const LONG: [&str; 7] = [
 /// Python's `getopt.getopt(args, SHORT, LONG)` (options stop at the first non-option),
 /// then `Options.realize`'s processing in order: `-h` prints help when reached, a value
 /// is validated before the "conflicting" check, and each option may be given once.
-fn parse_options(args: &[String]) -> Result<Parsed, String> {
+pub(crate) fn parse_options(args: &[String]) -> Result<Parsed, String> {
     let mut pairs: Vec<(String, String)> = Vec::new();
     let mut i = 0;
     while let Some(a) = args.get(i) {
@@ -279,12 +287,12 @@ extern "C" fn on_sigint(_: libc::c_int) {
 
 /// The real terminal: Ctrl-C, a sleeping poll interval, and stdin lines from a reader
 /// thread (started on first use, so only `fg` reads stdin).
-struct Terminal {
+pub(crate) struct Terminal {
     stdin: Option<mpsc::Receiver<Option<String>>>,
 }
 
 impl Terminal {
-    fn new() -> Terminal {
+    pub(crate) fn new() -> Terminal {
         Terminal { stdin: None }
     }
 }

@@ -4,11 +4,9 @@ use crate::support::{run, run_as, tempdir};
 
 #[test]
 fn personalities_not_built_yet_say_so_and_exit_2() {
-    for word in ["bridge", "eventlistener"] {
-        let r = run(&[word], None);
-        r.expect_code(2);
-        assert!(r.stderr.contains("not built yet"), "{}", r.explain());
-    }
+    let r = run(&["eventlistener"], None);
+    r.expect_code(2);
+    assert!(r.stderr.contains("not built yet"), "{}", r.explain());
 }
 
 #[test]
@@ -18,5 +16,14 @@ fn argv0_link_chooses_the_personality() {
     std::os::unix::fs::symlink(crate::support::bin(), &link).expect("symlink");
     let r = run_as(&link, &[], None);
     r.expect_code(2);
-    assert!(r.stderr.contains("'wekastop'"), "{}", r.explain());
+    assert!(r.stderr.contains("wekastop requires a process name"), "{}", r.explain());
+    let ctl = dir.path().join("supervisorctl");
+    std::os::unix::fs::symlink(crate::support::bin(), &ctl).expect("symlink");
+    let r = run_as(&ctl, &["-h"], None);
+    r.expect_code(0);
+    assert!(
+        r.stdout.starts_with("supervisorctl -- control applications run by supervisord"),
+        "{}",
+        r.explain()
+    );
 }

@@ -5,5 +5,6 @@
 
 mod cli;
 mod config;
+mod ctl;
 mod daemon;
 mod support;

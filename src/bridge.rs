@@ -1,0 +1,83 @@
+//! `supervisord bridge [-c F] [-s URL] METHOD [JSON-ARRAY]`: one JSON-RPC call for QA
+//! scripts. Prints the raw `result` JSON and exits 0, or prints
+//! `{"faultCode":N,"faultString":"…"}` and exits 1 on a fault (the shape QA tooling
+//! parses); bad arguments and transport errors are one line on stderr and exit 2.
+
+use std::ffi::OsString;
+use std::io::Write;
+
+use crate::ctl::client::CallError;
+use crate::ctl::{self, Parsed};
+use crate::rpc::{Value, jsonrpc};
+
+const USAGE: &str =
+    "Usage: supervisord bridge [-c FILE] [-s URL] [-u USER] [-p PASSWORD] METHOD [JSON-ARRAY]\n";
+
+fn fail(msg: &str) -> u8 {
+    let _ = write!(std::io::stderr(), "Error: {msg}\n{USAGE}");
+    2
+}
+
+/// One line for a call that did not reach a result or a fault.
+pub fn describe(e: &CallError) -> String {
+    match e {
+        CallError::Fault(f) => f.string.clone(),
+        CallError::Io { message, .. } => message.clone(),
+        CallError::Resolve(m) | CallError::BadUrl(m) | CallError::BadReply(m) => m.clone(),
+        CallError::Http { status, reason } => format!("HTTP {status} {reason}"),
+    }
+}
+
+/// Runs the bridge with `args` (argv[0] first).
+pub fn main(args: Vec<OsString>) -> u8 {
+    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
+    let progname = args.next().unwrap_or_else(|| "supervisord".into());
+    let rest: Vec<String> = args.collect();
+    let opts = match ctl::parse_options(&rest) {
+        Ok(Parsed::Help) => {
+            let _ = std::io::stdout().write_all(USAGE.as_bytes());
+            return 0;
+        }
+        Ok(Parsed::Run(o)) => o,
+        Err(msg) => return fail(&msg),
+    };
+    let (method, params) = match opts.args.as_slice() {
+        [m] => (m.clone(), Vec::new()),
+        [m, json] => match serde_json::from_str::<serde_json::Value>(json) {
+            Ok(serde_json::Value::Array(a)) => {
+                (m.clone(), a.into_iter().map(jsonrpc::from_json).collect())
+            }
+            Ok(_) => return fail("the parameters must be a JSON array, e.g. '[\"web\", true]'"),
+            Err(e) => return fail(&format!("the parameters are not valid JSON: {e}")),
+        },
+        [] => return fail("no METHOD given"),
+        _ => return fail("too many arguments: give METHOD and at most one JSON array"),
+    };
+    let mut client = match ctl::connect(&progname, &opts) {
+        Ok(c) => c,
+        Err(msg) => return fail(&msg),
+    };
+    let mut out = String::new();
+    let code = match client.call(&method, &params) {
+        Ok(v) => {
+            jsonrpc::write_value(&mut out, &v);
+            0
+        }
+        Err(CallError::Fault(f)) => {
+            let fault = Value::record([
+                ("faultCode", Value::Int(f.code.into())),
+                ("faultString", Value::str(f.string)),
+            ]);
+            jsonrpc::write_value(&mut out, &fault);
+            1
+        }
+        Err(e) => {
+            let _ = writeln!(std::io::stderr(), "Error: {} ({})", describe(&e), client.serverurl());
+            return 2;
+        }
+    };
+    out.push('\n');
+    // A closed stdout is not worth an error: the exit code still says what happened.
+    let _ = std::io::stdout().write_all(out.as_bytes());
+    code
+}
