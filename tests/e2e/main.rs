@@ -6,5 +6,6 @@
 mod cli;
 mod config;
 mod ctl;
+mod ctl_oracle;
 mod daemon;
 mod support;
