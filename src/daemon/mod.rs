@@ -17,6 +17,9 @@ pub fn main(args: Vec<OsString>) -> u8 {
         .first()
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_else(|| "supervisord".into());
+    if args.get(1).is_some_and(|a| a == "--install-links") {
+        return install_links(args.get(2).map(std::path::PathBuf::from), &argv0);
+    }
     let ctx = LoadContext::from_process();
     let home = ctx.env.iter().rev().find(|(k, _)| k == "HOME").map(|(_, v)| v.clone());
     let run = match cli::parse(&args, &ctx.cwd, home.as_deref()) {
@@ -83,6 +86,33 @@ pub fn process_table(cfg: &Config) -> String {
         out.push_str(&line([g, n, p, c]));
     }
     out
+}
+
+/// `supervisord --install-links DIR`: `supervisorctl` and `wekastop` symlinks in DIR that
+/// point at this binary (by its absolute path), replacing older links of those names.
+fn install_links(dir: Option<std::path::PathBuf>, argv0: &str) -> u8 {
+    let Some(dir) = dir else {
+        return usage("--install-links requires a directory", argv0);
+    };
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => return usage(&format!("cannot find this binary's path: {e}"), argv0),
+    };
+    let mut report = String::new();
+    for name in ["supervisorctl", "wekastop"] {
+        let link = dir.join(name);
+        if link.symlink_metadata().is_ok_and(|m| m.file_type().is_symlink()) {
+            let _ = std::fs::remove_file(&link);
+        }
+        match std::os::unix::fs::symlink(&exe, &link) {
+            Ok(()) => report.push_str(&format!("{} -> {}\n", link.display(), exe.display())),
+            Err(e) => {
+                eprint(&format!("Error: cannot create {}: {e}\n", link.display()));
+                return 2;
+            }
+        }
+    }
+    print_out(&report)
 }
 
 pub(crate) fn usage(msg: &str, argv0: &str) -> u8 {

@@ -194,8 +194,8 @@ fn supervisorctl_output_and_exit_codes_match_python() {
         all.extend_from_slice(args);
         run_as(&link, &all, Some(d.dir.path()))
     };
-    settled(&py_run).unwrap_or_else(|e| panic!("python: {e}"));
-    settled(&our_run).unwrap_or_else(|e| panic!("ours: {e}\n{}", d.explain()));
+    settled(py_run).unwrap_or_else(|e| panic!("python: {e}"));
+    settled(our_run).unwrap_or_else(|e| panic!("ours: {e}\n{}", d.explain()));
     let theirs = run_all(&py_run, COMMANDS);
     let ours = run_all(&our_run, COMMANDS);
     // The same edit on both sides: add a program, remove `off`.
