@@ -16,6 +16,7 @@ fn main() -> ExitCode {
     let (which, rest) = personality::choose(argv0, first, &args);
     let code = match which {
         Personality::Daemon => supervisord::daemon::main(rest),
+        Personality::EventListener => supervisord::listeners::main(rest),
         other => personality::not_built(other),
     };
     ExitCode::from(code)

@@ -76,7 +76,7 @@ impl<E> PoolBuffer<E> {
 
     /// A new event reaches the pool: it gets the next pool serial and goes to the tail.
     pub fn accept(&mut self, event: E, serial: u64) -> (u64, Vec<BufferNote>) {
-        let pool_serial = self.serials.next();
+        let pool_serial = self.serials.take_next();
         let notes = self.insert(Buffered { event, serial, pool_serial }, false, Vec::new());
         (pool_serial, notes)
     }

@@ -130,7 +130,7 @@ impl Bus {
         if matches.is_empty() {
             return;
         }
-        let serial = self.serial.next();
+        let serial = self.serial.take_next();
         let event = Arc::new(event);
         for (i, copies) in matches {
             let Some(p) = self.pools.get(i) else { continue };

@@ -129,7 +129,7 @@ impl Serial {
     }
 
     /// The next serial.
-    pub fn next(&mut self) -> u64 {
+    pub fn take_next(&mut self) -> u64 {
         let n = match self.last {
             None => 0,
             Some(MAXSIZE) => 0,
@@ -268,9 +268,9 @@ mod tests {
     #[test]
     fn serials_count_from_zero_and_wrap_after_maxsize() {
         let mut s = Serial::new();
-        assert_eq!((s.next(), s.next(), s.next()), (0, 1, 2));
+        assert_eq!((s.take_next(), s.take_next(), s.take_next()), (0, 1, 2));
         let mut s = Serial::starting_after(MAXSIZE - 1);
-        assert_eq!((s.next(), s.next(), s.next()), (MAXSIZE, 0, 1));
+        assert_eq!((s.take_next(), s.take_next(), s.take_next()), (MAXSIZE, 0, 1));
     }
 
     #[test]
