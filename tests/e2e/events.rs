@@ -600,3 +600,13 @@ autorestart=false
         "{mail}"
     );
 }
+
+#[test]
+fn eventlistener_without_a_mode_is_a_usage_error() {
+    let r = crate::support::run(&["eventlistener"], None);
+    r.expect_code(2);
+    assert!(r.stderr.contains("choose --logger or --test-req-restart"), "{}", r.explain());
+    let r = crate::support::run(&["eventlistener", "--logger", "--bogus"], None);
+    r.expect_code(2);
+    assert!(r.stderr.contains("unknown option --bogus"), "{}", r.explain());
+}
