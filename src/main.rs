@@ -19,7 +19,7 @@ fn main() -> ExitCode {
         Personality::Ctl => supervisord::ctl::main(rest),
         Personality::Wekastop => supervisord::wekastop::main(rest),
         Personality::Bridge => supervisord::bridge::main(rest),
-        other => personality::not_built(other),
+        Personality::EventListener => supervisord::listeners::main(rest),
     };
     ExitCode::from(code)
 }

@@ -1,7 +1,6 @@
 //! Which personality of the one binary runs, from `argv[0]` and the first argument.
 
 use std::ffi::OsString;
-use std::io::Write;
 
 /// The five programs this binary can be (SPEC section 2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,12 +57,6 @@ pub fn choose(argv0: &str, first: Option<&str>, args: &[OsString]) -> (Personali
         }
         None => (Personality::Daemon, args.to_vec()),
     }
-}
-
-/// What a personality that is not built yet does: say so and exit 2.
-pub fn not_built(p: Personality) -> u8 {
-    let _ = writeln!(std::io::stderr(), "Error: '{}' is not built yet in this version", p.name());
-    2
 }
 
 #[cfg(test)]

@@ -19,6 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, GroupConfig, LogConfig, LogTarget, ProcessConfig};
+use crate::events::{Bus, Event};
 use crate::logio::Channel;
 use crate::logio::mainlog::Level;
 use crate::logio::mainlog_task::MainLogHandle;
@@ -118,6 +119,10 @@ pub struct Orchestrator {
     start_queue: VecDeque<Vec<(String, String)>>,
     /// Spawns of the current autostart class that have not been answered yet.
     start_inflight: HashSet<ProcId>,
+    /// Listener pools, the event serial and the TICK clock.
+    bus: Bus,
+    /// PROCESS_LOG / PROCESS_COMMUNICATION events from output pumps.
+    events_rx: mpsc::Receiver<Event>,
 }
 
 /// What the daemon needs to start an orchestrator.
@@ -137,6 +142,11 @@ impl Orchestrator {
     pub fn new(setup: Setup) -> (Orchestrator, OrchestratorHandle) {
         let (req_tx, requests) = mpsc::channel(handle::ORCH_INBOX);
         let (facts_tx, facts) = mpsc::channel(FACT_INBOX);
+        let (bus, events_rx) = Bus::new(
+            setup.config.supervisord.identifier.clone(),
+            setup.log.clone(),
+            clock::wall_now(),
+        );
         let orch = Orchestrator {
             requests,
             facts,
@@ -157,6 +167,8 @@ impl Orchestrator {
             last_die_report: None,
             start_queue: VecDeque::new(),
             start_inflight: HashSet::new(),
+            bus,
+            events_rx,
         };
         (orch, OrchestratorHandle::new(req_tx))
     }
@@ -167,6 +179,7 @@ impl Orchestrator {
         for gc in &config.groups {
             self.create_group(gc.clone());
         }
+        self.bus.publish(Event::supervisor_running());
         self.autostart();
         loop {
             if let Lifecycle::Stopping { restart } = self.lifecycle
@@ -184,12 +197,22 @@ impl Orchestrator {
                     None => std::future::pending().await,
                 }
             };
+            // TICK timers exist only while some pool subscribes to a TICK type.
+            let tick_due = self.bus.next_tick(clock::now(), clock::wall_now());
+            let tick = async move {
+                match tick_due {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 Some(fact) = self.facts.recv() => self.on_fact(fact),
                 Some(sig) = self.signals.recv() => self.on_signal(sig),
                 Some(req) = self.requests.recv() => self.on_request(req),
+                Some(event) = self.events_rx.recv() => self.bus.publish(event),
                 () = report => self.report_waiting_to_die(),
+                () = tick => self.bus.tick(clock::wall_now()),
             }
         }
     }
@@ -267,6 +290,8 @@ impl Orchestrator {
     }
 
     fn create_group(&mut self, gc: GroupConfig) {
+        // The pool exists before PROCESS_GROUP_ADDED, so it receives its own.
+        let pool = self.bus.add_pool(&gc);
         let mut procs = BTreeMap::new();
         for pc in &gc.processes {
             let id = self.next_id;
@@ -284,7 +309,11 @@ impl Orchestrator {
                 backups: lc.backups,
                 capture_maxbytes: lc.capture_maxbytes,
                 create_now: lc.logfile == LogTarget::Auto,
+                events_enabled: lc.events_enabled,
             };
+            let wants_events = [&pc.stdout, &pc.stderr]
+                .iter()
+                .any(|lc| lc.events_enabled || lc.capture_maxbytes > 0);
             let spec = RunnerSpec {
                 id,
                 name: pc.name.clone(),
@@ -299,6 +328,8 @@ impl Orchestrator {
                 stdout: log_spec(&stdout_path, &pc.stdout),
                 stderr: log_spec(&stderr_path, &pc.stderr),
                 strip_ansi: self.config.supervisord.strip_ansi,
+                publisher: wants_events.then(|| self.bus.publisher()),
+                pool: pool.clone(),
             };
             let runner = Runner::spawn(
                 spec,
@@ -318,7 +349,9 @@ impl Orchestrator {
             self.by_id.insert(id, (gc.name.clone(), pc.name.clone()));
             procs.insert(pc.name.clone(), entry);
         }
+        let name = gc.name.clone();
         self.groups.insert(gc.name.clone(), Group { config: gc, procs });
+        self.bus.publish(Event::group_added(&name));
     }
 
     fn autostart_due(&self, g: &str, p: &str) -> bool {
@@ -395,6 +428,7 @@ impl Orchestrator {
         let actions = procsup::step(&mut entry.proc, input, &ctx);
         let id = entry.id;
         let mut resolved = Vec::new();
+        let mut changes = Vec::new();
         for action in actions {
             match action {
                 Action::Spawn => send_cmd(&self.log, &entry.runner, RunnerCmd::Spawn),
@@ -405,8 +439,7 @@ impl Orchestrator {
                 ),
                 // The runner keeps one timer: the earliest deadline, synced below.
                 Action::StartTimer { .. } | Action::CancelTimer { .. } => {}
-                // PROCESS_STATE events: the events issue.
-                Action::Emit(_) => {}
+                Action::Emit(change) => changes.push(change),
                 Action::ResolveWaiters(outcome) => resolved.push(outcome),
                 Action::Log(line) => {
                     let level = level_of(line.level());
@@ -420,6 +453,12 @@ impl Orchestrator {
         if deadline != entry.sent_deadline {
             entry.sent_deadline = deadline;
             send_cmd(&self.log, &entry.runner, RunnerCmd::Deadline(deadline));
+        }
+        for change in changes {
+            if self.bus.is_pool(group) {
+                self.bus.member_running(group, name, change.to == ProcessState::Running);
+            }
+            self.bus.publish(Event::process_state(name, group, &change));
         }
         for outcome in resolved {
             self.resolve(id, outcome);
@@ -549,6 +588,7 @@ impl Orchestrator {
     fn begin_stopping(&mut self, restart: bool) {
         if self.lifecycle == Lifecycle::Running {
             self.lifecycle = Lifecycle::Stopping { restart };
+            self.bus.publish(Event::supervisor_stopping());
             self.last_die_report = Some(clock::now());
             self.start_queue.clear();
             self.start_inflight.clear();
@@ -730,6 +770,11 @@ impl Orchestrator {
             }
             Request::DisableAutoRecovery { reply } => {
                 self.autorecovery.disable();
+                let _ = reply.send(());
+            }
+            Request::RemoteCommEvent { type_, data, reply } => {
+                // Python has no shutdown check here: it works while stopping, too.
+                self.bus.publish(Event::remote_communication(&type_, &data));
                 let _ = reply.send(());
             }
             Request::EnableAutoRecovery { reply } => {
@@ -1029,6 +1074,9 @@ impl Orchestrator {
                 self.spawn_answered(e.id);
                 send_cmd(&self.log, &e.runner, RunnerCmd::Retire);
             }
+            // Python unsubscribes the pool before announcing the removal.
+            self.bus.remove_pool(name);
+            self.bus.publish(Event::group_removed(name));
         }
         Ok(())
     }

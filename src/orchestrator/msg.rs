@@ -190,4 +190,10 @@ pub enum Request {
     EnableAutoRecovery {
         reply: Reply<()>,
     },
+    /// `sendRemoteCommEvent(type, data)`: a REMOTE_COMMUNICATION event.
+    RemoteCommEvent {
+        type_: String,
+        data: String,
+        reply: Reply<()>,
+    },
 }

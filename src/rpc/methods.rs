@@ -528,9 +528,8 @@ impl Methods {
             }
             "sendRemoteCommEvent" => {
                 let p = Params::new(params, 2, 2)?;
-                let (_type, _data) = (p.str(0)?, p.str(1)?);
-                // Delivered to REMOTE_COMMUNICATION subscribers once event listeners exist;
-                // with none subscribed, Python also just returns true.
+                let (type_, data) = (p.str(0)?, p.str(1)?);
+                self.ask(|reply| Request::RemoteCommEvent { type_, data, reply }).await?;
                 Ok(Value::Bool(true))
             }
             _ => Err(Fault::bare(FaultKind::UnknownMethod)),

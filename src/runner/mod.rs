@@ -34,6 +34,8 @@ pub struct LogSpec {
     pub capture_maxbytes: u64,
     /// AUTO logs are created empty when the process is created, as Python does at startup.
     pub create_now: bool,
+    /// `*_events_enabled`: PROCESS_LOG events for this channel's output.
+    pub events_enabled: bool,
 }
 
 /// Everything a runner needs to spawn its process; fixed for the runner's lifetime.
@@ -52,6 +54,11 @@ pub struct RunnerSpec {
     pub stdout: LogSpec,
     pub stderr: LogSpec,
     pub strip_ansi: bool,
+    /// Where output events go; set when a channel has events or capture mode enabled.
+    pub publisher: Option<crate::events::Publisher>,
+    /// For `[eventlistener:x]` processes: the pool that gets the child's stdin and stdout
+    /// (the protocol channel) instead of the stdout log pump.
+    pub pool: Option<crate::events::PoolHandle>,
 }
 
 /// What the orchestrator asks of a runner.
@@ -387,11 +394,30 @@ impl Runner {
         let child = spawn::spawn(&sspec).map_err(|e: SpawnError| e.to_string())?;
         let pid = u32::try_from(child.pid).unwrap_or(0);
         let exit = self.reaper.watch(child.pid, child.birth).await;
-        self.start_pump(child.stdout, self.stdout_log.clone(), &self.spec.stdout, Channel::Stdout);
-        if let Some(err) = child.stderr {
-            self.start_pump(err, self.stderr_log.clone(), &self.spec.stderr, Channel::Stderr);
+        let mut stdin = Some(child.stdin);
+        match (&self.spec.pool, stdin.take()) {
+            (Some(pool), Some(fd)) => {
+                let attach = crate::events::Attach {
+                    name: self.spec.name.clone(),
+                    pid,
+                    stdin: fd,
+                    stdout: child.stdout,
+                    log: self.stdout_log.clone(),
+                    strip_ansi: self.spec.strip_ansi,
+                };
+                // A removed pool closes the pipes: the listener sees EOF and exits.
+                let _ = pool.attach(attach).await;
+            }
+            (_, fd) => {
+                stdin = fd;
+                let (log, spec) = (self.stdout_log.clone(), &self.spec.stdout);
+                self.start_pump(child.stdout, log, spec, Channel::Stdout, pid);
+            }
         }
-        self.live = Some(Live { pid, stdin: Some(child.stdin), exit });
+        if let Some(err) = child.stderr {
+            self.start_pump(err, self.stderr_log.clone(), &self.spec.stderr, Channel::Stderr, pid);
+        }
+        self.live = Some(Live { pid, stdin, exit });
         Ok(pid)
     }
 
@@ -400,14 +426,29 @@ impl Runner {
         fd: OwnedFd,
         writer: Option<SharedWriter>,
         spec: &LogSpec,
-        _channel: Channel,
+        channel: Channel,
+        pid: u32,
     ) {
         let opts = PumpOptions {
             strip_ansi: self.spec.strip_ansi,
             capture_maxbytes: usize::try_from(spec.capture_maxbytes).unwrap_or(usize::MAX),
         };
+        let hook = match &self.spec.publisher {
+            Some(p) if spec.events_enabled || opts.capture_maxbytes > 0 => {
+                let hook: Box<dyn pump::OutputHook> = Box::new(crate::events::EventHook {
+                    publisher: p.clone(),
+                    name: self.spec.name.clone(),
+                    group: self.spec.group.clone(),
+                    pid,
+                    channel,
+                    log_events: spec.events_enabled,
+                });
+                Some(hook)
+            }
+            _ => None,
+        };
         // The pump outlives the child when a grandchild keeps the pipe open; it ends at EOF.
-        tokio::spawn(pump::run(fd, writer, opts, None));
+        tokio::spawn(pump::run(fd, writer, opts, hook));
     }
 }
 

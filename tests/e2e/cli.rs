@@ -3,13 +3,6 @@
 use crate::support::{run, run_as, tempdir};
 
 #[test]
-fn personalities_not_built_yet_say_so_and_exit_2() {
-    let r = run(&["eventlistener"], None);
-    r.expect_code(2);
-    assert!(r.stderr.contains("not built yet"), "{}", r.explain());
-}
-
-#[test]
 fn argv0_link_chooses_the_personality() {
     let dir = tempdir();
     let link = dir.path().join("wekastop");

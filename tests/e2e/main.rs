@@ -8,4 +8,5 @@ mod config;
 mod ctl;
 mod ctl_oracle;
 mod daemon;
+mod events;
 mod support;
