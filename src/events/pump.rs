@@ -12,7 +12,7 @@ use super::protocol::{ListenerState, Note, Protocol};
 use crate::logio::ansi;
 use crate::logio::mainlog::{Level, py_bytes_repr};
 use crate::logio::mainlog_task::MainLogHandle;
-use crate::sys::pytext;
+use crate::pytext;
 
 /// An envelope for the listener, with its serial for log lines.
 #[derive(Debug)]
