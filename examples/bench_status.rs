@@ -140,7 +140,16 @@ fn main() {
     let our_ctl = work.join("supervisorctl");
     std::fs::create_dir_all(&work).expect("work dir");
     let _ = std::os::unix::fs::symlink(&ours, &our_ctl);
+    let mut base: Vec<Duration> = (0..RUNS)
+        .map(|_| {
+            let t = Instant::now();
+            let _ = Command::new("/bin/true").status();
+            t.elapsed()
+        })
+        .collect();
+    base.sort();
     println!("supervisorctl status, median of {RUNS} runs (exec + connect + request + print)");
+    println!("baseline: exec of /bin/true takes {:.3} ms here", ms(base[RUNS / 2]));
     println!("{:>6}  {:>12}  {:>12}  {:>7}  {:>14}  {:>14}", "progs", "ours ms", "python ms", "ratio", "ours up (s)", "python up (s)");
     for n in sizes {
         let dir_o = work.join(format!("ours-{n}"));
