@@ -26,11 +26,12 @@ fn pyref() -> Option<PathBuf> {
     if dir.join(".installed-4.3.0").exists() {
         return Some(dir);
     }
-    let ok = Command::new("python3").args(["-m", "venv"]).arg(&dir).status().is_ok_and(|s| s.success())
-        && Command::new(dir.join("bin/pip"))
-            .args(["install", "-q", "supervisor==4.3.0"])
-            .status()
-            .is_ok_and(|s| s.success());
+    let ok =
+        Command::new("python3").args(["-m", "venv"]).arg(&dir).status().is_ok_and(|s| s.success())
+            && Command::new(dir.join("bin/pip"))
+                .args(["install", "-q", "supervisor==4.3.0"])
+                .status()
+                .is_ok_and(|s| s.success());
     if ok {
         let _ = std::fs::write(dir.join(".installed-4.3.0"), "");
         Some(dir)
@@ -95,7 +96,8 @@ fn start(daemon: &Path, conf: &Path) -> Daemon {
 
 fn status(ctl: &Path, conf: &Path) -> (Duration, Option<i32>, usize) {
     let t = Instant::now();
-    let out = Command::new(ctl).arg("-c").arg(conf).arg("status").output().expect("run supervisorctl");
+    let out =
+        Command::new(ctl).arg("-c").arg(conf).arg("status").output().expect("run supervisorctl");
     let running = String::from_utf8_lossy(&out.stdout).matches("RUNNING").count();
     (t.elapsed(), out.status.code(), running)
 }
@@ -133,7 +135,9 @@ fn main() {
         std::process::exit(2);
     }
     let Some(py) = pyref() else {
-        eprintln!("\n!!! python3 or supervisor==4.3.0 is not available: nothing to compare against\n");
+        eprintln!(
+            "\n!!! python3 or supervisor==4.3.0 is not available: nothing to compare against\n"
+        );
         return;
     };
     let work = std::env::temp_dir().join(format!("bench-status-{}", std::process::id()));
@@ -150,7 +154,10 @@ fn main() {
     base.sort();
     println!("supervisorctl status, median of {RUNS} runs (exec + connect + request + print)");
     println!("baseline: exec of /bin/true takes {:.3} ms here", ms(base[RUNS / 2]));
-    println!("{:>6}  {:>12}  {:>12}  {:>7}  {:>14}  {:>14}", "progs", "ours ms", "python ms", "ratio", "ours up (s)", "python up (s)");
+    println!(
+        "{:>6}  {:>12}  {:>12}  {:>7}  {:>14}  {:>14}",
+        "progs", "ours ms", "python ms", "ratio", "ours up (s)", "python up (s)"
+    );
     for n in sizes {
         let dir_o = work.join(format!("ours-{n}"));
         let dir_p = work.join(format!("py-{n}"));

@@ -60,8 +60,8 @@ impl Daemon {
         cmd.arg("-n").arg("-c").arg(&conf_path).args(extra);
         cmd.current_dir(dir.path())
             .stdin(Stdio::null())
-            .stdout(fs::File::create(&stdout_path).expect("stdout file"))
-            .stderr(fs::File::create(&stderr_path).expect("stderr file"))
+            .stdout(append(&stdout_path))
+            .stderr(append(&stderr_path))
             .process_group(0);
         let child = cmd.spawn().expect("start daemon");
         Daemon { dir, conf: conf_path, child: Some(child), stdout_path, stderr_path }
@@ -196,6 +196,13 @@ impl Drop for Daemon {
             eprintln!("{}", self.explain());
         }
     }
+}
+
+/// The daemon's stdout/stderr files are opened in append mode, as a terminal or pipe
+/// would behave: children logging to `/dev/stdout` open the same file again, and without
+/// O_APPEND the daemon's own writes would overwrite theirs.
+fn append(path: &Path) -> fs::File {
+    fs::OpenOptions::new().create(true).append(true).open(path).expect("open output file")
 }
 
 /// `2026-11-22 22:48:50,876 INFO spawned: 'x'` → `INFO spawned: 'x'`.
