@@ -274,37 +274,9 @@ pub fn fault_str(code: i64, string: &str) -> String {
     format!("<Fault {code}: {}>", py_repr(string))
 }
 
-/// Python's `repr()` of a `str`: single quotes unless the text holds a `'` and no `"`,
-/// backslash escapes for the quote, `\\`, `\t\n\r` and non-printable characters.
-pub fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            // Python's isprintable() rejects C1 controls, separators other than the
-            // space, and unassigned/format code points; the common ones are covered here.
-            c if (0x80..0xa0).contains(&(c as u32)) || c == '\u{ad}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32));
-            }
-            '\u{2028}' | '\u{2029}' => out.push_str(&format!("\\u{:04x}", c as u32)),
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
+/// Python's `repr()` of a `str` (one implementation for the whole crate).
+pub use crate::pytext::repr as py_repr;
+
 
 /// Python's `str.isspace()` set, which `str.split()` and `str.strip()` use: Unicode
 /// whitespace plus the four ASCII information separators.
