@@ -43,6 +43,9 @@ const FACT_INBOX: usize = 4096;
 /// How often shutdown reports `waiting for … to die` (Python: at most every 3 s).
 const DIE_REPORT_EVERY: Duration = Duration::from_secs(3);
 
+/// How often a waited-on stop reports `waiting for x to stop` (Python: every 2 s).
+const STOP_REPORT_EVERY: Duration = Duration::from_secs(2);
+
 /// Why [`Orchestrator::run`] returned.
 pub struct Exit {
     /// SIGHUP or `supervisor.restart`: re-read the config and start again in-process.
@@ -113,6 +116,8 @@ pub struct Orchestrator {
     next_id: ProcId,
     rng: u64,
     last_die_report: Option<Instant>,
+    /// When to next log `waiting for x to stop` for stops that an RPC waits on.
+    stop_report_at: Option<Instant>,
     /// Autostart classes (same group and process priority) not started yet. A class is
     /// started once every spawn of the previous one has been answered, so lower priorities
     /// are forked first while equal priorities spawn in parallel.
@@ -165,6 +170,7 @@ impl Orchestrator {
             next_id: 1,
             rng: setup.seed | 1,
             last_die_report: None,
+            stop_report_at: None,
             start_queue: VecDeque::new(),
             start_inflight: HashSet::new(),
             bus,
@@ -187,12 +193,23 @@ impl Orchestrator {
             {
                 return Exit { restart, signals: self.signals };
             }
+            // Python reports at once, then at most every 3 s (`shutdown_report`).
+            if matches!(self.lifecycle, Lifecycle::Stopping { .. }) && self.last_die_report.is_none() {
+                self.report_waiting_to_die();
+            }
             let report_due = match (self.lifecycle, self.last_die_report) {
                 (Lifecycle::Stopping { .. }, Some(at)) => Some(at + DIE_REPORT_EVERY),
                 _ => None,
             };
             let report = async move {
                 match report_due {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            let stop_report_due = self.stop_report_at;
+            let stop_report = async move {
+                match stop_report_due {
                     Some(at) => tokio::time::sleep_until(at.into()).await,
                     None => std::future::pending().await,
                 }
@@ -212,6 +229,7 @@ impl Orchestrator {
                 Some(req) = self.requests.recv() => self.on_request(req),
                 Some(event) = self.events_rx.recv() => self.bus.publish(event),
                 () = report => self.report_waiting_to_die(),
+                () = stop_report => self.report_waiting_to_stop(),
                 () = tick => self.bus.tick(clock::wall_now()),
             }
         }
@@ -589,7 +607,7 @@ impl Orchestrator {
         if self.lifecycle == Lifecycle::Running {
             self.lifecycle = Lifecycle::Stopping { restart };
             self.bus.publish(Event::supervisor_stopping());
-            self.last_die_report = Some(clock::now());
+            self.last_die_report = None;
             self.start_queue.clear();
             self.start_inflight.clear();
         }
@@ -631,12 +649,30 @@ impl Orchestrator {
         true
     }
 
+    /// Python's `stop_report`: while a `stopProcess(wait=true)` waits on a STOPPING process,
+    /// INFO `waiting for x to stop` at once and then every 2 s.
+    fn report_waiting_to_stop(&mut self) {
+        let mut any = false;
+        for (g, p) in self.all_in_order() {
+            let Some(e) = self.entry(&g, &p) else { continue };
+            let waited_on =
+                self.waiters.get(&e.id).is_some_and(|ws| ws.iter().any(|w| w.kind == WaitKind::Stop));
+            if waited_on && e.proc.state() == ProcessState::Stopping {
+                any = true;
+                let line = procsup::LogLine::WaitingToStop { name: e.config.name.clone() };
+                self.log.log(level_of(line.level()), line.to_string());
+            }
+        }
+        self.stop_report_at = any.then(|| clock::now() + STOP_REPORT_EVERY);
+    }
+
     fn report_waiting_to_die(&mut self) {
         self.last_die_report = Some(clock::now());
+        // In start order, as Python walks its groups and their processes.
         let names: Vec<String> = self
-            .groups
-            .values()
-            .flat_map(|g| g.procs.values())
+            .all_in_order()
+            .into_iter()
+            .filter_map(|(g, p)| self.entry(&g, &p))
             .filter(|e| !e.proc.state().is_stopped())
             .map(|e| e.config.name.clone())
             .collect();
@@ -931,7 +967,11 @@ impl Orchestrator {
             self.feed(&g, &p, Input::Stop);
             let done = self.entry(&g, &p).is_none_or(|e| e.proc.stop_wait_done());
             let outcome = if wait && !done {
-                self.park(id, WaitKind::Stop, label)
+                let parked = self.park(id, WaitKind::Stop, label);
+                if self.stop_report_at.is_none() {
+                    self.stop_report_at = Some(clock::now());
+                }
+                parked
             } else {
                 Outcome::Done(Ok(()))
             };
