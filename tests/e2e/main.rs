@@ -6,4 +6,5 @@
 mod cli;
 mod config;
 mod daemon;
+mod oracle;
 mod support;
