@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo run --release --example bench_output [-- --seconds 10 --programs 20 --rate 10000]
+//! cargo run --release --example bench_output -- --ours-only   # no Python, no ratio
 //! ```
 //!
 //! The writers are this same executable in `--writer` mode, so nothing but the two daemons
@@ -42,17 +43,28 @@ fn main() -> Result<()> {
         return writer(&args[2..]);
     }
     let mut opts = Opts { seconds: 10, programs: 20, rate: 10_000 };
+    let mut ours_only = false;
     let mut it = args.iter().skip(1);
     while let Some(flag) = it.next() {
+        if flag == "--ours-only" {
+            ours_only = true;
+            continue;
+        }
         let val = it.next().and_then(|v| v.parse::<u64>().ok());
         match (flag.as_str(), val) {
             ("--seconds", Some(v)) if v > 0 => opts.seconds = v,
             ("--programs", Some(v)) if v > 0 => opts.programs = v as usize,
             ("--rate", Some(v)) if v > 0 => opts.rate = v,
-            _ => bail!("usage: bench_output [--seconds N] [--programs N] [--rate LINES_PER_SEC]"),
+            _ => bail!(
+                "usage: bench_output [--seconds N] [--programs N] [--rate LINES_PER_SEC] [--ours-only]"
+            ),
         }
     }
-    let Some(python) = bench_support::python() else { return Ok(()) };
+    // `--ours-only` skips Python, for iterating on our daemon; there is no ratio then.
+    let python = if ours_only { None } else { bench_support::python() };
+    if python.is_none() && !ours_only {
+        return Ok(());
+    }
     let ours = bench_support::ours()?;
     let per_prog_rate = (opts.rate / opts.programs as u64).max(1);
     let lines_each = per_prog_rate * opts.seconds;
@@ -66,13 +78,16 @@ fn main() -> Result<()> {
         LINE_BYTES,
         per_prog_rate * opts.programs as u64
     );
-    let py = measure(&python, &opts, per_prog_rate, lines_each)?;
+    let py = match &python {
+        Some(imp) => Some(measure(imp, &opts, per_prog_rate, lines_each)?),
+        None => None,
+    };
     let us = measure(&ours, &opts, per_prog_rate, lines_each)?;
     println!(
         "{:<8} {:>11} {:>8} {:>14} {:>6} {:>9} {:>13}",
         "daemon", "daemon CPU", "CPU %", "lines logged", "lost", "window", "CPU/100k lines"
     );
-    for r in [&py, &us] {
+    for r in py.iter().chain([&us]) {
         println!(
             "{:<8} {:>9.2} s {:>7.1}% {:>14} {:>6} {:>7.2} s {:>11.3} s",
             r.label,
@@ -87,8 +102,10 @@ fn main() -> Result<()> {
             println!("         ! {p}");
         }
     }
-    println!("\ndaemon CPU, python/ours: {} (target: >= 5x)", ratio(py.cpu, us.cpu));
-    println!("lines lost: python {}, ours {} (target: 0)", py.lost, us.lost);
+    if let Some(py) = &py {
+        println!("\ndaemon CPU, python/ours: {} (target: >= 5x)", ratio(py.cpu, us.cpu));
+        println!("lines lost: python {}, ours {} (target: 0)", py.lost, us.lost);
+    }
     Ok(())
 }
 

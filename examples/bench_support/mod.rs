@@ -50,7 +50,9 @@ pub struct Impl {
 /// names another binary instead.
 pub fn ours() -> Result<Impl> {
     if let Some(bin) = std::env::var_os("BENCH_OURS") {
-        return Ok(Impl { label: "ours", supervisord: PathBuf::from(bin) });
+        // Absolute: the daemon is started with its temp dir as the working directory.
+        let bin = fs::canonicalize(&bin).with_context(|| format!("BENCH_OURS={bin:?}"))?;
+        return Ok(Impl { label: "ours", supervisord: bin });
     }
     let status = Command::new(env!("CARGO"))
         .args(["build", "--release", "--quiet", "--bin", "supervisord", "--manifest-path"])
@@ -73,7 +75,7 @@ pub fn ours() -> Result<Impl> {
 /// compare against and exits 0.
 pub fn python() -> Option<Impl> {
     let dir = match std::env::var_os("BENCH_PYREF") {
-        Some(d) => PathBuf::from(d),
+        Some(d) => fs::canonicalize(&d).unwrap_or_else(|_| PathBuf::from(d)),
         None => target_dir().join("tmp/pyref"),
     };
     let supervisord = dir.join("bin/supervisord");
