@@ -194,7 +194,9 @@ impl Orchestrator {
                 return Exit { restart, signals: self.signals };
             }
             // Python reports at once, then at most every 3 s (`shutdown_report`).
-            if matches!(self.lifecycle, Lifecycle::Stopping { .. }) && self.last_die_report.is_none() {
+            if matches!(self.lifecycle, Lifecycle::Stopping { .. })
+                && self.last_die_report.is_none()
+            {
                 self.report_waiting_to_die();
             }
             let report_due = match (self.lifecycle, self.last_die_report) {
@@ -655,8 +657,10 @@ impl Orchestrator {
         let mut any = false;
         for (g, p) in self.all_in_order() {
             let Some(e) = self.entry(&g, &p) else { continue };
-            let waited_on =
-                self.waiters.get(&e.id).is_some_and(|ws| ws.iter().any(|w| w.kind == WaitKind::Stop));
+            let waited_on = self
+                .waiters
+                .get(&e.id)
+                .is_some_and(|ws| ws.iter().any(|w| w.kind == WaitKind::Stop));
             if waited_on && e.proc.state() == ProcessState::Stopping {
                 any = true;
                 let line = procsup::LogLine::WaitingToStop { name: e.config.name.clone() };

@@ -50,13 +50,18 @@ impl Daemon {
 
     /// Like [`Daemon::start`] with extra daemon flags.
     pub fn start_with(conf: &str, extra: &[&str]) -> Daemon {
+        Self::start_program(&bin(), conf, extra)
+    }
+
+    /// Like [`Daemon::start_with`] with another daemon binary (the Python oracle).
+    pub fn start_program(program: &Path, conf: &str, extra: &[&str]) -> Daemon {
         let dir = tempdir();
         let text = conf.replace("{dir}", &dir.path().display().to_string());
         let conf_path = dir.path().join("supervisord.conf");
         fs::write(&conf_path, text).expect("write config");
         let stdout_path = dir.path().join("daemon.stdout");
         let stderr_path = dir.path().join("daemon.stderr");
-        let mut cmd = Command::new(bin());
+        let mut cmd = Command::new(program);
         cmd.arg("-n").arg("-c").arg(&conf_path).args(extra);
         cmd.current_dir(dir.path())
             .stdin(Stdio::null())
