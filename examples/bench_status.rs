@@ -3,7 +3,8 @@
 //! is executed repeatedly; the median wall time of a whole run (exec, connect, request,
 //! print) is reported with the ratio.
 //!
-//! Run: `cargo build --release && cargo run --release --example bench_status [N...]`.
+//! Run: `cargo build --release && cargo run --release --example bench_status [N...]`
+//! (it uses the static build of README's release section when that exists).
 //! Needs python3 (a venv with supervisor==4.3.0 is created under target/ on first use).
 
 // A benchmark measures wall time by definition; the clock rule is for the product's code.
@@ -129,11 +130,19 @@ fn ms(d: Duration) -> f64 {
 fn main() {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![100, 1000] } else { sizes };
-    let ours = target_dir().join("release").join("supervisord");
+    // The shipped artifact is the static build; fall back to the plain release build.
+    let static_build =
+        target_dir().join("x86_64-unknown-linux-gnu").join("release").join("supervisord");
+    let ours = if static_build.exists() {
+        static_build
+    } else {
+        target_dir().join("release").join("supervisord")
+    };
     if !ours.exists() {
         eprintln!("build the daemon first: cargo build --release ({} is missing)", ours.display());
         std::process::exit(2);
     }
+    println!("ours: {}", ours.display());
     let Some(py) = pyref() else {
         eprintln!(
             "\n!!! python3 or supervisor==4.3.0 is not available: nothing to compare against\n"
