@@ -59,11 +59,12 @@ fn exits_before_startsecs_back_off_then_give_up() {
     let out = d.stdout();
     let spawns = lines_with(&out, "spawned: 'crash'");
     assert_eq!(spawns.len(), 3, "startretries=2 means 3 attempts\n{}", d.explain());
-    // Python's backoff: 1 s after the first failure, 2 s after the second.
+    // Python's backoff: 1 s after the first failure, 2 s after the second; never early,
+    // late only by scheduling delay on a loaded machine.
     let t: Vec<f64> = spawns.iter().map(|l| stamp_secs(l)).collect();
     let (d1, d2) = (t[1] - t[0], t[2] - t[1]);
     assert!(
-        (0.9..1.6).contains(&d1) && (1.9..2.6).contains(&d2),
+        (0.95..1.8).contains(&d1) && (1.95..2.8).contains(&d2),
         "backoff gaps {d1:.3} {d2:.3}\n{}",
         d.explain()
     );
