@@ -79,9 +79,34 @@ pub fn from_json(j: Json) -> Value {
 }
 
 fn push_json_str(out: &mut String, s: &str) {
-    // serde_json's string escaping: quotes, backslashes and control characters only, so
-    // `<`, `>` and `&` go out as they are.
-    out.push_str(&Json::String(s.to_string()).to_string());
+    // JSON's escaping (as serde_json does it): quotes, backslashes and control characters
+    // only, so `<`, `>` and `&` go out as they are. Written in place, because a status
+    // reply carries thousands of short strings and a temporary per string is waste.
+    out.reserve(s.len() + 2);
+    out.push('"');
+    let mut start = 0;
+    for (i, b) in s.bytes().enumerate() {
+        let esc: &str = match b {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        out.push_str(&s[start..i]);
+        if esc.is_empty() {
+            out.push_str(&format!("\\u{b:04x}"));
+        } else {
+            out.push_str(esc);
+        }
+        start = i + 1;
+    }
+    out.push_str(&s[start..]);
+    out.push('"');
 }
 
 /// RPC value → JSON text, keeping struct member order.
@@ -228,6 +253,15 @@ mod tests {
         }
         let e = parse_request(br#"{"jsonrpc":"2.0","method":5,"id":9}"#).expect_err("rejected");
         assert_eq!(e.id, Json::from(9));
+    }
+
+    #[test]
+    fn strings_are_escaped_as_serde_json_does() {
+        for s in ["plain", "q\"uote", "back\\slash", "nl\ncr\rtab\t", "\u{1}\u{8}\u{c}\u{1f}", "été <&> \u{7f}", ""] {
+            let mut out = String::new();
+            push_json_str(&mut out, s);
+            assert_eq!(out, Json::String(s.to_string()).to_string(), "{s:?}");
+        }
     }
 
     #[test]
