@@ -347,13 +347,23 @@ async fn supervise(
         }
         log.log(Level::Info, format!("supervisord started with pid {}", std::process::id()));
         first = false;
-        let exit = orch.run().await;
+        // On the worker, next to the tasks it talks to (not on this block_on thread, which
+        // would make every request and fact a cross-thread wake-up). If it ever ended by a
+        // panic, a PID 1 that manages nothing must not linger: exit non-zero.
+        let exit = tokio::spawn(orch.run()).await;
         stop.cancel();
         daemonize::remove_pidfile(&pidfile);
         // Sockets go away with the incarnation; a restart creates them again.
         for u in cfg.unix_http_server.iter().chain(&cfg.more_unix_http_servers) {
             let _ = std::fs::remove_file(&u.file);
         }
+        let exit = match exit {
+            Ok(exit) => exit,
+            Err(e) => {
+                log.log(Level::Crit, format!("the orchestrator failed: {e}"));
+                break 1;
+            }
+        };
         sigs = exit.signals;
         if !exit.restart {
             break 0;
