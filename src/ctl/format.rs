@@ -277,7 +277,6 @@ pub fn fault_str(code: i64, string: &str) -> String {
 /// Python's `repr()` of a `str` (one implementation for the whole crate).
 pub use crate::pytext::repr as py_repr;
 
-
 /// Python's `str.isspace()` set, which `str.split()` and `str.strip()` use: Unicode
 /// whitespace plus the four ASCII information separators.
 pub fn is_py_space(c: char) -> bool {

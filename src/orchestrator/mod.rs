@@ -34,7 +34,9 @@ use crate::sys::reaper::ReaperHandle;
 use crate::sys::signals::DaemonSignal;
 
 pub use handle::OrchestratorHandle;
-pub use msg::{DaemonState, LogChannel, Outcome, Pending, ProcessInfo, Request, Target};
+pub use msg::{
+    CommandCheck, Commands, DaemonState, LogChannel, Outcome, Pending, ProcessInfo, Request, Target,
+};
 
 /// Facts runners may have in flight. Runners `send().await` (the orchestrator always drains
 /// its inboxes), so this only bounds memory under a burst, e.g. 1,000 processes exiting.
@@ -761,6 +763,10 @@ impl Orchestrator {
                 let res = self.refuse_if_stopping().and_then(|()| self.clear_logs(&target));
                 let _ = reply.send(res);
             }
+            Request::Commands { target, reply } => {
+                let res = self.refuse_if_stopping().and_then(|()| self.commands(&target));
+                let _ = reply.send(res);
+            }
             Request::SendStdin { spec, data, reply } => {
                 let res = self.refuse_if_stopping().and_then(|()| self.send_stdin(&spec, data));
                 let _ = reply.send(res);
@@ -814,6 +820,13 @@ impl Orchestrator {
                     .collect(),
                 false,
             )),
+            Target::Processes(list) => Ok((
+                list.iter()
+                    .filter(|(g, p)| self.entry(g, p).is_some())
+                    .map(|(g, p)| (names::key(g, p), g.clone(), p.clone()))
+                    .collect(),
+                false,
+            )),
             Target::Spec(spec) => {
                 let s = names::split(spec);
                 let bad = || Fault::with(FaultKind::BadName, spec);
@@ -833,6 +846,27 @@ impl Orchestrator {
                 }
             }
         }
+    }
+
+    fn commands(&self, target: &Target) -> Result<Commands, Fault> {
+        let (members, _single) = self.resolve_target(target)?;
+        let list = members
+            .into_iter()
+            .filter_map(|(_, g, p)| {
+                let e = self.entry(&g, &p)?;
+                let path_env =
+                    e.config.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v);
+                Some(CommandCheck {
+                    command: e.config.command.clone(),
+                    path_env: path_env.cloned(),
+                    running: e.proc.state().is_running(),
+                    group: g,
+                    name: p,
+                })
+            })
+            .collect();
+        let daemon_path = self.daemon_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        Ok(Commands { list, daemon_path })
     }
 
     fn pending(g: &str, p: &str, outcome: Outcome) -> Pending {

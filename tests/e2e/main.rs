@@ -9,4 +9,5 @@ mod ctl;
 mod ctl_oracle;
 mod daemon;
 mod events;
+mod rpc;
 mod support;
