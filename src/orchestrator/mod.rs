@@ -45,6 +45,9 @@ const FACT_INBOX: usize = 4096;
 /// How often shutdown reports `waiting for … to die` (Python: at most every 3 s).
 const DIE_REPORT_EVERY: Duration = Duration::from_secs(3);
 
+/// The longest an ending incarnation waits for its last responses to be written.
+const LINGER_MAX: Duration = Duration::from_secs(2);
+
 /// Why [`Orchestrator::run`] returned.
 pub struct Exit {
     /// SIGHUP or `supervisor.restart`: re-read the config and start again in-process.
@@ -125,6 +128,9 @@ pub struct Orchestrator {
     bus: Bus,
     /// PROCESS_LOG / PROCESS_COMMUNICATION events from output pumps.
     events_rx: mpsc::Receiver<Event>,
+    /// Answers that must reach their clients before the incarnation ends (the reply to
+    /// `shutdown`/`restart` itself): each resolves once its response is on the socket.
+    lingers: Vec<oneshot::Receiver<()>>,
 }
 
 /// What the daemon needs to start an orchestrator.
@@ -171,6 +177,7 @@ impl Orchestrator {
             start_inflight: HashSet::new(),
             bus,
             events_rx,
+            lingers: Vec::new(),
         };
         (orch, OrchestratorHandle::new(req_tx))
     }
@@ -187,6 +194,7 @@ impl Orchestrator {
             if let Lifecycle::Stopping { restart } = self.lifecycle
                 && self.advance_shutdown()
             {
+                self.linger().await;
                 return Exit { restart, signals: self.signals };
             }
             let report_due = match (self.lifecycle, self.last_die_report) {
@@ -217,6 +225,17 @@ impl Orchestrator {
                 () = tick => self.bus.tick(clock::wall_now()),
             }
         }
+    }
+
+    /// Waits (briefly) for the responses registered with [`Request::Linger`] to be sent.
+    async fn linger(&mut self) {
+        let all = std::mem::take(&mut self.lingers);
+        let _ = tokio::time::timeout(LINGER_MAX, async {
+            for rx in all {
+                let _ = rx.await;
+            }
+        })
+        .await;
     }
 
     fn ctx(&self, now: Instant) -> Ctx {
@@ -762,6 +781,10 @@ impl Orchestrator {
             Request::ClearLogs { target, reply } => {
                 let res = self.refuse_if_stopping().and_then(|()| self.clear_logs(&target));
                 let _ = reply.send(res);
+            }
+            Request::Linger { until, reply } => {
+                self.lingers.push(until);
+                let _ = reply.send(());
             }
             Request::Commands { target, reply } => {
                 let res = self.refuse_if_stopping().and_then(|()| self.commands(&target));

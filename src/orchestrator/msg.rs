@@ -199,6 +199,12 @@ pub enum Request {
         target: Target,
         reply: Reply<Result<Vec<Pending>, Fault>>,
     },
+    /// Keep the incarnation alive until `until` resolves (or is dropped), at most a moment:
+    /// registered before `Shutdown`/`Restart` so their answer reaches the client.
+    Linger {
+        until: oneshot::Receiver<()>,
+        reply: Reply<()>,
+    },
     /// The commands of a start's target, for the caller's NO_FILE/NOT_EXECUTABLE checks.
     Commands {
         target: Target,

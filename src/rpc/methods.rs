@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::docs::METHODS;
 use super::fault::{Fault, FaultKind};
-use super::server::{Dispatch, DispatchFuture, PathFuture, TailSource};
+use super::server::{self, Dispatch, DispatchFuture, PathFuture, TailSource};
 use super::value::Value;
 use crate::config::{Config, GroupConfig, LogTarget, ProcessConfig};
 use crate::logio::mainlog::ClearError;
@@ -355,14 +355,18 @@ impl Methods {
                     Err(_) => Err(Fault::bare(FaultKind::Failed)),
                 }
             }
-            "shutdown" => {
+            "shutdown" | "restart" => {
                 Params::new(params, 0, 0)?;
-                self.ask(|reply| Request::Shutdown { reply }).await??;
-                Ok(Value::Bool(true))
-            }
-            "restart" => {
-                Params::new(params, 0, 0)?;
-                self.ask(|reply| Request::Restart { reply }).await??;
+                // The incarnation may end at once (nothing running): make it wait until
+                // this answer has been written, or the client sees a dropped connection.
+                let (written, until) = tokio::sync::oneshot::channel::<()>();
+                self.ask(|reply| Request::Linger { until, reply }).await?;
+                if name == "shutdown" {
+                    self.ask(|reply| Request::Shutdown { reply }).await??;
+                } else {
+                    self.ask(|reply| Request::Restart { reply }).await??;
+                }
+                server::release_after_response(written);
                 Ok(Value::Bool(true))
             }
             "reloadConfig" => {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Either, Full, Limited};
+use http_body_util::{BodyExt, Either, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -35,6 +35,8 @@ use crate::orchestrator::LogChannel;
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
 /// How long a client may take to send its headers, and then its body.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long open connections may finish their responses once the daemon stops serving.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// Connections served at once; past this, accepts wait, so a flood cannot exhaust fds.
 pub const MAX_CONNECTIONS: usize = 2048;
 
@@ -126,7 +128,56 @@ pub struct Server {
 }
 
 /// A response body: a whole buffer, or a stream fed by a tail task.
-pub type Body = Either<Full<Bytes>, logtail::TailBody>;
+pub type Body = Either<WholeBody, logtail::TailBody>;
+
+/// A complete response, sent with a Content-Length. It carries the guards a method asked
+/// to keep until its answer is on the wire ([`release_after_response`]), and drops them
+/// when hyper is done with the body.
+pub struct WholeBody {
+    data: Option<Bytes>,
+    _guards: Vec<Box<dyn Send>>,
+}
+
+impl hyper::body::Body for WholeBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.data.take().map(|d| Ok(hyper::body::Frame::data(d))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}
+
+fn whole(body: String) -> WholeBody {
+    let guards = AFTER_RESPONSE.try_with(|g| g.take()).unwrap_or_default();
+    WholeBody { data: Some(Bytes::from(body)), _guards: guards }
+}
+
+tokio::task_local! {
+    /// Guards deposited while a request is handled, released with its response body.
+    static AFTER_RESPONSE: std::cell::RefCell<Vec<Box<dyn Send>>>;
+}
+
+/// Keeps `guard` alive until the response of the request being handled has been written
+/// (its body dropped by hyper). Outside a request it is dropped at once.
+pub fn release_after_response(guard: impl Send + 'static) {
+    let mut guard = Some(guard);
+    let _ = AFTER_RESPONSE.try_with(|g| {
+        if let Some(x) = guard.take() {
+            g.borrow_mut().push(Box::new(x));
+        }
+    });
+}
 
 fn with_server(mut resp: Response<Body>) -> Response<Body> {
     // Python's Medusa names itself on every response; some dashboards log it.
@@ -144,14 +195,14 @@ pub fn error_page(code: u16, reason: &str) -> String {
 fn html_error(status: StatusCode) -> Response<Body> {
     let reason = status.canonical_reason().unwrap_or("Error");
     let body = error_page(status.as_u16(), reason);
-    let mut resp = Response::new(Either::Left(Full::new(Bytes::from(body))));
+    let mut resp = Response::new(Either::Left(whole(body)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     resp
 }
 
 fn ok(content_type: &'static str, body: String) -> Response<Body> {
-    let mut resp = Response::new(Either::Left(Full::new(Bytes::from(body))));
+    let mut resp = Response::new(Either::Left(whole(body)));
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }
@@ -180,7 +231,8 @@ fn route(path: &str) -> Option<Route> {
 
 impl Server {
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        with_server(self.route(req).await)
+        let route = self.route(req);
+        with_server(AFTER_RESPONSE.scope(std::cell::RefCell::new(Vec::new()), route).await)
     }
 
     async fn route(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
@@ -282,16 +334,26 @@ where
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(READ_TIMEOUT)
+        // A client that shuts down its write side after the request still gets the answer,
+        // as from Python (`printf 'POST …' | nc -N`).
+        .half_close(true)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!("connection ended with an error: {e}");
+    let res = tokio::select! {
+        res = conn.as_mut() => res,
+        _ = stop.cancelled() => {
+            // Finish what is in flight (the answer to `shutdown` itself), then close; a
+            // client that does not read (or a tail stream) is cut off after a moment.
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await {
+                Ok(res) => res,
+                Err(_) => Ok(()),
             }
         }
-        _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+    };
+    if let Err(e) = res {
+        tracing::debug!("connection ended with an error: {e}");
     }
 }
 
