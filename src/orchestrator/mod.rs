@@ -34,7 +34,9 @@ use crate::sys::reaper::ReaperHandle;
 use crate::sys::signals::DaemonSignal;
 
 pub use handle::OrchestratorHandle;
-pub use msg::{DaemonState, LogChannel, Outcome, Pending, ProcessInfo, Request, Target};
+pub use msg::{
+    CommandCheck, Commands, DaemonState, LogChannel, Outcome, Pending, ProcessInfo, Request, Target,
+};
 
 /// Facts runners may have in flight. Runners `send().await` (the orchestrator always drains
 /// its inboxes), so this only bounds memory under a burst, e.g. 1,000 processes exiting.
@@ -45,6 +47,8 @@ const DIE_REPORT_EVERY: Duration = Duration::from_secs(3);
 
 /// How often a waited-on stop reports `waiting for x to stop` (Python: every 2 s).
 const STOP_REPORT_EVERY: Duration = Duration::from_secs(2);
+/// The longest an ending incarnation waits for its last responses to be written.
+const LINGER_MAX: Duration = Duration::from_secs(2);
 
 /// Why [`Orchestrator::run`] returned.
 pub struct Exit {
@@ -128,6 +132,9 @@ pub struct Orchestrator {
     bus: Bus,
     /// PROCESS_LOG / PROCESS_COMMUNICATION events from output pumps.
     events_rx: mpsc::Receiver<Event>,
+    /// Answers that must reach their clients before the incarnation ends (the reply to
+    /// `shutdown`/`restart` itself): each resolves once its response is on the socket.
+    lingers: Vec<oneshot::Receiver<()>>,
 }
 
 /// What the daemon needs to start an orchestrator.
@@ -175,6 +182,7 @@ impl Orchestrator {
             start_inflight: HashSet::new(),
             bus,
             events_rx,
+            lingers: Vec::new(),
         };
         (orch, OrchestratorHandle::new(req_tx))
     }
@@ -191,6 +199,7 @@ impl Orchestrator {
             if let Lifecycle::Stopping { restart } = self.lifecycle
                 && self.advance_shutdown()
             {
+                self.linger().await;
                 return Exit { restart, signals: self.signals };
             }
             // Python reports at once, then at most every 3 s (`shutdown_report`).
@@ -235,6 +244,17 @@ impl Orchestrator {
                 () = tick => self.bus.tick(clock::wall_now()),
             }
         }
+    }
+
+    /// Waits (briefly) for the responses registered with [`Request::Linger`] to be sent.
+    async fn linger(&mut self) {
+        let all = std::mem::take(&mut self.lingers);
+        let _ = tokio::time::timeout(LINGER_MAX, async {
+            for rx in all {
+                let _ = rx.await;
+            }
+        })
+        .await;
     }
 
     fn ctx(&self, now: Instant) -> Ctx {
@@ -801,6 +821,14 @@ impl Orchestrator {
                 let res = self.refuse_if_stopping().and_then(|()| self.clear_logs(&target));
                 let _ = reply.send(res);
             }
+            Request::Linger { until, reply } => {
+                self.lingers.push(until);
+                let _ = reply.send(());
+            }
+            Request::Commands { target, reply } => {
+                let res = self.refuse_if_stopping().and_then(|()| self.commands(&target));
+                let _ = reply.send(res);
+            }
             Request::SendStdin { spec, data, reply } => {
                 let res = self.refuse_if_stopping().and_then(|()| self.send_stdin(&spec, data));
                 let _ = reply.send(res);
@@ -854,6 +882,13 @@ impl Orchestrator {
                     .collect(),
                 false,
             )),
+            Target::Processes(list) => Ok((
+                list.iter()
+                    .filter(|(g, p)| self.entry(g, p).is_some())
+                    .map(|(g, p)| (names::key(g, p), g.clone(), p.clone()))
+                    .collect(),
+                false,
+            )),
             Target::Spec(spec) => {
                 let s = names::split(spec);
                 let bad = || Fault::with(FaultKind::BadName, spec);
@@ -873,6 +908,27 @@ impl Orchestrator {
                 }
             }
         }
+    }
+
+    fn commands(&self, target: &Target) -> Result<Commands, Fault> {
+        let (members, _single) = self.resolve_target(target)?;
+        let list = members
+            .into_iter()
+            .filter_map(|(_, g, p)| {
+                let e = self.entry(&g, &p)?;
+                let path_env =
+                    e.config.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v);
+                Some(CommandCheck {
+                    command: e.config.command.clone(),
+                    path_env: path_env.cloned(),
+                    running: e.proc.state().is_running(),
+                    group: g,
+                    name: p,
+                })
+            })
+            .collect();
+        let daemon_path = self.daemon_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+        Ok(Commands { list, daemon_path })
     }
 
     fn pending(g: &str, p: &str, outcome: Outcome) -> Pending {

@@ -2,6 +2,7 @@
 //! shapes it answers with. The RPC layer turns these into wire values; nothing here knows
 //! JSON or XML.
 
+use std::ffi::OsString;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -90,6 +91,30 @@ pub enum Target {
     All,
     /// Every process of a program with `io_node=true` (`weka.stopAllIoNodes`).
     IoNodes,
+    /// These processes (group, name), treated as a group operation: what is left of a
+    /// group start once the caller's command checks have failed some members.
+    Processes(Vec<(String, String)>),
+}
+
+/// What a start needs checked on disk first (Python's `get_execv_args`): the caller does
+/// the filesystem work, never the orchestrator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CommandCheck {
+    pub group: String,
+    pub name: String,
+    pub command: String,
+    /// The program's own `environment=` PATH, when it sets one.
+    pub path_env: Option<String>,
+    /// In a running state (STARTING/RUNNING/BACKOFF), which group starts leave out.
+    pub running: bool,
+}
+
+/// The answer to [`Request::Commands`].
+#[derive(Debug, Clone)]
+pub struct Commands {
+    pub list: Vec<CommandCheck>,
+    /// The daemon's PATH, searched when a program sets none.
+    pub daemon_path: Option<OsString>,
 }
 
 /// Requests, each answered on its `reply`.
@@ -173,6 +198,17 @@ pub enum Request {
     ClearLogs {
         target: Target,
         reply: Reply<Result<Vec<Pending>, Fault>>,
+    },
+    /// Keep the incarnation alive until `until` resolves (or is dropped), at most a moment:
+    /// registered before `Shutdown`/`Restart` so their answer reaches the client.
+    Linger {
+        until: oneshot::Receiver<()>,
+        reply: Reply<()>,
+    },
+    /// The commands of a start's target, for the caller's NO_FILE/NOT_EXECUTABLE checks.
+    Commands {
+        target: Target,
+        reply: Reply<Result<Commands, Fault>>,
     },
     /// `sendProcessStdin`.
     SendStdin {

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::docs::METHODS;
 use super::fault::{Fault, FaultKind};
-use super::server::{Dispatch, DispatchFuture};
+use super::server::{self, Dispatch, DispatchFuture, PathFuture, TailSource};
 use super::value::Value;
 use crate::config::{Config, GroupConfig, LogTarget, ProcessConfig};
 use crate::logio::mainlog::ClearError;
@@ -16,9 +16,10 @@ use crate::logio::mainlog_task::MainLogHandle;
 use crate::logio::tail;
 use crate::orchestrator::names;
 use crate::orchestrator::{
-    LogChannel, OrchestratorHandle, Outcome, Pending, ProcessInfo, Request, Target,
+    CommandCheck, LogChannel, OrchestratorHandle, Outcome, Pending, ProcessInfo, Request, Target,
 };
 use crate::runner::StdinError;
+use crate::sys::spawn::{self, SpawnError};
 
 /// Re-reads the config the way the daemon first read it (same path, same flags).
 pub type Reloader = Arc<dyn Fn() -> Result<Config, String> + Send + Sync>;
@@ -35,6 +36,20 @@ impl Dispatch for Methods {
     fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture {
         let this = self.clone();
         Box::pin(async move { this.dispatch(&method, params, true).await })
+    }
+
+    fn tail_path(&self, source: TailSource) -> PathFuture {
+        let orch = self.orch.clone();
+        Box::pin(async move {
+            match source {
+                TailSource::Main => orch.ask(|reply| Request::MainLogPath { reply }).await.ok()?,
+                TailSource::Process { spec, channel } => {
+                    // Python serves only a single process, not `group:*`.
+                    names::split(&spec).process?;
+                    orch.ask(|reply| Request::LogPath { spec, channel, reply }).await.ok()?.ok()?
+                }
+            }
+        })
     }
 }
 
@@ -74,19 +89,21 @@ impl Params {
         }
     }
 
+    /// Python passes offsets and lengths through `int()`, so `"5"`, `5.9` and `True` are
+    /// accepted; what `int()` would reject is INCORRECT_PARAMETERS (Python: an HTTP 500).
     fn int(&self, i: usize) -> Result<i64, Fault> {
         match self.v.get(i) {
             Some(Value::Int(n)) => Ok(*n),
             Some(Value::Bool(b)) => Ok(i64::from(*b)),
+            Some(Value::Double(f)) if f.is_finite() && f.abs() < 9.2e18 => Ok(f.trunc() as i64),
+            Some(Value::String(s)) => s.trim().parse().map_err(|_| incorrect()),
             _ => Err(incorrect()),
         }
     }
 
+    /// Python tests `wait` with a bare `if`, so any value is accepted by its truthiness.
     fn bool_or(&self, i: usize, default: bool) -> Result<bool, Fault> {
-        match self.v.get(i) {
-            None => Ok(default),
-            Some(v) => v.as_bool().ok_or_else(incorrect),
-        }
+        Ok(self.v.get(i).map_or(default, Value::truthy))
     }
 }
 
@@ -290,6 +307,11 @@ impl Methods {
     }
 
     async fn supervisor(&self, name: &str, params: Vec<Value>) -> Result<Value, Fault> {
+        // Python's `_update`: every supervisor method but sendRemoteCommEvent refuses while
+        // the daemon shuts down or restarts, getState and getAPIVersion included.
+        if name != "sendRemoteCommEvent" {
+            self.refuse_if_stopping().await?;
+        }
         match name {
             "getAPIVersion" | "getVersion" => {
                 Params::new(params, 0, 0)?;
@@ -333,20 +355,22 @@ impl Methods {
                     Err(_) => Err(Fault::bare(FaultKind::Failed)),
                 }
             }
-            "shutdown" => {
+            "shutdown" | "restart" => {
                 Params::new(params, 0, 0)?;
-                self.ask(|reply| Request::Shutdown { reply }).await??;
-                Ok(Value::Bool(true))
-            }
-            "restart" => {
-                Params::new(params, 0, 0)?;
-                self.ask(|reply| Request::Restart { reply }).await??;
+                // The incarnation may end at once (nothing running): make it wait until
+                // this answer has been written, or the client sees a dropped connection.
+                let (written, until) = tokio::sync::oneshot::channel::<()>();
+                self.ask(|reply| Request::Linger { until, reply }).await?;
+                if name == "shutdown" {
+                    self.ask(|reply| Request::Shutdown { reply }).await??;
+                } else {
+                    self.ask(|reply| Request::Restart { reply }).await??;
+                }
+                server::release_after_response(written);
                 Ok(Value::Bool(true))
             }
             "reloadConfig" => {
                 Params::new(params, 0, 0)?;
-                // Refuse while stopping before reading any file, as Python does.
-                self.refuse_if_stopping().await?;
                 let reload = self.reload.clone();
                 let config = blocking(move || reload())
                     .await?
@@ -380,23 +404,15 @@ impl Methods {
                 let p = Params::new(params, 1, 2)?;
                 let (group, wait) = (p.str(0)?, p.bool_or(1, true)?);
                 let target = Target::Spec(format!("{group}:*"));
-                let list = self
-                    .ask(|reply| Request::Start { target, wait, idempotent: false, reply })
-                    .await?;
-                let list = list.map_err(|f| rename_bad_name(f, &group))?;
-                Ok(result_list(gather(list).await))
+                let results = self
+                    .start(target, wait, false, false)
+                    .await
+                    .map_err(|f| rename_bad_name(f, &group))?;
+                Ok(result_list(results))
             }
             "startAllProcesses" => {
                 let wait = Params::new(params, 0, 1)?.bool_or(0, true)?;
-                let list = self
-                    .ask(|reply| Request::Start {
-                        target: Target::All,
-                        wait,
-                        idempotent: false,
-                        reply,
-                    })
-                    .await??;
-                Ok(result_list(gather(list).await))
+                Ok(result_list(self.start(Target::All, wait, false, false).await?))
             }
             "stopProcess" => {
                 let p = Params::new(params, 1, 2)?;
@@ -443,7 +459,6 @@ impl Methods {
             }
             "getAllProcessInfo" => {
                 Params::new(params, 0, 0)?;
-                self.refuse_if_stopping().await?;
                 let all = self.ask(|reply| Request::AllProcessInfo { reply }).await?;
                 Ok(Value::Array(all.iter().map(info_value).collect()))
             }
@@ -483,7 +498,11 @@ impl Methods {
             }
             "clearProcessLogs" | "clearProcessLog" => {
                 let spec = Params::new(params, 1, 1)?.str(0)?;
-                let single = names::split(&spec).process.is_some();
+                // Python's `_getGroupAndProcess`: a group spec is BAD_NAME here.
+                if names::split(&spec).process.is_none() {
+                    return Err(Fault::with(FaultKind::BadName, spec));
+                }
+                let single = true;
                 let target = Target::Spec(spec);
                 let list = self.ask(|reply| Request::ClearLogs { target, reply }).await??;
                 let results = gather(list).await;
@@ -547,9 +566,60 @@ impl Methods {
 
     async fn start_spec(&self, spec: String, wait: bool, idempotent: bool) -> Result<Value, Fault> {
         let single = names::split(&spec).process.is_some();
-        let target = Target::Spec(spec);
+        let results = self.start(Target::Spec(spec), wait, idempotent, single).await?;
+        if single {
+            for (_, _, r) in results {
+                r?;
+            }
+            Ok(Value::Bool(true))
+        } else {
+            Ok(result_list(results))
+        }
+    }
+
+    /// Python's start: first the command checks (NO_FILE / NOT_EXECUTABLE, on disk, here in
+    /// the request's task), then the start of whatever passed. Failed members come first
+    /// in a group's list, as Python answers them before the deferred ones.
+    async fn start(
+        &self,
+        target: Target,
+        wait: bool,
+        idempotent: bool,
+        single: bool,
+    ) -> Result<Vec<(String, String, Result<(), Fault>)>, Fault> {
+        let probe = target.clone();
+        let commands = self.ask(|reply| Request::Commands { target: probe, reply }).await??;
+        let daemon_path = commands.daemon_path;
+        // Running members are not checked: group starts leave them out, an idempotent start
+        // answers true for them. Python checks a single non-idempotent start first anyway.
+        let checks: Vec<CommandCheck> = commands.list;
+        let verdicts = blocking(move || {
+            checks
+                .into_iter()
+                .map(|c| {
+                    let verdict = if c.running && !(single && !idempotent) {
+                        Ok(())
+                    } else {
+                        check_command(&c.command, c.path_env.as_deref(), &daemon_path)
+                    };
+                    (c, verdict)
+                })
+                .collect::<Vec<_>>()
+        })
+        .await?;
+        let mut failed = Vec::new();
+        let mut passed = Vec::new();
+        for (c, verdict) in verdicts {
+            match verdict {
+                Ok(()) => passed.push((c.group, c.name)),
+                Err(f) if single => return Err(f),
+                Err(f) => failed.push((c.name, c.group, Err(f))),
+            }
+        }
+        let target = if failed.is_empty() || single { target } else { Target::Processes(passed) };
         let list = self.ask(|reply| Request::Start { target, wait, idempotent, reply }).await??;
-        self.single_or_list(single, list).await
+        failed.extend(gather(list).await);
+        Ok(failed)
     }
 
     /// A single-process call answers `true` or its fault; a group spec answers the list.
@@ -663,6 +733,24 @@ impl Methods {
             }
             _ => Err(Fault::bare(FaultKind::UnknownMethod)),
         }
+    }
+}
+
+/// Python's `get_execv_args` checks: NO_FILE when the program is not found, NOT_EXECUTABLE
+/// for anything else wrong with it (unparseable, empty, a directory, no permission).
+fn check_command(
+    command: &str,
+    path_env: Option<&str>,
+    daemon_path: &Option<std::ffi::OsString>,
+) -> Result<(), Fault> {
+    let not_exec = |e: SpawnError| Fault::with(FaultKind::NotExecutable, e);
+    let argv = spawn::split_command(command).map_err(not_exec)?;
+    let search = spawn::search_path(path_env.map(std::ffi::OsStr::new), daemon_path.as_deref());
+    let program = argv.first().map(String::as_str).unwrap_or_default();
+    match spawn::resolve_program(program, &search) {
+        Ok(_) => Ok(()),
+        Err(e @ SpawnError::NotFound(_)) => Err(Fault::with(FaultKind::NoFile, e)),
+        Err(e) => Err(not_exec(e)),
     }
 }
 

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Either, Limited};
 use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::server::conn::http1;
@@ -27,22 +27,39 @@ use tokio_util::sync::CancellationToken;
 
 use super::fault::Fault;
 use super::value::Value;
-use super::{jsonrpc, xmlrpc};
+use super::{jsonrpc, logtail, xmlrpc};
+use crate::orchestrator::LogChannel;
 
 /// The largest request body accepted; `sendProcessStdin` is the only method that sends
 /// much, and a larger body is answered with 413 rather than buffered.
 pub const MAX_BODY: usize = 8 * 1024 * 1024;
 /// How long a client may take to send its headers, and then its body.
 pub const READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long open connections may finish their responses once the daemon stops serving.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 /// Connections served at once; past this, accepts wait, so a flood cannot exhaust fds.
 pub const MAX_CONNECTIONS: usize = 2048;
 
 /// What a method call resolves to.
 pub type DispatchFuture = Pin<Box<dyn Future<Output = Result<Value, Fault>> + Send>>;
 
-/// The method table behind both transports.
+/// Which log a `/logtail` or `/mainlogtail` stream follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TailSource {
+    /// `/logtail/<namespec>[/stdout|stderr]`.
+    Process { spec: String, channel: LogChannel },
+    /// `/mainlogtail`.
+    Main,
+}
+
+/// The file a tail stream follows, or `None` (answered 404) for an unknown process or a
+/// NONE/syslog log.
+pub type PathFuture = Pin<Box<dyn Future<Output = Option<PathBuf>> + Send>>;
+
+/// The method table behind both transports, and the log lookup behind the tail streams.
 pub trait Dispatch: Send + Sync + 'static {
     fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture;
+    fn tail_path(&self, source: TailSource) -> PathFuture;
 }
 
 /// A configured password: plain, or Python's `{SHA}<hex sha1>` form.
@@ -110,33 +127,115 @@ pub struct Server {
     pub dispatch: Arc<dyn Dispatch>,
 }
 
-fn html_error(status: StatusCode) -> Response<Full<Bytes>> {
-    // Medusa's error page, as Python supervisor sends it.
+/// A response body: a whole buffer, or a stream fed by a tail task.
+pub type Body = Either<WholeBody, logtail::TailBody>;
+
+/// A complete response, sent with a Content-Length. It carries the guards a method asked
+/// to keep until its answer is on the wire ([`release_after_response`]), and drops them
+/// when hyper is done with the body.
+pub struct WholeBody {
+    data: Option<Bytes>,
+    _guards: Vec<Box<dyn Send>>,
+}
+
+impl hyper::body::Body for WholeBody {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        std::task::Poll::Ready(self.data.take().map(|d| Ok(hyper::body::Frame::data(d))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_none()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        hyper::body::SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+    }
+}
+
+fn whole(body: String) -> WholeBody {
+    let guards = AFTER_RESPONSE.try_with(|g| g.take()).unwrap_or_default();
+    WholeBody { data: Some(Bytes::from(body)), _guards: guards }
+}
+
+tokio::task_local! {
+    /// Guards deposited while a request is handled, released with its response body.
+    static AFTER_RESPONSE: std::cell::RefCell<Vec<Box<dyn Send>>>;
+}
+
+/// Keeps `guard` alive until the response of the request being handled has been written
+/// (its body dropped by hyper). Outside a request it is dropped at once.
+pub fn release_after_response(guard: impl Send + 'static) {
+    let mut guard = Some(guard);
+    let _ = AFTER_RESPONSE.try_with(|g| {
+        if let Some(x) = guard.take() {
+            g.borrow_mut().push(Box::new(x));
+        }
+    });
+}
+
+fn with_server(mut resp: Response<Body>) -> Response<Body> {
+    // Python's Medusa names itself on every response; some dashboards log it.
+    resp.headers_mut().insert(header::SERVER, HeaderValue::from_static("Medusa/1.12"));
+    resp
+}
+
+/// Medusa's error page, byte for byte as Python supervisor sends it.
+pub fn error_page(code: u16, reason: &str) -> String {
+    format!(
+        "<head>\r\n<title>Error response</title>\r\n</head>\r\n<body>\r\n<h1>Error response</h1>\r\n<p>Error code {code}.\r\n<p>Message: {reason}.\r\n</body>\r\n"
+    )
+}
+
+fn html_error(status: StatusCode) -> Response<Body> {
     let reason = status.canonical_reason().unwrap_or("Error");
-    let body = format!(
-        "<head>\n<title>Error response</title>\n</head>\n<body>\n<h1>Error response</h1>\n<p>Error code {}.\n<p>Message: {}.\n</body>",
-        status.as_u16(),
-        reason
-    );
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    let body = error_page(status.as_u16(), reason);
+    let mut resp = Response::new(Either::Left(whole(body)));
     *resp.status_mut() = status;
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html"));
     resp
 }
 
-fn ok(content_type: &'static str, body: String) -> Response<Full<Bytes>> {
-    let mut resp = Response::new(Full::new(Bytes::from(body)));
+fn ok(content_type: &'static str, body: String) -> Response<Body> {
+    let mut resp = Response::new(Either::Left(whole(body)));
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
 }
 
-enum Transport {
+enum Route {
     Xml,
     Json,
+    /// `None`: a `/logtail` path naming no valid channel (404 once the method is checked).
+    Tail(Option<TailSource>),
+}
+
+/// Python's handler order: `/RPC2` (a prefix), then `/logtail/…`, then `/mainlogtail`.
+fn route(path: &str) -> Option<Route> {
+    if path.starts_with("/RPC2") {
+        Some(Route::Xml)
+    } else if path == "/weka/jrpc" {
+        Some(Route::Json)
+    } else if let Some(rest) = path.strip_prefix("/logtail/") {
+        Some(Route::Tail(logtail::parse_logtail_path(rest)))
+    } else if path.starts_with("/mainlogtail") {
+        Some(Route::Tail(Some(TailSource::Main)))
+    } else {
+        None
+    }
 }
 
 impl Server {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+        let route = self.route(req);
+        with_server(AFTER_RESPONSE.scope(std::cell::RefCell::new(Vec::new()), route).await)
+    }
+
+    async fn route(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
         if let Some(auth) = &self.auth
             && !auth.allows(&req)
         {
@@ -146,16 +245,32 @@ impl Server {
             h.insert(header::CONNECTION, HeaderValue::from_static("close"));
             return resp;
         }
-        let path = req.uri().path();
-        let transport = if path.starts_with("/RPC2") {
-            Transport::Xml
-        } else if path == "/weka/jrpc" {
-            Transport::Json
-        } else {
+        let Some(route) = route(req.uri().path()) else {
             return html_error(StatusCode::NOT_FOUND);
+        };
+        let transport = match route {
+            Route::Tail(source) => {
+                if req.method() != Method::GET {
+                    return html_error(StatusCode::BAD_REQUEST);
+                }
+                let Some(source) = source else { return html_error(StatusCode::NOT_FOUND) };
+                let Some(path) = self.dispatch.tail_path(source.clone()).await else {
+                    return html_error(StatusCode::NOT_FOUND);
+                };
+                return match logtail::stream(&path, &source).await {
+                    Some(resp) => resp,
+                    None => html_error(StatusCode::NOT_FOUND),
+                };
+            }
+            Route::Xml => Transport::Xml,
+            Route::Json => Transport::Json,
         };
         if req.method() != Method::POST {
             return html_error(StatusCode::BAD_REQUEST);
+        }
+        // Medusa insists on a Content-Length for a POST (411), chunked or not.
+        if !req.headers().contains_key(header::CONTENT_LENGTH) {
+            return html_error(StatusCode::LENGTH_REQUIRED);
         }
         let body = match tokio::time::timeout(
             READ_TIMEOUT,
@@ -175,7 +290,7 @@ impl Server {
         }
     }
 
-    async fn xml(&self, body: &[u8]) -> Response<Full<Bytes>> {
+    async fn xml(&self, body: &[u8]) -> Response<Body> {
         let call = match xmlrpc::parse_call(body) {
             Ok(c) => c,
             Err(e) => {
@@ -190,7 +305,7 @@ impl Server {
         ok("text/xml", text)
     }
 
-    async fn json(&self, body: &[u8]) -> Response<Full<Bytes>> {
+    async fn json(&self, body: &[u8]) -> Response<Body> {
         let text = match jsonrpc::parse_request(body) {
             Err(rej) => jsonrpc::error(&rej.id, rej.code, &rej.message),
             Ok(req) => match self.dispatch.call(req.method, req.params).await {
@@ -200,6 +315,11 @@ impl Server {
         };
         ok("application/json", text)
     }
+}
+
+enum Transport {
+    Xml,
+    Json,
 }
 
 /// Serves one accepted connection until the client closes it or `stop` is cancelled.
@@ -214,16 +334,26 @@ where
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(READ_TIMEOUT)
+        // A client that shuts down its write side after the request still gets the answer,
+        // as from Python (`printf 'POST …' | nc -N`).
+        .half_close(true)
         .keep_alive(true)
         .serve_connection(TokioIo::new(stream), svc);
     tokio::pin!(conn);
-    tokio::select! {
-        res = conn.as_mut() => {
-            if let Err(e) = res {
-                tracing::debug!("connection ended with an error: {e}");
+    let res = tokio::select! {
+        res = conn.as_mut() => res,
+        _ = stop.cancelled() => {
+            // Finish what is in flight (the answer to `shutdown` itself), then close; a
+            // client that does not read (or a tail stream) is cut off after a moment.
+            conn.as_mut().graceful_shutdown();
+            match tokio::time::timeout(SHUTDOWN_GRACE, conn.as_mut()).await {
+                Ok(res) => res,
+                Err(_) => Ok(()),
             }
         }
-        _ = stop.cancelled() => conn.as_mut().graceful_shutdown(),
+    };
+    if let Err(e) = res {
+        tracing::debug!("connection ended with an error: {e}");
     }
 }
 

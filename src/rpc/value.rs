@@ -60,6 +60,20 @@ impl Value {
         }
     }
 
+    /// Python's `bool(x)`, for flags Python only tests with `if`: any value is accepted.
+    pub fn truthy(&self) -> bool {
+        match self {
+            Value::Int(i) => *i != 0,
+            Value::Bool(b) => *b,
+            Value::Double(f) => *f != 0.0,
+            Value::String(s) | Value::Base64(s) => !s.is_empty(),
+            Value::Array(a) => !a.is_empty(),
+            Value::Struct(m) => !m.is_empty(),
+            Value::DateTime(_) => true,
+            Value::Nil => false,
+        }
+    }
+
     pub fn as_array(&self) -> Option<&[Value]> {
         match self {
             Value::Array(a) => Some(a),

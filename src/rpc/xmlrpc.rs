@@ -226,12 +226,45 @@ impl Parser {
         self.close("value")?;
         Ok(v)
     }
+    fn response(&mut self) -> Result<Result<Value, Fault>, ParseError> {
+        self.open("methodResponse")?;
+        let out = if self.at_open("fault") {
+            self.open("fault")?;
+            let v = self.value()?;
+            self.close("fault")?;
+            let code = v.member("faultCode").and_then(Value::as_int);
+            let string = v.member("faultString").and_then(Value::as_str);
+            match (code.and_then(|c| i32::try_from(c).ok()), string) {
+                (Some(code), Some(string)) => Err(Fault { code, string: string.to_string() }),
+                _ => return Err(ParseError("fault without faultCode/faultString".into())),
+            }
+        } else {
+            self.open("params")?;
+            self.open("param")?;
+            let v = self.value()?;
+            self.close("param")?;
+            self.close("params")?;
+            Ok(v)
+        };
+        self.close("methodResponse")?;
+        self.skip_ws();
+        if self.peek().is_some() {
+            return Err(ParseError("trailing content after </methodResponse>".into()));
+        }
+        Ok(out)
+    }
 }
 
 /// Parses a `<methodCall>` body.
 pub fn parse_call(body: &[u8]) -> Result<Call, ParseError> {
     let toks = tokenize(body)?;
     Parser { toks, pos: 0 }.call()
+}
+
+/// Parses a `<methodResponse>` body (the client side): the value, or the fault it carries.
+pub fn parse_response(body: &[u8]) -> Result<Result<Value, Fault>, ParseError> {
+    let toks = tokenize(body)?;
+    Parser { toks, pos: 0 }.response()
 }
 
 /// Python's `xmlrpc.client.escape`: only `&`, `<` and `>`.
@@ -466,6 +499,21 @@ mod tests {
         for b in bad {
             assert!(parse_call(b).is_err(), "{:?} parsed", String::from_utf8_lossy(b));
         }
+    }
+
+    #[test]
+    fn responses_and_faults_parse_back() {
+        let v = Value::Array(vec![Value::Int(3), Value::record([("a", Value::str("x<y"))])]);
+        assert_eq!(parse_response(response(&v).as_bytes()), Ok(Ok(v)));
+        let f = Fault::with(FaultKind::BadName, "nope");
+        assert_eq!(parse_response(fault(&f).as_bytes()), Ok(Err(f)));
+        assert!(parse_response(b"<methodResponse><params></params></methodResponse>").is_err());
+        assert!(
+            parse_response(
+                b"<methodResponse><fault><value><int>1</int></value></fault></methodResponse>"
+            )
+            .is_err()
+        );
     }
 
     #[test]

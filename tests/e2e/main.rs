@@ -10,4 +10,5 @@ mod ctl_oracle;
 mod daemon;
 mod events;
 mod oracle;
+mod rpc;
 mod support;

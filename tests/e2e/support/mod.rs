@@ -66,5 +66,7 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("sd").tempdir_in("/tmp").expect("create temp dir under /tmp")
 }
 pub mod daemon;
+pub mod pydaemon;
 pub mod pyref;
 pub mod rpc;
+pub mod xrpc;
