@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -61,6 +62,9 @@ pub trait Dispatch: Send + Sync + 'static {
     fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture;
     fn tail_path(&self, source: TailSource) -> PathFuture;
 }
+
+/// The connection's socket, for noticing a client that has gone away.
+pub type Peer = Arc<std::os::fd::OwnedFd>;
 
 /// A configured password: plain, or Python's `{SHA}<hex sha1>` form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -230,12 +234,12 @@ fn route(path: &str) -> Option<Route> {
 }
 
 impl Server {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        let route = self.route(req);
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Option<Peer>) -> Response<Body> {
+        let route = self.route(req, peer);
         with_server(AFTER_RESPONSE.scope(std::cell::RefCell::new(Vec::new()), route).await)
     }
 
-    async fn route(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+    async fn route(self: Arc<Self>, req: Request<Incoming>, peer: Option<Peer>) -> Response<Body> {
         if let Some(auth) = &self.auth
             && !auth.allows(&req)
         {
@@ -257,7 +261,7 @@ impl Server {
                 let Some(path) = self.dispatch.tail_path(source.clone()).await else {
                     return html_error(StatusCode::NOT_FOUND);
                 };
-                return match logtail::stream(&path, &source).await {
+                return match logtail::stream(&path, &source, peer).await {
                     Some(resp) => resp,
                     None => html_error(StatusCode::NOT_FOUND),
                 };
@@ -325,11 +329,14 @@ enum Transport {
 /// Serves one accepted connection until the client closes it or `stop` is cancelled.
 async fn serve_conn<S>(server: Arc<Server>, stream: S, stop: CancellationToken)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + AsFd + Unpin + Send + 'static,
 {
+    // A second handle on the socket, so a tail stream can notice its client is gone while
+    // it has nothing to write (hyper keeps half-closed connections open).
+    let peer = stream.as_fd().try_clone_to_owned().ok().map(Arc::new);
     let svc = service_fn(move |req| {
-        let server = server.clone();
-        async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+        let (server, peer) = (server.clone(), peer.clone());
+        async move { Ok::<_, std::convert::Infallible>(server.handle(req, peer).await) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())

@@ -1042,3 +1042,176 @@ fn pythons_supervisorctl_sees_the_same_daemon() {
         diffs.join("\n")
     );
 }
+
+/// A `GET` stream read as it arrives, with its chunked body decoded.
+struct TailStream {
+    s: UnixStream,
+    raw: Vec<u8>,
+    head: String,
+    body: Vec<u8>,
+}
+
+impl TailStream {
+    fn open(sock: &Path, path: &str) -> TailStream {
+        let mut s = UnixStream::connect(sock).expect("connect");
+        s.set_read_timeout(Some(Duration::from_millis(50))).expect("timeout");
+        write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n").expect("write");
+        let mut t = TailStream { s, raw: Vec::new(), head: String::new(), body: Vec::new() };
+        poll("response headers", DEADLINE, || {
+            t.read_some();
+            let end = t.raw.windows(4).position(|w| w == b"\r\n\r\n")?;
+            t.head = String::from_utf8_lossy(&t.raw[..end]).to_ascii_lowercase();
+            t.raw.drain(..end + 4);
+            Some(())
+        })
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+        t
+    }
+
+    fn read_some(&mut self) {
+        let mut buf = [0u8; 65536];
+        if let Ok(n) = self.s.read(&mut buf) {
+            self.raw.extend_from_slice(&buf[..n]);
+        }
+    }
+
+    /// Moves complete chunks from `raw` to `body`.
+    fn decode(&mut self) {
+        loop {
+            let Some(eol) = self.raw.windows(2).position(|w| w == b"\r\n") else { return };
+            let size = String::from_utf8_lossy(&self.raw[..eol]).trim().to_string();
+            let Ok(n) = usize::from_str_radix(&size, 16) else { return };
+            if self.raw.len() < eol + 2 + n + 2 {
+                return;
+            }
+            self.body.extend_from_slice(&self.raw[eol + 2..eol + 2 + n]);
+            self.raw.drain(..eol + 2 + n + 2);
+        }
+    }
+
+    /// Waits until the decoded body ends with `suffix`.
+    fn wait_for(&mut self, suffix: &str) {
+        let res = poll(suffix, DEADLINE, || {
+            self.read_some();
+            self.decode();
+            String::from_utf8_lossy(&self.body).ends_with(suffix).then_some(())
+        });
+        if let Err(e) = res {
+            panic!("{e}; got {:?}", String::from_utf8_lossy(&self.body));
+        }
+    }
+}
+
+/// How many of the daemon's open fds point at `file`.
+fn fds_on(pid: i32, file: &Path) -> usize {
+    let Ok(dir) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+    dir.filter_map(Result::ok)
+        .filter(|e| std::fs::read_link(e.path()).is_ok_and(|l| l == file))
+        .count()
+}
+
+fn append(path: &Path, text: &str) {
+    let mut f = std::fs::OpenOptions::new().append(true).create(true).open(path).expect("open");
+    f.write_all(text.as_bytes()).expect("append");
+}
+
+#[test]
+fn logtail_streams_follow_truncation_and_rotation() {
+    let d = Daemon::start(&conf(
+        "[program:w]\ncommand=sleep 1000\nstartsecs=0\nstdout_logfile={dir}/w.log\nstderr_logfile=NONE\n",
+    ));
+    d.ready();
+    wait_state(&d, "w", "RUNNING");
+    let log = d.path("w.log");
+    // 3000 bytes already there: the stream starts with the last 1024.
+    let old: String = (0..3000).map(|n| char::from(b'a' + (n % 26) as u8)).collect();
+    append(&log, &old);
+    let sock = d.sock();
+    let baseline = fds_on(d.pid(), &log);
+    let mut t = TailStream::open(&sock, "/logtail/w");
+    assert!(t.head.starts_with("http/1.1 200"), "{}", t.head);
+    assert!(t.head.contains("content-type: text/plain;charset=utf-8"), "{}", t.head);
+    assert!(t.head.contains("transfer-encoding: chunked"), "{}", t.head);
+    assert!(t.head.contains("x-accel-buffering: no"), "{}", t.head);
+    assert!(t.head.contains("last-modified: ") && t.head.contains(" gmt"), "{}", t.head);
+    t.wait_for(&old[3000 - 1024..]);
+    assert_eq!(t.body.len(), 1024);
+    append(&log, "more\n");
+    t.wait_for("more\n");
+    // Truncation is announced, then the new content follows.
+    std::fs::OpenOptions::new().write(true).open(&log).expect("open").set_len(0).expect("truncate");
+    t.wait_for("==> File truncated <==\n");
+    append(&log, "after\n");
+    t.wait_for("==> File truncated <==\nafter\n");
+    // Rotation: a new file under the same name is followed from its start.
+    std::fs::rename(&log, d.path("w.log.1")).expect("rotate");
+    append(&log, "new file\n");
+    t.wait_for("after\nnew file\n");
+    // The stdout channel by name and by percent-encoded name.
+    let mut t2 = TailStream::open(&sock, "/logtail/w%3Aw/stdout");
+    t2.wait_for("new file\n");
+    // The main log, without the proxy header.
+    let mut m = TailStream::open(&sock, "/mainlogtail");
+    assert!(m.head.starts_with("http/1.1 200") && !m.head.contains("x-accel"), "{}", m.head);
+    let r = xrpc::call(&sock, "supervisor.sendRemoteCommEvent", &[s("x"), s("y")]);
+    assert_eq!(r, Ok(b(true)));
+    xrpc::ok(&sock, "supervisor.signalProcess", &[s("w"), s("CONT")]);
+    let _ = xrpc::call(&sock, "supervisor.stopProcess", &[s("nope")]);
+    m.read_some();
+    m.decode();
+    assert!(!m.body.is_empty());
+    // 404s and 400s as Python.
+    let get = |path: &str, method: &str| {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        xrpc::status_of(&xrpc::raw(&sock, req.as_bytes(), DEADLINE))
+    };
+    assert_eq!(get("/logtail/nope", "GET"), 404);
+    assert_eq!(get("/logtail/w/stderr", "GET"), 404);
+    assert_eq!(get("/logtail/w/bogus", "GET"), 404);
+    assert_eq!(get("/logtail/w:*", "GET"), 404);
+    assert_eq!(get("/logtail/w", "POST"), 400);
+    assert_eq!(get("/mainlogtail", "POST"), 400);
+    // A client that goes away ends its stream: the daemon lets go of the file.
+    assert!(fds_on(d.pid(), &log) > baseline);
+    drop(t);
+    drop(t2);
+    // No write needed: an idle stream notices the EOF of its client.
+    poll("tail streams to end", DEADLINE, || (fds_on(d.pid(), &log) <= baseline).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+}
+
+#[test]
+fn pythons_supervisorctl_tail_f_follows_our_log() {
+    let Some(py) = pyref() else { return };
+    let d = Daemon::start(&conf(
+        "[supervisorctl]\nserverurl=unix://{dir}/sock\n\
+         [program:w]\ncommand=sleep 1000\nstartsecs=0\nstdout_logfile={dir}/w.log\n",
+    ));
+    d.ready();
+    wait_state(&d, "w", "RUNNING");
+    append(&d.path("w.log"), "before\n");
+    let out = d.path("tailf.out");
+    let mut child = std::process::Command::new(&py.supervisorctl)
+        .arg("-c")
+        .arg(&d.conf)
+        .args(["tail", "-f", "w"])
+        .stdout(std::fs::File::create(&out).expect("out"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("supervisorctl tail -f");
+    let seen = |what: &str| {
+        poll(what, DEADLINE, || {
+            crate::support::daemon::read_lossy(&out).contains(what).then_some(())
+        })
+    };
+    let r1 = seen("==> Press Ctrl-C to exit <==\nbefore\n");
+    append(&d.path("w.log"), "während\n");
+    let r2 = r1.and_then(|()| seen("before\nwährend\n"));
+    let _ = child.kill();
+    let _ = child.wait();
+    if let Err(e) = r2 {
+        panic!("{e}: {:?}", crate::support::daemon::read_lossy(&out));
+    }
+}
