@@ -597,7 +597,7 @@ impl Methods {
             checks
                 .into_iter()
                 .map(|c| {
-                    let verdict = if c.running && !(single && !idempotent) {
+                    let verdict = if c.running && (idempotent || !single) {
                         Ok(())
                     } else {
                         check_command(&c.command, c.path_env.as_deref(), &daemon_path)

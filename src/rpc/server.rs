@@ -211,6 +211,11 @@ fn ok(content_type: &'static str, body: String) -> Response<Body> {
     resp
 }
 
+/// The request's Content-Length (hyper has already rejected malformed ones).
+fn content_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
 enum Route {
     Xml,
     Json,
@@ -243,6 +248,14 @@ impl Server {
         if let Some(auth) = &self.auth
             && !auth.allows(&req)
         {
+            // Read (and drop) the body first: closing on a client still sending it would
+            // hand it a broken pipe instead of the 401 (Python's supervisorctl sends the
+            // whole call before it reads).
+            let within_limit = content_length(&req).is_none_or(|n| n <= MAX_BODY as u64);
+            if within_limit {
+                let body = Limited::new(req.into_body(), MAX_BODY).collect();
+                let _ = tokio::time::timeout(READ_TIMEOUT, body).await;
+            }
             let mut resp = html_error(StatusCode::UNAUTHORIZED);
             let h = resp.headers_mut();
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"default\""));
@@ -273,8 +286,11 @@ impl Server {
             return html_error(StatusCode::BAD_REQUEST);
         }
         // Medusa insists on a Content-Length for a POST (411), chunked or not.
-        if !req.headers().contains_key(header::CONTENT_LENGTH) {
-            return html_error(StatusCode::LENGTH_REQUIRED);
+        match content_length(&req) {
+            None => return html_error(StatusCode::LENGTH_REQUIRED),
+            // Refused from the header alone, before a byte of it is buffered.
+            Some(n) if n > MAX_BODY as u64 => return html_error(StatusCode::PAYLOAD_TOO_LARGE),
+            Some(_) => {}
         }
         let body = match tokio::time::timeout(
             READ_TIMEOUT,
