@@ -9,6 +9,7 @@
 //! dropped at daemon stop, because the response body it feeds is then dropped.
 
 use std::convert::Infallible;
+use std::os::fd::AsFd;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -23,7 +24,7 @@ use hyper::header::{self, HeaderValue};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
-use super::server::{Body, TailSource};
+use super::server::{Body, Peer, TailSource};
 use crate::orchestrator::LogChannel;
 
 /// How much of the existing file a new stream starts with (Python's `head`).
@@ -116,12 +117,16 @@ pub fn http_date(secs: i64) -> String {
 
 /// Opens `path` and starts following it. `None` when the file cannot be opened (404: the
 /// process has not written its log yet, which Python treats as temporary too).
-pub async fn stream(path: &Path, source: &TailSource) -> Option<Response<Body>> {
+pub async fn stream(
+    path: &Path,
+    source: &TailSource,
+    peer: Option<Peer>,
+) -> Option<Response<Body>> {
     let file = tokio::fs::File::open(path).await.ok()?;
     let meta = file.metadata().await.ok()?;
     let start = meta.len().saturating_sub(HEAD);
     let (tx, rx) = mpsc::channel(4);
-    tokio::spawn(follow(path.to_path_buf(), file, meta.ino(), start, tx));
+    tokio::spawn(follow(path.to_path_buf(), file, meta.ino(), start, tx, peer));
     let mut resp = Response::new(Either::Right(TailBody { rx }));
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain;charset=utf-8"));
@@ -141,8 +146,12 @@ async fn follow(
     mut ino: u64,
     mut sz: u64,
     tx: mpsc::Sender<Bytes>,
+    peer: Option<Peer>,
 ) {
     loop {
+        if peer.as_deref().is_some_and(peer_gone) {
+            return;
+        }
         // Rotation: the path now names another file; start over on it.
         if let Ok(m) = tokio::fs::metadata(&path).await
             && m.ino() != ino
@@ -183,6 +192,18 @@ async fn follow(
             }
         }
     }
+}
+
+/// True when the client closed its side of the socket (or it failed). A tail client has
+/// nothing more to send, so its EOF means it is gone even if hyper has not noticed.
+fn peer_gone(fd: &std::os::fd::OwnedFd) -> bool {
+    use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+    let watch = PollFlags::from_bits_retain(libc::POLLRDHUP);
+    let mut fds = [PollFd::new(fd.as_fd(), watch)];
+    // Only RDHUP is asked for; the kernel adds HUP/ERR/NVAL on its own, and every one of
+    // them means the client is gone. (nix's `revents()` cannot show RDHUP, so the count is
+    // what is checked.)
+    poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0)
 }
 
 #[cfg(test)]

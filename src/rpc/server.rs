@@ -5,6 +5,7 @@
 
 use std::future::Future;
 use std::io;
+use std::os::fd::AsFd;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -61,6 +62,9 @@ pub trait Dispatch: Send + Sync + 'static {
     fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture;
     fn tail_path(&self, source: TailSource) -> PathFuture;
 }
+
+/// The connection's socket, for noticing a client that has gone away.
+pub type Peer = Arc<std::os::fd::OwnedFd>;
 
 /// A configured password: plain, or Python's `{SHA}<hex sha1>` form.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -207,6 +211,11 @@ fn ok(content_type: &'static str, body: String) -> Response<Body> {
     resp
 }
 
+/// The request's Content-Length (hyper has already rejected malformed ones).
+fn content_length(req: &Request<Incoming>) -> Option<u64> {
+    req.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
+}
+
 enum Route {
     Xml,
     Json,
@@ -230,15 +239,23 @@ fn route(path: &str) -> Option<Route> {
 }
 
 impl Server {
-    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
-        let route = self.route(req);
+    async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Option<Peer>) -> Response<Body> {
+        let route = self.route(req, peer);
         with_server(AFTER_RESPONSE.scope(std::cell::RefCell::new(Vec::new()), route).await)
     }
 
-    async fn route(self: Arc<Self>, req: Request<Incoming>) -> Response<Body> {
+    async fn route(self: Arc<Self>, req: Request<Incoming>, peer: Option<Peer>) -> Response<Body> {
         if let Some(auth) = &self.auth
             && !auth.allows(&req)
         {
+            // Read (and drop) the body first: closing on a client still sending it would
+            // hand it a broken pipe instead of the 401 (Python's supervisorctl sends the
+            // whole call before it reads).
+            let within_limit = content_length(&req).is_none_or(|n| n <= MAX_BODY as u64);
+            if within_limit {
+                let body = Limited::new(req.into_body(), MAX_BODY).collect();
+                let _ = tokio::time::timeout(READ_TIMEOUT, body).await;
+            }
             let mut resp = html_error(StatusCode::UNAUTHORIZED);
             let h = resp.headers_mut();
             h.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"default\""));
@@ -257,7 +274,7 @@ impl Server {
                 let Some(path) = self.dispatch.tail_path(source.clone()).await else {
                     return html_error(StatusCode::NOT_FOUND);
                 };
-                return match logtail::stream(&path, &source).await {
+                return match logtail::stream(&path, &source, peer).await {
                     Some(resp) => resp,
                     None => html_error(StatusCode::NOT_FOUND),
                 };
@@ -269,8 +286,11 @@ impl Server {
             return html_error(StatusCode::BAD_REQUEST);
         }
         // Medusa insists on a Content-Length for a POST (411), chunked or not.
-        if !req.headers().contains_key(header::CONTENT_LENGTH) {
-            return html_error(StatusCode::LENGTH_REQUIRED);
+        match content_length(&req) {
+            None => return html_error(StatusCode::LENGTH_REQUIRED),
+            // Refused from the header alone, before a byte of it is buffered.
+            Some(n) if n > MAX_BODY as u64 => return html_error(StatusCode::PAYLOAD_TOO_LARGE),
+            Some(_) => {}
         }
         let body = match tokio::time::timeout(
             READ_TIMEOUT,
@@ -325,11 +345,14 @@ enum Transport {
 /// Serves one accepted connection until the client closes it or `stop` is cancelled.
 async fn serve_conn<S>(server: Arc<Server>, stream: S, stop: CancellationToken)
 where
-    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    S: AsyncRead + AsyncWrite + AsFd + Unpin + Send + 'static,
 {
+    // A second handle on the socket, so a tail stream can notice its client is gone while
+    // it has nothing to write (hyper keeps half-closed connections open).
+    let peer = stream.as_fd().try_clone_to_owned().ok().map(Arc::new);
     let svc = service_fn(move |req| {
-        let server = server.clone();
-        async move { Ok::<_, std::convert::Infallible>(server.handle(req).await) }
+        let (server, peer) = (server.clone(), peer.clone());
+        async move { Ok::<_, std::convert::Infallible>(server.handle(req, peer).await) }
     });
     let conn = http1::Builder::new()
         .timer(TokioTimer::new())

@@ -69,9 +69,14 @@ fn tokenize(body: &[u8]) -> Result<Vec<Tok>, ParseError> {
     Ok(toks)
 }
 
+/// How deeply arrays and structs may nest: deeper is refused rather than recursed into,
+/// so a hostile body cannot overflow the stack of the task parsing it.
+pub const MAX_DEPTH: usize = 100;
+
 struct Parser {
     toks: Vec<Tok>,
     pos: usize,
+    depth: usize,
 }
 
 impl Parser {
@@ -155,6 +160,16 @@ impl Parser {
     }
 
     fn value(&mut self) -> Result<Value, ParseError> {
+        if self.depth >= MAX_DEPTH {
+            return Err(ParseError(format!("values nested deeper than {MAX_DEPTH}")));
+        }
+        self.depth += 1;
+        let v = self.value_inner();
+        self.depth -= 1;
+        v
+    }
+
+    fn value_inner(&mut self) -> Result<Value, ParseError> {
         self.open("value")?;
         // A <value> with no type element is a string, whitespace included.
         match self.peek() {
@@ -258,13 +273,13 @@ impl Parser {
 /// Parses a `<methodCall>` body.
 pub fn parse_call(body: &[u8]) -> Result<Call, ParseError> {
     let toks = tokenize(body)?;
-    Parser { toks, pos: 0 }.call()
+    Parser { toks, pos: 0, depth: 0 }.call()
 }
 
 /// Parses a `<methodResponse>` body (the client side): the value, or the fault it carries.
 pub fn parse_response(body: &[u8]) -> Result<Result<Value, Fault>, ParseError> {
     let toks = tokenize(body)?;
-    Parser { toks, pos: 0 }.response()
+    Parser { toks, pos: 0, depth: 0 }.response()
 }
 
 /// Python's `xmlrpc.client.escape`: only `&`, `<` and `>`.
@@ -499,6 +514,23 @@ mod tests {
         for b in bad {
             assert!(parse_call(b).is_err(), "{:?} parsed", String::from_utf8_lossy(b));
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_recursed() {
+        let deep = 100_000;
+        let body = format!(
+            "<methodCall><methodName>a.b</methodName><params><param>{}{}</param></params></methodCall>",
+            "<value><array><data>".repeat(deep),
+            "</data></array></value>".repeat(deep)
+        );
+        assert!(parse_call(body.as_bytes()).is_err());
+        let ok = format!(
+            "<methodCall><methodName>a.b</methodName><params><param>{}<value>x</value>{}</param></params></methodCall>",
+            "<value><array><data>".repeat(MAX_DEPTH - 1),
+            "</data></array></value>".repeat(MAX_DEPTH - 1)
+        );
+        assert!(parse_call(ok.as_bytes()).is_ok());
     }
 
     #[test]
