@@ -257,7 +257,15 @@ mod tests {
 
     #[test]
     fn strings_are_escaped_as_serde_json_does() {
-        for s in ["plain", "q\"uote", "back\\slash", "nl\ncr\rtab\t", "\u{1}\u{8}\u{c}\u{1f}", "été <&> \u{7f}", ""] {
+        for s in [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "nl\ncr\rtab\t",
+            "\u{1}\u{8}\u{c}\u{1f}",
+            "été <&> \u{7f}",
+            "",
+        ] {
             let mut out = String::new();
             push_json_str(&mut out, s);
             assert_eq!(out, Json::String(s.to_string()).to_string(), "{s:?}");

@@ -228,7 +228,7 @@ stdout_events_enabled=true
 stdout_capture_maxbytes=1000
 
 [program:fail]
-command=sh -c 'exit 4'
+command=sh -c 'sleep 0.6 & sleep 0.3; exit 4'
 autostart=false
 startretries=1
 "#,
