@@ -134,7 +134,6 @@ pub enum Fact {
 /// A live child as the runner sees it.
 struct Live {
     pid: u32,
-    stdin: Option<OwnedFd>,
     exit: oneshot::Receiver<Reaped>,
 }
 
@@ -148,6 +147,11 @@ pub struct Runner {
     stdout_log: Option<SharedWriter>,
     stderr_log: Option<SharedWriter>,
     live: Option<Live>,
+    /// The live child's stdin (not for listeners, whose stdin carries events).
+    stdin: Option<tokio::net::unix::pipe::Sender>,
+    /// `sendProcessStdin` bytes the pipe had no room for yet; written as it drains, so a
+    /// large write is neither lost nor allowed to stall the runner.
+    stdin_pending: Vec<u8>,
     deadline: Option<Instant>,
     retiring: bool,
 }
@@ -170,6 +174,8 @@ impl Runner {
             stdout_log: None,
             stderr_log: None,
             live: None,
+            stdin: None,
+            stdin_pending: Vec::new(),
             deadline: None,
             retiring: false,
         };
@@ -193,6 +199,16 @@ impl Runner {
                     None => std::future::pending().await,
                 }
             };
+            let stdin_room = async {
+                match (&self.stdin, self.stdin_pending.is_empty()) {
+                    // `flush_stdin` writes until nothing is left or the pipe is full, and
+                    // a full pipe (WouldBlock) is what clears this readiness.
+                    (Some(tx), false) => {
+                        let _ = tx.writable().await;
+                    }
+                    _ => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 reaped = exit => self.on_exit(reaped).await,
@@ -200,6 +216,9 @@ impl Runner {
                     Some(cmd) => self.on_cmd(cmd).await,
                     None => break,
                 },
+                () = stdin_room => {
+                    let _closed = self.flush_stdin();
+                }
                 () = sleep => {
                     self.deadline = None;
                     if self.facts.send(Fact::Tick { id: self.spec.id }).await.is_err() {
@@ -303,21 +322,42 @@ impl Runner {
     }
 
     fn write_stdin(&mut self, data: &[u8]) -> Result<(), StdinError> {
-        let live = self.live.as_mut().ok_or(StdinError::NotRunning)?;
-        let fd = live.stdin.as_ref().ok_or(StdinError::Closed)?;
-        // The pipe end is non-blocking: write what fits now, as Python's dispatcher would
-        // on its next loop; a child that never reads cannot stall the runner.
-        let mut rest = data;
-        while !rest.is_empty() {
-            match nix::unistd::write(fd, rest) {
-                Ok(n) => rest = rest.get(n..).unwrap_or_default(),
-                Err(nix::errno::Errno::EINTR) => continue,
-                Err(nix::errno::Errno::EAGAIN) => break,
+        if self.live.is_none() {
+            return Err(StdinError::NotRunning);
+        }
+        if self.stdin.is_none() {
+            return Err(StdinError::Closed);
+        }
+        self.stdin_pending.extend_from_slice(data);
+        self.flush_stdin()
+    }
+
+    /// Writes pending stdin bytes until they are all written or the pipe is full; the
+    /// rest waits for the pipe to drain. A closed pipe drops the stdin and what is pending.
+    fn flush_stdin(&mut self) -> Result<(), StdinError> {
+        let Some(tx) = &self.stdin else {
+            self.stdin_pending.clear();
+            return Err(StdinError::Closed);
+        };
+        let mut written = 0;
+        let mut closed = false;
+        while written < self.stdin_pending.len() {
+            let rest = self.stdin_pending.get(written..).unwrap_or_default();
+            match tx.try_write(rest) {
+                Ok(n) => written += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                 Err(_) => {
-                    live.stdin = None;
-                    return Err(StdinError::Closed);
+                    closed = true;
+                    break;
                 }
             }
+        }
+        self.stdin_pending.drain(..written);
+        if closed {
+            self.stdin = None;
+            self.stdin_pending.clear();
+            return Err(StdinError::Closed);
         }
         Ok(())
     }
@@ -417,7 +457,9 @@ impl Runner {
         if let Some(err) = child.stderr {
             self.start_pump(err, self.stderr_log.clone(), &self.spec.stderr, Channel::Stderr, pid);
         }
-        self.live = Some(Live { pid, stdin, exit });
+        self.stdin = stdin.and_then(|fd| tokio::net::unix::pipe::Sender::from_owned_fd(fd).ok());
+        self.stdin_pending.clear();
+        self.live = Some(Live { pid, exit });
         Ok(pid)
     }
 

@@ -1583,16 +1583,16 @@ fn body_limits_and_error_statuses() {
     head.extend_from_slice(b"\r\n\r\n");
     let resp = xrpc::raw(&sock, &head, DEADLINE);
     assert!(matches!(xrpc::status_of(&resp), 0 | 431), "{:?}", String::from_utf8_lossy(&resp));
-    // A big stdin write (under the body limit) reaches the child whole. (60 KiB: the
-    // runner writes only what fits in the pipe now and drops the rest, a known gap.)
-    let text: String = (0..60_000).map(|n| if n % 64 == 63 { '\n' } else { 'x' }).collect();
+    // A big stdin write (under the body limit, far over a pipe's 64 KiB) reaches the
+    // child whole: the runner keeps what the pipe has no room for and writes it as it drains.
+    let text: String = (0..2_000_000).map(|n| if n % 64 == 63 { '\n' } else { 'x' }).collect();
     assert_eq!(
         xrpc::call(&sock, "supervisor.sendProcessStdin", &[s("cat"), s(&text)]),
         Ok(b(true))
     );
-    poll("cat to echo 60 KiB", DEADLINE, || {
+    poll("cat to echo 2 MB", DEADLINE, || {
         let out = xrpc::call(&sock, "supervisor.tailProcessStdoutLog", &[s("cat"), i(0), i(0)]);
-        (out.ok()?.as_array()?.get(1)?.as_int()? == 60_000).then_some(())
+        (out.ok()?.as_array()?.get(1)?.as_int()? == 2_000_000).then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
     assert_eq!(xrpc::call(&sock, "supervisor.getAPIVersion", &[]), Ok(s("3.0")));
