@@ -19,7 +19,8 @@ const PROGRAMS: &str = "[supervisorctl]\nserverurl=unix://{dir}/sock\n\
 [program:a]\ncommand=sleep 100\nstartsecs=0\n\
 [program:b]\ncommand=sleep 100\nstartsecs=0\n";
 
-/// (command, whether its output lines may come in any order under Python).
+/// (command, whether its output lines may come in any order under Python: its group and
+/// "all" operations report in completion order, ours in priority order).
 const COMMANDS: &[(&str, bool)] = &[
     ("status", false),
     ("status web", false),
@@ -34,8 +35,8 @@ const COMMANDS: &[(&str, bool)] = &[
     ("start nope", false),
     ("start grp:nope", false),
     ("start nogroup:*", false),
-    ("stop grp:*", false),
-    ("start grp:*", false),
+    ("stop grp:*", true),
+    ("start grp:*", true),
     ("restart web", false),
     ("signal HUP sig", false),
     ("signal FOO sig", false),
