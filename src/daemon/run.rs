@@ -319,7 +319,7 @@ async fn supervise(
             match tokio::net::UnixListener::from_std(l) {
                 Ok(l) => {
                     let server = Arc::new(Server { auth, dispatch: Arc::new(methods.clone()) });
-                    tokio::spawn(server::serve_unix(l, server, stop.clone()));
+                    tokio::spawn(server::serve(l, server, stop.clone()));
                 }
                 Err(e) => log.log(Level::Crit, format!("cannot serve {section}: {e}")),
             }
@@ -335,7 +335,7 @@ async fn supervise(
             match tokio::net::TcpListener::from_std(l) {
                 Ok(l) => {
                     let server = Arc::new(Server { auth, dispatch: Arc::new(methods.clone()) });
-                    tokio::spawn(server::serve_tcp(l, server, stop.clone()));
+                    tokio::spawn(server::serve(l, server, stop.clone()));
                 }
                 Err(e) => log.log(Level::Crit, format!("cannot serve {section}: {e}")),
             }

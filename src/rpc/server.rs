@@ -380,12 +380,32 @@ where
     }
 }
 
-/// Accepts on a unix socket until `stop` is cancelled.
-pub async fn serve_unix(
-    listener: tokio::net::UnixListener,
-    server: Arc<Server>,
-    stop: CancellationToken,
-) {
+/// A listening socket the server accepts on.
+pub trait Listen: Send + 'static {
+    type Stream: AsyncRead + AsyncWrite + std::os::fd::AsFd + Unpin + Send + 'static;
+    fn accept(&self) -> impl Future<Output = io::Result<Self::Stream>> + Send;
+}
+
+impl Listen for tokio::net::UnixListener {
+    type Stream = tokio::net::UnixStream;
+    async fn accept(&self) -> io::Result<Self::Stream> {
+        tokio::net::UnixListener::accept(self).await.map(|(s, _)| s)
+    }
+}
+
+impl Listen for tokio::net::TcpListener {
+    type Stream = tokio::net::TcpStream;
+    async fn accept(&self) -> io::Result<Self::Stream> {
+        let (s, _) = tokio::net::TcpListener::accept(self).await?;
+        // Replies are written whole; small ones must not wait for Nagle.
+        let _ = s.set_nodelay(true);
+        Ok(s)
+    }
+}
+
+/// Accepts until `stop` is cancelled, one task per connection, at most
+/// `MAX_CONNECTIONS` at once (further accepts wait, so a flood cannot exhaust fds).
+pub async fn serve<L: Listen>(listener: L, server: Arc<Server>, stop: CancellationToken) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else { return };
@@ -394,7 +414,7 @@ pub async fn serve_unix(
             _ = stop.cancelled() => return,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok(stream) => {
                 let (server, stop) = (server.clone(), stop.clone());
                 tokio::spawn(async move {
                     serve_conn(server, stream, stop).await;
@@ -402,36 +422,6 @@ pub async fn serve_unix(
                 });
             }
             // EMFILE and friends: back off briefly rather than spin.
-            Err(e) => {
-                tracing::warn!("accept failed: {e}");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
-    }
-}
-
-/// Accepts on a TCP socket until `stop` is cancelled.
-pub async fn serve_tcp(
-    listener: tokio::net::TcpListener,
-    server: Arc<Server>,
-    stop: CancellationToken,
-) {
-    let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
-    loop {
-        let Ok(permit) = slots.clone().acquire_owned().await else { return };
-        let accepted = tokio::select! {
-            a = listener.accept() => a,
-            _ = stop.cancelled() => return,
-        };
-        match accepted {
-            Ok((stream, _)) => {
-                let _ = stream.set_nodelay(true);
-                let (server, stop) = (server.clone(), stop.clone());
-                tokio::spawn(async move {
-                    serve_conn(server, stream, stop).await;
-                    drop(permit);
-                });
-            }
             Err(e) => {
                 tracing::warn!("accept failed: {e}");
                 tokio::time::sleep(Duration::from_millis(50)).await;
