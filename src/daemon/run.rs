@@ -289,6 +289,7 @@ async fn supervise(
     }
     let daemon_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let mut first = true;
+    let mut serial = crate::events::event::Serial::new();
     let code = loop {
         if !cfg.supervisord.nocleanup {
             let dir = cfg.supervisord.childlogdir.clone();
@@ -305,6 +306,7 @@ async fn supervise(
             signals: sigs,
             daemon_env: daemon_env.clone(),
             seed: seed.wrapping_add(u64::from(!first)),
+            serial: serial.clone(),
         });
         let methods = Methods { orch: handle, log: log.clone(), reload: reloader(&launch) };
         let stop = CancellationToken::new();
@@ -365,6 +367,7 @@ async fn supervise(
             }
         };
         sigs = exit.signals;
+        serial = exit.serial;
         if !exit.restart {
             break 0;
         }

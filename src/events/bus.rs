@@ -43,18 +43,25 @@ fn epoch_secs(wall: SystemTime) -> f64 {
 }
 
 impl Bus {
+    /// The global serial, handed to the next incarnation after a restart: Python's
+    /// serials keep counting across reloads, and listeners may rely on that.
+    pub fn serial(&self) -> Serial {
+        self.serial.clone()
+    }
+
     /// A bus with no pools, and the inbox output events reach the orchestrator on.
     pub fn new(
         server: String,
         log: MainLogHandle,
         wall: SystemTime,
+        serial: Serial,
     ) -> (Bus, mpsc::Receiver<Event>) {
         let (tx, rx) = mpsc::channel(EVENT_INBOX);
         let secs = epoch_secs(wall) as u64;
         let last_ticks = TICKS.map(|(_, period)| timeslice(period, secs));
         let bus = Bus {
             server,
-            serial: Serial::new(),
+            serial,
             pools: Vec::new(),
             publisher: Publisher::new(tx, log.clone()),
             log,

@@ -56,6 +56,8 @@ pub struct Exit {
     pub restart: bool,
     /// Handed back so the next incarnation keeps the same signal handlers.
     pub signals: mpsc::Receiver<DaemonSignal>,
+    /// The event serial, so the next incarnation keeps counting.
+    pub serial: crate::events::event::Serial,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -146,6 +148,8 @@ pub struct Setup {
     pub daemon_env: Vec<(OsString, OsString)>,
     /// Seeds AUTO log names; read from the OS by the caller.
     pub seed: u64,
+    /// Where event serials continue from (a fresh one at boot, the last one on restart).
+    pub serial: crate::events::event::Serial,
 }
 
 impl Orchestrator {
@@ -158,6 +162,7 @@ impl Orchestrator {
             setup.config.supervisord.identifier.clone(),
             setup.log.clone(),
             clock::wall_now(),
+            setup.serial,
         );
         let orch = Orchestrator {
             requests,
@@ -200,7 +205,7 @@ impl Orchestrator {
                 && self.advance_shutdown()
             {
                 self.linger().await;
-                return Exit { restart, signals: self.signals };
+                return Exit { restart, signals: self.signals, serial: self.bus.serial() };
             }
             // Python reports at once, then at most every 3 s (`shutdown_report`).
             if matches!(self.lifecycle, Lifecycle::Stopping { .. })

@@ -610,3 +610,33 @@ fn eventlistener_without_a_mode_is_a_usage_error() {
     r.expect_code(2);
     assert!(r.stderr.contains("unknown option --bogus"), "{}", r.explain());
 }
+
+#[test]
+fn event_serials_keep_counting_across_a_restart() {
+    let Some(py) = pyref() else { return };
+    let scripts = recorder_dir();
+    let d = Daemon::start(&base_conf(&format!(
+        "[eventlistener:all]\ncommand={} {}/rec.py {{dir}}/events.jsonl\nevents=SUPERVISOR_STATE_CHANGE\n",
+        py.python.display(),
+        scripts.path().display()
+    )));
+    d.ready();
+    let serial = |ev: &Value| ev["headers"]["serial"].as_str().and_then(|s| s.parse::<u64>().ok());
+    poll("SUPERVISOR_STATE_CHANGE_RUNNING", DEADLINE, || {
+        recorded(&d.path("events.jsonl"))
+            .iter()
+            .any(|e| is(e, "SUPERVISOR_STATE_CHANGE_RUNNING", ""))
+            .then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    d.signal(libc::SIGHUP);
+    // RUNNING, STOPPING (before the restart), RUNNING again: serials strictly increase.
+    let evs = poll("RUNNING after the restart", DEADLINE, || {
+        let evs = recorded(&d.path("events.jsonl"));
+        let running = evs.iter().filter(|e| is(e, "SUPERVISOR_STATE_CHANGE_RUNNING", "")).count();
+        (running >= 2).then_some(evs)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    let serials: Vec<u64> = evs.iter().filter_map(serial).collect();
+    assert!(serials.windows(2).all(|w| w[0] < w[1]), "serials {serials:?}");
+}
