@@ -13,6 +13,7 @@ use std::io::Write;
 use super::client::{CallError, Client};
 use super::follow::Source;
 use super::format::{self, py_split, py_strip, split_namespec};
+use crate::procsup::ProcessState;
 use crate::rpc::fault::Fault;
 use crate::rpc::value::Value;
 
@@ -29,26 +30,34 @@ pub mod exit {
     pub const STATUS_UNKNOWN: u8 = 4;
 }
 
-/// Supervisor fault codes the commands branch on.
+/// Supervisor fault codes the commands branch on, as constants for `match` patterns; the
+/// numbers come from the one table in `rpc::fault`.
 mod code {
-    pub const UNKNOWN_METHOD: i64 = 1;
-    pub const SHUTDOWN_STATE: i64 = 6;
-    pub const BAD_NAME: i64 = 10;
-    pub const NO_FILE: i64 = 20;
-    pub const FAILED: i64 = 30;
-    pub const ABNORMAL_TERMINATION: i64 = 40;
-    pub const SPAWN_ERROR: i64 = 50;
-    pub const ALREADY_STARTED: i64 = 60;
-    pub const NOT_RUNNING: i64 = 70;
-    pub const SUCCESS: i64 = 80;
-    pub const ALREADY_ADDED: i64 = 90;
-    pub const STILL_RUNNING: i64 = 91;
-    pub const CANT_REREAD: i64 = 92;
+    use crate::rpc::FaultKind as K;
+    pub const UNKNOWN_METHOD: i64 = K::UnknownMethod.code() as i64;
+    pub const SHUTDOWN_STATE: i64 = K::ShutdownState.code() as i64;
+    pub const BAD_NAME: i64 = K::BadName.code() as i64;
+    pub const NO_FILE: i64 = K::NoFile.code() as i64;
+    pub const FAILED: i64 = K::Failed.code() as i64;
+    pub const ABNORMAL_TERMINATION: i64 = K::AbnormalTermination.code() as i64;
+    pub const SPAWN_ERROR: i64 = K::SpawnError.code() as i64;
+    pub const ALREADY_STARTED: i64 = K::AlreadyStarted.code() as i64;
+    pub const NOT_RUNNING: i64 = K::NotRunning.code() as i64;
+    pub const SUCCESS: i64 = K::Success.code() as i64;
+    pub const ALREADY_ADDED: i64 = K::AlreadyAdded.code() as i64;
+    pub const STILL_RUNNING: i64 = K::StillRunning.code() as i64;
+    pub const CANT_REREAD: i64 = K::CantReread.code() as i64;
 }
 
-/// `ProcessStates.RUNNING` and `STOPPED_STATES` (STOPPED, EXITED, FATAL, UNKNOWN).
-const RUNNING: i64 = 20;
-const STOPPED_STATES: [i64; 4] = [0, 100, 200, 1000];
+/// `ProcessStates.RUNNING` and `STOPPED_STATES` (STOPPED, EXITED, FATAL, UNKNOWN), from
+/// `procsup`'s state table.
+const RUNNING: i64 = ProcessState::Running.code() as i64;
+const STOPPED_STATES: [i64; 4] = [
+    ProcessState::Stopped.code() as i64,
+    ProcessState::Exited.code() as i64,
+    ProcessState::Fatal.code() as i64,
+    ProcessState::Unknown.code() as i64,
+];
 
 /// One RPC round trip to supervisord.
 pub trait Rpc {

@@ -32,7 +32,7 @@ impl ProcessState {
     ];
 
     /// Python's numeric code.
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         self as i32
     }
 

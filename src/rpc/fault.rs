@@ -50,7 +50,7 @@ impl FaultKind {
     ];
 
     /// The number clients see as `faultCode`.
-    pub fn code(self) -> i32 {
+    pub const fn code(self) -> i32 {
         match self {
             FaultKind::UnknownMethod => 1,
             FaultKind::IncorrectParameters => 2,
