@@ -126,6 +126,90 @@ pub fn repr(s: &str) -> String {
     out
 }
 
+/// getopt's result: (option as written, argument) pairs, then the words after them.
+pub type GetoptResult = (Vec<(String, String)>, Vec<String>);
+
+/// Python's `getopt.getopt(args, short, long)`: options stop at the first non-option (or
+/// after `--`); returns (option as written — `-c` or `--configuration` in full —, argument)
+/// pairs and the remaining words, or getopt's error message (`option -Z not recognized`).
+pub fn getopt(args: &[String], short: &str, long: &[&str]) -> Result<GetoptResult, String> {
+    let mut opts = Vec::new();
+    let mut i = 0;
+    while let Some(arg) = args.get(i) {
+        if !arg.starts_with('-') || arg == "-" {
+            break;
+        }
+        i += 1;
+        if arg == "--" {
+            break;
+        }
+        if let Some(body) = arg.strip_prefix("--") {
+            let (name, value) = match body.split_once('=') {
+                Some((n, v)) => (n, Some(v.to_string())),
+                None => (body, None),
+            };
+            let (takes_arg, full) = long_has_args(name, long)?;
+            let value = match (takes_arg, value) {
+                (true, Some(v)) => v,
+                (true, None) => {
+                    let v =
+                        args.get(i).ok_or_else(|| format!("option --{full} requires argument"))?;
+                    i += 1;
+                    v.clone()
+                }
+                (false, Some(_)) => {
+                    return Err(format!("option --{full} must not have an argument"));
+                }
+                (false, None) => String::new(),
+            };
+            opts.push((format!("--{full}"), value));
+            continue;
+        }
+        for (pos, c) in arg[1..].char_indices() {
+            let takes_arg = match short.find(c) {
+                Some(at) if c != ':' => short[at + c.len_utf8()..].starts_with(':'),
+                _ => return Err(format!("option -{c} not recognized")),
+            };
+            if !takes_arg {
+                opts.push((format!("-{c}"), String::new()));
+                continue;
+            }
+            let rest = &arg[1 + pos + c.len_utf8()..];
+            let value = if rest.is_empty() {
+                let v = args.get(i).ok_or_else(|| format!("option -{c} requires argument"))?;
+                i += 1;
+                v.clone()
+            } else {
+                rest.to_string()
+            };
+            opts.push((format!("-{c}"), value));
+            break;
+        }
+    }
+    Ok((opts, args.get(i..).unwrap_or_default().to_vec()))
+}
+
+/// `getopt.long_has_args`: an exact match, or a unique prefix (`name=` takes an argument).
+fn long_has_args(name: &str, long: &[&str]) -> Result<(bool, String), String> {
+    let matches: Vec<&str> = long.iter().copied().filter(|o| o.starts_with(name)).collect();
+    if matches.is_empty() {
+        return Err(format!("option --{name} not recognized"));
+    }
+    if long.contains(&name) {
+        return Ok((false, name.to_string()));
+    }
+    if long.iter().any(|o| o.strip_suffix('=') == Some(name)) {
+        return Ok((true, name.to_string()));
+    }
+    match matches.as_slice() {
+        [only] => Ok(match only.strip_suffix('=') {
+            Some(n) => (true, n.to_string()),
+            None => (false, only.to_string()),
+        }),
+        _ => Err(format!("option --{name} not a unique prefix")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

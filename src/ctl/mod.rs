@@ -148,57 +148,8 @@ const LONG: [&str; 7] = [
 /// then `Options.realize`'s processing in order: `-h` prints help when reached, a value
 /// is validated before the "conflicting" check, and each option may be given once.
 pub(crate) fn parse_options(args: &[String]) -> Result<Parsed, String> {
-    let mut pairs: Vec<(String, String)> = Vec::new();
-    let mut i = 0;
-    while let Some(a) = args.get(i) {
-        if !a.starts_with('-') || a == "-" {
-            break;
-        }
-        i += 1;
-        if a == "--" {
-            break;
-        }
-        if let Some(long) = a.strip_prefix("--") {
-            let (name, value) = match long.split_once('=') {
-                Some((n, v)) => (n, Some(v.to_string())),
-                None => (long, None),
-            };
-            let (takes_arg, full) = long_has_args(name)?;
-            let value = match (takes_arg, value) {
-                (true, Some(v)) => v,
-                (true, None) => {
-                    let v =
-                        args.get(i).ok_or_else(|| format!("option --{full} requires argument"))?;
-                    i += 1;
-                    v.clone()
-                }
-                (false, Some(_)) => {
-                    return Err(format!("option --{full} must not have an argument"));
-                }
-                (false, None) => String::new(),
-            };
-            pairs.push((format!("--{full}"), value));
-            continue;
-        }
-        for (pos, c) in a[1..].char_indices() {
-            let takes_arg = short_has_arg(c)?;
-            if !takes_arg {
-                pairs.push((format!("-{c}"), String::new()));
-                continue;
-            }
-            let rest = &a[1 + pos + c.len_utf8()..];
-            let value = if rest.is_empty() {
-                let v = args.get(i).ok_or_else(|| format!("option -{c} requires argument"))?;
-                i += 1;
-                v.clone()
-            } else {
-                rest.to_string()
-            };
-            pairs.push((format!("-{c}"), value));
-            break;
-        }
-    }
-    let mut o = Options { args: args[i..].to_vec(), ..Options::default() };
+    let (pairs, rest) = crate::pytext::getopt(args, SHORT, &LONG)?;
+    let mut o = Options { args: rest, ..Options::default() };
     for (opt, value) in pairs {
         let slot = match opt.as_str() {
             "-h" | "-?" | "--help" => return Ok(Parsed::Help),
@@ -233,34 +184,6 @@ pub(crate) fn parse_options(args: &[String]) -> Result<Parsed, String> {
         *slot = Some(value);
     }
     Ok(Parsed::Run(o))
-}
-
-fn short_has_arg(c: char) -> Result<bool, String> {
-    match SHORT.find(c) {
-        Some(pos) if c != ':' => Ok(SHORT[pos + c.len_utf8()..].starts_with(':')),
-        _ => Err(format!("option -{c} not recognized")),
-    }
-}
-
-/// `getopt.long_has_args`: an exact match, or a unique prefix.
-fn long_has_args(name: &str) -> Result<(bool, String), String> {
-    let matches: Vec<&str> = LONG.iter().copied().filter(|o| o.starts_with(name)).collect();
-    if matches.is_empty() {
-        return Err(format!("option --{name} not recognized"));
-    }
-    if LONG.contains(&name) {
-        return Ok((false, name.to_string()));
-    }
-    if LONG.iter().any(|o| o.strip_suffix('=') == Some(name)) {
-        return Ok((true, name.to_string()));
-    }
-    match matches.as_slice() {
-        [only] => Ok(match only.strip_suffix('=') {
-            Some(n) => (true, n.to_string()),
-            None => (false, only.to_string()),
-        }),
-        _ => Err(format!("option --{name} not a unique prefix")),
-    }
 }
 
 /// `datatypes.url`: `urlparse` finds a scheme, and a netloc or a path.
