@@ -2,12 +2,13 @@
 //! supervisord 4.3.0 with Python's supervisorctl, and against our daemon with ours. Output
 //! (pids, uptimes and times masked) and exit codes must be identical, command by command.
 
-use std::os::unix::process::CommandExt;
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 
 use crate::support::daemon::{DEADLINE, Daemon, poll};
+use crate::support::mask::mask_ctl;
+use crate::support::pydaemon::PyDaemon;
 use crate::support::pyref::pyref;
-use crate::support::{Run, run_as, tempdir};
+use crate::support::{Run, run_as};
 
 const PROGRAMS: &str = "[supervisorctl]\nserverurl=unix://{dir}/sock\n\
 [program:web]\ncommand=sleep 100\nstartsecs=0\n\
@@ -79,55 +80,6 @@ const AFTER_EDIT: &[(&str, bool)] = &[
     ("status", false),
 ];
 
-fn mask(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for line in s.lines() {
-        let mut l = line.to_string();
-        for (prefix, end) in [("pid ", ','), ("uptime ", '\n')] {
-            if let Some(i) = l.find(prefix) {
-                let start = i + prefix.len();
-                let stop = l[start..].find(end).map_or(l.len(), |j| start + j);
-                l.replace_range(start..stop, "N");
-            }
-        }
-        // STOPPED/EXITED descriptions carry a local time: `Nov 23 09:47 PM`.
-        for ampm in [" AM", " PM"] {
-            if let Some(i) = l.find(ampm)
-                && i >= 12
-                && l.is_char_boundary(i - 12)
-            {
-                l.replace_range(i - 12..i + 3, "DATE");
-            }
-        }
-        // `pid` alone prints the daemon's pid.
-        if !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()) {
-            l = "N".into();
-        }
-        out.push_str(&l);
-        out.push('\n');
-    }
-    out
-}
-
-struct PyDaemon {
-    child: Child,
-}
-
-impl Drop for PyDaemon {
-    fn drop(&mut self) {
-        // SAFETY: signals to the process group of a child we started.
-        unsafe {
-            libc::kill(self.child.id() as i32, libc::SIGTERM);
-        }
-        let _ = poll("python daemon exit", DEADLINE, || self.child.try_wait().ok().flatten());
-        // SAFETY: as above.
-        unsafe {
-            libc::kill(-(self.child.id() as i32), libc::SIGKILL);
-        }
-        let _ = self.child.wait();
-    }
-}
-
 fn settled(run: impl Fn(&[&str]) -> Run) -> Result<(), String> {
     poll("all processes settled", DEADLINE, || {
         let r = run(&["status"]);
@@ -143,13 +95,14 @@ fn settled(run: impl Fn(&[&str]) -> Run) -> Result<(), String> {
 fn run_all(
     run: &dyn Fn(&[&str]) -> Run,
     commands: &[(&str, bool)],
+    dir: &Path,
 ) -> Vec<(String, String, Option<i32>)> {
     commands
         .iter()
         .map(|(cmd, unordered)| {
             let words: Vec<&str> = cmd.split(' ').collect();
             let r = run(&words);
-            let mut text = mask(&r.stdout);
+            let mut text = mask_ctl(&r.stdout, dir);
             if *unordered {
                 let mut lines: Vec<&str> = text.lines().collect();
                 lines.sort_unstable();
@@ -164,26 +117,14 @@ fn run_all(
 fn supervisorctl_output_and_exit_codes_match_python() {
     let Some(py) = pyref() else { return };
     // Python side.
-    let pdir = tempdir();
-    let pconf = pdir.path().join("supervisord.conf");
     let text = crate::daemon::conf(PROGRAMS);
-    std::fs::write(&pconf, text.replace("{dir}", &pdir.path().display().to_string()))
-        .expect("write conf");
-    let child = Command::new(&py.supervisord)
-        .args(["-n", "-c"])
-        .arg(&pconf)
-        .current_dir(pdir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .process_group(0)
-        .spawn()
-        .expect("start python supervisord");
-    let _py_daemon = PyDaemon { child };
+    let pyd = PyDaemon::start(&py, &text);
+    let (pconf, pdir) = (pyd.conf.clone(), pyd.dir.path().to_path_buf());
     let pconf_s = pconf.display().to_string();
     let py_run = |args: &[&str]| {
         let mut all = vec!["-c", pconf_s.as_str()];
         all.extend_from_slice(args);
-        run_as(&py.supervisorctl, &all, Some(pdir.path()))
+        run_as(&py.supervisorctl, &all, Some(&pdir))
     };
     // Our side.
     let d = Daemon::start(&text);
@@ -197,19 +138,19 @@ fn supervisorctl_output_and_exit_codes_match_python() {
     };
     settled(py_run).unwrap_or_else(|e| panic!("python: {e}"));
     settled(our_run).unwrap_or_else(|e| panic!("ours: {e}\n{}", d.explain()));
-    let theirs = run_all(&py_run, COMMANDS);
-    let ours = run_all(&our_run, COMMANDS);
+    let theirs = run_all(&py_run, COMMANDS, &pdir);
+    let ours = run_all(&our_run, COMMANDS, d.dir.path());
     // The same edit on both sides: add a program, remove `off`.
     for conf in [&pconf, &d.conf] {
         let text = std::fs::read_to_string(conf).expect("read conf");
         let text = text.replace("[program:off]", "[program:newp]");
         std::fs::write(conf, text).expect("edit conf");
     }
-    let theirs_after = run_all(&py_run, AFTER_EDIT);
-    let ours_after = run_all(&our_run, AFTER_EDIT);
+    let theirs_after = run_all(&py_run, AFTER_EDIT, &pdir);
+    let ours_after = run_all(&our_run, AFTER_EDIT, d.dir.path());
     // The oracle really answered: its status lists the programs.
     assert!(
-        theirs[0].1.contains("web                              RUNNING   pid N"),
+        theirs[0].1.contains("web                              RUNNING   pid N, uptime U"),
         "{:?}",
         theirs[0]
     );

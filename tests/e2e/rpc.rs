@@ -14,6 +14,7 @@ use supervisord::rpc::{Fault, Value, jsonrpc, xmlrpc};
 
 use crate::daemon::conf;
 use crate::support::daemon::{DEADLINE, Daemon, poll};
+use crate::support::mask::{mask_after, mask_ctl};
 use crate::support::pydaemon::PyDaemon;
 use crate::support::pyref::pyref;
 use crate::support::xrpc::{self, b, i, s};
@@ -722,24 +723,6 @@ fn mask_xml(text: &str, dir: &Path) -> String {
     t
 }
 
-/// Replaces the run of `keep` characters after each `prefix` with `with`.
-fn mask_after(t: &str, prefix: &str, keep: impl Fn(char) -> bool, with: &str) -> String {
-    let mut out = String::with_capacity(t.len());
-    let mut rest = t;
-    while let Some(i) = rest.find(prefix) {
-        let after = i + prefix.len();
-        out.push_str(&rest[..after]);
-        let tail = &rest[after..];
-        let n = tail.find(|c: char| !keep(c)).unwrap_or(tail.len());
-        if n > 0 {
-            out.push_str(with);
-        }
-        rest = &tail[n..];
-    }
-    out.push_str(rest);
-    out
-}
-
 /// The same calls against both daemons, as (what, masked HTTP status and body).
 fn transcript(sock: &Path, dir: &Path, wait: &dyn Fn(&str, &str)) -> Vec<(String, String)> {
     let mut out = Vec::new();
@@ -877,30 +860,6 @@ fn xml_rpc_bodies_match_python_byte_for_byte() {
         }
     }
     assert!(diffs.is_empty(), "{} of {} differ:\n{}", diffs.len(), theirs.len(), diffs.join("\n"));
-}
-
-/// supervisorctl output with pids, uptimes, times and the temp dir masked.
-fn mask_ctl(text: &str, dir: &Path) -> String {
-    let text = text.replace(&dir.display().to_string(), "{dir}");
-    let mut out = String::new();
-    for line in text.lines() {
-        let mut l = mask_after(line, "pid ", |c| c.is_ascii_digit(), "N");
-        l = mask_after(&l, "uptime ", |c| c.is_ascii_digit() || c == ':', "U");
-        for ampm in [" AM", " PM"] {
-            if let Some(i) = l.find(ampm)
-                && i >= 12
-                && l.is_char_boundary(i - 12)
-            {
-                l.replace_range(i - 12..i + 3, "DATE");
-            }
-        }
-        if !l.is_empty() && l.chars().all(|c| c.is_ascii_digit()) {
-            l = "N".into();
-        }
-        out.push_str(&l);
-        out.push('\n');
-    }
-    out
 }
 
 /// (command, whether its lines may come in any order: Python answers waits in completion
