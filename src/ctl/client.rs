@@ -147,6 +147,16 @@ impl Client {
 
     /// Calls `method` with positional `params`.
     pub fn call(&mut self, method: &str, params: &[Value]) -> Result<Value, CallError> {
+        self.call_as(method, params)
+    }
+
+    /// Calls `method` and reads its result as `T` while parsing: members `T` does not
+    /// name are skipped, not built.
+    pub fn call_as<T: serde::de::DeserializeOwned>(
+        &mut self,
+        method: &str,
+        params: &[Value],
+    ) -> Result<T, CallError> {
         let id = self.next_id;
         self.next_id += 1;
         let body = jsonrpc::request(method, params, id);

@@ -59,9 +59,40 @@ const STOPPED_STATES: [i64; 4] = [
     ProcessState::Unknown.code() as i64,
 ];
 
+/// What `status` and `pid all` read of one `getAllProcessInfo` entry.
+#[derive(Debug, Default, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(default)]
+pub struct ProcessRow {
+    pub name: String,
+    pub group: String,
+    pub statename: String,
+    pub description: String,
+    pub state: i64,
+    pub pid: i64,
+}
+
+impl ProcessRow {
+    fn from_value(v: &Value) -> ProcessRow {
+        ProcessRow {
+            name: member_str(v, "name").to_string(),
+            group: member_str(v, "group").to_string(),
+            statename: member_str(v, "statename").to_string(),
+            description: member_str(v, "description").to_string(),
+            state: member_int(v, "state"),
+            pid: member_int(v, "pid"),
+        }
+    }
+}
+
 /// One RPC round trip to supervisord.
 pub trait Rpc {
     fn call(&mut self, method: &str, params: &[Value]) -> Result<Value, CallError>;
+    /// `supervisor.getAllProcessInfo` as rows. [`Client`] parses the reply straight into
+    /// them (a status run's main cost is this reply); the default goes through `call`.
+    fn all_process_info(&mut self) -> Result<Vec<ProcessRow>, CallError> {
+        let all = self.call("supervisor.getAllProcessInfo", &[])?;
+        Ok(list(&all).iter().map(ProcessRow::from_value).collect())
+    }
     /// The server URL as configured; messages quote it.
     fn serverurl(&self) -> &str;
     /// `open`: talk to another server from now on.
@@ -71,6 +102,9 @@ pub trait Rpc {
 impl Rpc for Client {
     fn call(&mut self, method: &str, params: &[Value]) -> Result<Value, CallError> {
         Client::call(self, method, params)
+    }
+    fn all_process_info(&mut self) -> Result<Vec<ProcessRow>, CallError> {
+        self.call_as("supervisor.getAllProcessInfo", &[])
     }
     fn serverurl(&self) -> &str {
         Client::serverurl(self)
@@ -371,7 +405,15 @@ impl<'a> Ctl<'a> {
 
     /// A call whose faults the command handles; other failures are exceptions.
     fn call(&mut self, method: &str, params: &[Value]) -> Step<Result<Value, Fault>> {
-        match self.rpc.call(method, params) {
+        self.call_with(|rpc| rpc.call(method, params))
+    }
+
+    /// [`Ctl::call`] for any request `f` makes.
+    fn call_with<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Rpc) -> Result<T, CallError>,
+    ) -> Step<Result<T, Fault>> {
+        match f(&mut *self.rpc) {
             Ok(v) => {
                 self.upchecked = true;
                 Ok(Ok(v))
@@ -395,10 +437,18 @@ impl<'a> Ctl<'a> {
     /// prints the missing-namespace message (3), and SHUTDOWN_STATE — which
     /// `getVersion` would have raised — is an exception whatever the method.
     fn ucall(&mut self, method: &str, params: &[Value]) -> Step<Result<Value, Fault>> {
+        self.ucall_with(|rpc| rpc.call(method, params))
+    }
+
+    /// [`Ctl::ucall`] for any request `f` makes.
+    fn ucall_with<T>(
+        &mut self,
+        f: impl FnOnce(&mut dyn Rpc) -> Result<T, CallError>,
+    ) -> Step<Result<T, Fault>> {
         if self.upchecked {
-            return self.call(method, params);
+            return self.call_with(f);
         }
-        match self.rpc.call(method, params) {
+        match f(&mut *self.rpc) {
             Ok(v) => {
                 self.upchecked = true;
                 Ok(Ok(v))
@@ -488,26 +538,26 @@ impl<'a> Ctl<'a> {
     }
 
     fn status(&mut self, arg: &str) -> Step {
-        let all = match self.ucall("supervisor.getAllProcessInfo", &[]) {
+        let infos = match self.ucall_with(|rpc| rpc.all_process_info()) {
             Err(Abort::Done) => {
                 self.exit = exit::STATUS_UNKNOWN;
                 return Ok(());
             }
             other => other?.map_err(|f| Abort::Raise(fault_exc(&f)))?,
         };
-        let infos = list(&all);
         let names = py_split(arg);
-        let mut matching: Vec<&Value> = Vec::new();
+        let mut matching: Vec<&ProcessRow> = Vec::new();
         if names.is_empty() || names.contains(&"all") {
-            matching.extend(infos);
+            matching.extend(&infos);
         } else {
             for name in names {
                 let (group, process) = split_namespec(name);
                 let before = matching.len();
-                matching.extend(infos.iter().filter(|i| {
-                    member_str(i, "group") == group
-                        && process.is_none_or(|p| member_str(i, "name") == p)
-                }));
+                matching.extend(
+                    infos
+                        .iter()
+                        .filter(|i| i.group == group && process.is_none_or(|p| i.name == p)),
+                );
                 if matching.len() == before {
                     let msg = match process {
                         None => format!("{group}: ERROR (no such group)"),
@@ -521,13 +571,13 @@ impl<'a> Ctl<'a> {
         let rows: Vec<format::StatusRow> = matching
             .iter()
             .map(|i| format::StatusRow {
-                namespec: format::namespec(member_str(i, "group"), member_str(i, "name")),
-                statename: py_str(i.member("statename")),
-                description: py_str(i.member("description")),
+                namespec: format::namespec(&i.group, &i.name),
+                statename: &i.statename,
+                description: &i.description,
             })
             .collect();
         self.out.raw(format::status_table(&rows).as_bytes());
-        if matching.iter().any(|i| STOPPED_STATES.contains(&member_int(i, "state"))) {
+        if matching.iter().any(|i| STOPPED_STATES.contains(&i.state)) {
             self.exit = exit::STATUS_NOT_RUNNING;
         }
         Ok(())
@@ -539,9 +589,9 @@ impl<'a> Ctl<'a> {
             let pid = self.ufcall("supervisor.getPID", &[])?;
             self.out.line(&py_str(Some(&pid)));
         } else if names.contains(&"all") {
-            let all = self.ufcall("supervisor.getAllProcessInfo", &[])?;
-            for info in list(&all) {
-                self.out.line(&py_str(info.member("pid")));
+            let all = self.ucall_with(|rpc| rpc.all_process_info())?;
+            for info in all.map_err(|f| Abort::Raise(fault_exc(&f)))? {
+                self.out.line(&info.pid.to_string());
             }
         } else {
             for name in names {

@@ -4,9 +4,9 @@
 //! whitespace, continuation lines, lower-cased keys, repeated sections merged) and
 //! `%(here)s`/`%(ENV_X)s` expansion.
 //!
-//! This is a stopgap until `crate::config` exists: [`read`] is the only entry point and
-//! [`ClientConfig`] the only result, so swapping in the full parser means reimplementing
-//! one function.
+//! Deliberately not `crate::config`: supervisorctl runs once per command, and building a
+//! daemon's whole model (every program, expansion, user lookup) would cost more than the
+//! request itself. Only the two sections it needs are kept.
 
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
@@ -63,19 +63,26 @@ pub fn read(path: &Path, environ: &[(String, String)]) -> Result<ClientConfig, S
 
 type Sections = HashMap<String, HashMap<String, String>>;
 
-/// `RawConfigParser(inline_comment_prefixes=(';','#'), strict=False)`.
+/// The sections [`read`] looks at; the others are only checked for syntax.
+const WANTED: [&str; 2] = ["supervisorctl", "unix_http_server"];
+
+/// `RawConfigParser(inline_comment_prefixes=(';','#'), strict=False)`, keeping only the
+/// [`WANTED`] sections. A daemon config lists hundreds of programs and supervisorctl runs
+/// once per command, so the others are walked without allocating: every line still gets
+/// configparser's syntax checks, and a bad line anywhere is the same error.
 fn parse(text: &str) -> Result<Sections, String> {
     let mut sections: Sections = HashMap::new();
-    let mut current: Option<String> = None;
-    // The option a continuation line extends, with the indent of its line.
-    let mut last: Option<(String, usize)> = None;
+    // The current section: `None` before the first header, `Some(None)` for one we skip.
+    let mut current: Option<Option<&str>> = None;
+    // The indent of the option a continuation line would extend, with its key when the
+    // section is kept.
+    let mut last: Option<(Option<String>, usize)> = None;
     for (idx, raw) in text.lines().enumerate() {
-        let stripped_comment = strip_inline_comment(raw);
-        let value = stripped_comment.trim();
         let trimmed_start = raw.trim_start();
         if trimmed_start.starts_with('#') || trimmed_start.starts_with(';') {
             continue;
         }
+        let value = strip_inline_comment(raw).trim();
         let indent = raw.len() - trimmed_start.len();
         if value.is_empty() {
             // Empty lines inside a value are kept by configparser, then stripped at the
@@ -83,44 +90,56 @@ fn parse(text: &str) -> Result<Sections, String> {
             last = None;
             continue;
         }
-        if let (Some((key, key_indent)), Some(sec)) = (&last, &current)
+        if let Some((key, key_indent)) = &last
             && indent > *key_indent
         {
-            if let Some(v) = sections.get_mut(sec).and_then(|s| s.get_mut(key)) {
+            if let (Some(key), Some(Some(sec))) = (key, current)
+                && let Some(v) = sections.get_mut(sec).and_then(|s| s.get_mut(key))
+            {
                 v.push('\n');
                 v.push_str(value);
             }
             continue;
         }
         if value.starts_with('[') && value.ends_with(']') && value.len() >= 3 {
-            let name = value[1..value.len() - 1].to_string();
-            sections.entry(name.clone()).or_default();
-            current = Some(name);
+            let name = &value[1..value.len() - 1];
+            let keep = WANTED.contains(&name);
+            if keep {
+                sections.entry(name.to_string()).or_default();
+            }
+            current = Some(keep.then_some(name));
             last = None;
             continue;
         }
-        let Some(sec) = &current else {
+        let Some(sec) = current else {
             return Err(format!("File contains no section headers (line {})", idx + 1));
         };
-        let split = value.find(['=', ':']).map(|i| (&value[..i], &value[i + 1..]));
-        let Some((key, val)) = split else {
+        let Some(eq) = value.bytes().position(|b| b == b'=' || b == b':') else {
             return Err(format!("Source contains parsing errors: line {}", idx + 1));
         };
-        let key = key.trim().to_lowercase();
-        sections.entry(sec.clone()).or_default().insert(key.clone(), val.trim().to_string());
-        last = Some((key, indent));
+        let Some(sec) = sec else {
+            last = Some((None, indent));
+            continue;
+        };
+        let key = value[..eq].trim().to_lowercase();
+        let val = value[eq + 1..].trim().to_string();
+        sections.entry(sec.to_string()).or_default().insert(key.clone(), val);
+        last = Some((Some(key), indent));
     }
     Ok(sections)
 }
 
-/// Drops an inline comment: `;` or `#` preceded by whitespace.
+/// Drops an inline comment: `;` or `#` preceded by whitespace. Scans bytes (both markers
+/// are ASCII) and decodes only the character before a marker.
 fn strip_inline_comment(line: &str) -> &str {
-    let mut prev_space = false;
-    for (i, c) in line.char_indices() {
-        if (c == ';' || c == '#') && prev_space {
+    let bytes = line.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if (b == b';' || b == b'#')
+            && i > 0
+            && line[..i].chars().next_back().is_some_and(char::is_whitespace)
+        {
             return &line[..i];
         }
-        prev_space = c.is_whitespace();
     }
     line
 }
@@ -238,12 +257,22 @@ mod tests {
         assert_eq!(read(&p, &[]), Ok(ClientConfig::default()));
         let p = write(dir.path(), "garbage\n");
         assert!(read(&p, &[]).is_err());
+        // A bad line in a section supervisorctl does not read is still configparser's error.
+        let p = write(dir.path(), "[supervisorctl]\n[program:x]\ncommand=true\nbad line\n");
+        assert_eq!(
+            read(&p, &[]),
+            Err(format!("Source contains parsing errors: line 4 in {}", p.display()))
+        );
     }
 
     #[test]
     fn continuation_lines_and_comments() {
-        let s = parse("# c\n[a]\nk = v\n  more\n; x\nz=1 #c\n[a]\ny=2\n").expect("parse");
-        let a = &s["a"];
+        let s = parse(
+            "# c\n[supervisorctl]\nk = v\n  more\n; x\nz=1 #c\n[other]\nq=1\n  cont\n[supervisorctl]\ny=2\n",
+        )
+        .expect("parse");
+        assert!(!s.contains_key("other"), "sections supervisorctl does not read are skipped");
+        let a = &s["supervisorctl"];
         assert_eq!(a["k"], "v\nmore");
         assert_eq!(a["z"], "1");
         assert_eq!(a["y"], "2");

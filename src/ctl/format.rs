@@ -5,6 +5,7 @@
 //! Widths are counted in characters, as Python's `%-Ns` does (Rust's `{:<N}` agrees).
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 
 /// supervisorctl's module docstring, printed by `-h` with `%s` replaced by argv[0].
 const USAGE: &str = "supervisorctl -- control applications run by supervisord from the cmd line.
@@ -153,10 +154,10 @@ pub fn split_namespec(spec: &str) -> (&str, Option<&str>) {
 
 /// One row of the status table.
 #[derive(Debug, Clone, PartialEq)]
-pub struct StatusRow {
+pub struct StatusRow<'a> {
     pub namespec: String,
-    pub statename: String,
-    pub description: String,
+    pub statename: &'a str,
+    pub description: &'a str,
 }
 
 /// `_show_statuses`: the name column is `max(30, longest namespec) + 3` wide, the state
@@ -165,7 +166,8 @@ pub fn status_table(rows: &[StatusRow]) -> String {
     let width = rows.iter().map(|r| r.namespec.chars().count()).fold(30, usize::max) + 3;
     let mut out = String::with_capacity(rows.len() * (width + 40));
     for r in rows {
-        out.push_str(&format!("{:<width$}{:<10}{}\n", r.namespec, r.statename, r.description));
+        // Writing to a String cannot fail.
+        let _ = writeln!(out, "{:<width$}{:<10}{}", r.namespec, r.statename, r.description);
     }
     out
 }
@@ -297,8 +299,8 @@ pub fn py_strip(s: &str) -> &str {
 mod tests {
     use super::*;
 
-    fn row(n: &str, s: &str, d: &str) -> StatusRow {
-        StatusRow { namespec: n.into(), statename: s.into(), description: d.into() }
+    fn row<'a>(n: &str, s: &'a str, d: &'a str) -> StatusRow<'a> {
+        StatusRow { namespec: n.into(), statename: s, description: d }
     }
 
     #[test]

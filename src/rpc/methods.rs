@@ -117,22 +117,22 @@ pub fn parse_signal(s: &str) -> Option<i32> {
     (1..=64).find(|&n| crate::procsup::signame(n).strip_prefix("SIG") == Some(bare))
 }
 
-fn info_value(i: &ProcessInfo) -> Value {
+fn info_value(i: ProcessInfo) -> Value {
     Value::record([
-        ("name", Value::str(&i.name)),
-        ("group", Value::str(&i.group)),
+        ("name", Value::String(i.name)),
+        ("group", Value::String(i.group)),
         ("start", Value::Int(i.start)),
         ("stop", Value::Int(i.stop)),
         ("now", Value::Int(i.now)),
         ("state", Value::Int(i.state.code().into())),
         ("statename", Value::str(i.state.name())),
-        ("spawnerr", Value::str(&i.spawnerr)),
+        ("spawnerr", Value::String(i.spawnerr)),
         ("exitstatus", Value::Int(i.exitstatus)),
         ("logfile", Value::str(&i.stdout_logfile)),
-        ("stdout_logfile", Value::str(&i.stdout_logfile)),
-        ("stderr_logfile", Value::str(&i.stderr_logfile)),
+        ("stdout_logfile", Value::String(i.stdout_logfile)),
+        ("stderr_logfile", Value::String(i.stderr_logfile)),
         ("pid", Value::Int(i.pid)),
-        ("description", Value::str(&i.description)),
+        ("description", Value::String(i.description)),
     ])
 }
 
@@ -455,12 +455,12 @@ impl Methods {
             "getProcessInfo" => {
                 let spec = Params::new(params, 1, 1)?.str(0)?;
                 let info = self.ask(|reply| Request::ProcessInfo { spec, reply }).await??;
-                Ok(info_value(&info))
+                Ok(info_value(info))
             }
             "getAllProcessInfo" => {
                 Params::new(params, 0, 0)?;
                 let all = self.ask(|reply| Request::AllProcessInfo { reply }).await?;
-                Ok(Value::Array(all.iter().map(info_value).collect()))
+                Ok(Value::Array(all.into_iter().map(info_value).collect()))
             }
             "readProcessStdoutLog" | "readProcessLog" | "readProcessStderrLog" => {
                 let channel = if name == "readProcessStderrLog" {

@@ -231,7 +231,7 @@ impl Parser {
                     self.close("name")?;
                     let v = self.value()?;
                     self.close("member")?;
-                    members.push((name, v));
+                    members.push((name.into(), v));
                 }
                 Value::Struct(members)
             }

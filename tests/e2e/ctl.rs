@@ -106,10 +106,13 @@ fn wekastop_holds_autorecovery_off_while_stopping() {
 fn wekastop_reenables_autorecovery_when_interrupted() {
     let d = Daemon::start(&conf(
         "[supervisorctl]\nserverurl=unix://{dir}/sock\n\
-         [program:stubborn]\ncommand=sh -c 'trap \"\" TERM; while :; do sleep 1; done'\nstartsecs=0\nstopwaitsecs=30\n",
+         [program:stubborn]\ncommand=sh -c 'trap \"\" TERM; touch {dir}/trapped; while :; do sleep 1; done'\nstartsecs=0\nstopwaitsecs=30\n",
     ));
     d.ready();
     d.wait_state("stubborn", "RUNNING");
+    // A SIGTERM that lands before the shell has run `trap` kills it: wait for the trap.
+    poll("the trap", DEADLINE, || d.path("trapped").exists().then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
     let conf = d.conf.display().to_string();
     let mut child = Command::new(link(&d, "wekastop"))
         .args(["-c", &conf, "stubborn"])

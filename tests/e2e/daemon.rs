@@ -115,10 +115,13 @@ fn autorestart_policies_and_exitcodes() {
 #[test]
 fn stop_escalates_to_sigkill_after_stopwaitsecs() {
     let d = Daemon::start(&conf(
-        "[program:stubborn]\ncommand=sh -c 'trap \"\" TERM; while :; do sleep 1; done'\nstartsecs=0\nstopwaitsecs=1\n",
+        "[program:stubborn]\ncommand=sh -c 'trap \"\" TERM; touch {dir}/trapped; while :; do sleep 1; done'\nstartsecs=0\nstopwaitsecs=1\n",
     ));
     d.ready();
     let pid = d.wait_state("stubborn", "RUNNING")["pid"].as_i64().unwrap_or(0);
+    // A SIGTERM that lands before the shell has run `trap` kills it: wait for the trap.
+    poll("the trap", DEADLINE, || d.path("trapped").exists().then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
     let res = rpc::ok(&d.sock(), "supervisor.stopProcess", json!(["stubborn"]));
     assert_eq!(res, json!(true));
     d.wait_for_log(&format!("killing 'stubborn' ({pid}) with SIGKILL"));

@@ -62,7 +62,8 @@ fn norm(v: &Value) -> Value {
     match v {
         Value::Array(a) => Value::Array(a.iter().map(norm).collect()),
         Value::Struct(m) => {
-            let mut m: Vec<(String, Value)> = m.iter().map(|(k, v)| (k.clone(), norm(v))).collect();
+            let mut m: Vec<(supervisord::rpc::value::Key, Value)> =
+                m.iter().map(|(k, v)| (k.clone(), norm(v))).collect();
             m.sort_by(|a, b| a.0.cmp(&b.0));
             Value::Struct(m)
         }
@@ -628,7 +629,7 @@ fn xml_member_order_and_escaping_are_pythons() {
     wait_state(&d, "sleeper", "RUNNING");
     let info = xrpc::ok(&d.sock(), "supervisor.getProcessInfo", &[s("sleeper")]);
     let keys: Vec<&str> = match &info {
-        Value::Struct(m) => m.iter().map(|(k, _)| k.as_str()).collect(),
+        Value::Struct(m) => m.iter().map(|(k, _)| k.as_ref()).collect(),
         _ => Vec::new(),
     };
     assert_eq!(
@@ -1668,11 +1669,14 @@ fn socket_mode_owner_and_stale_socket() {
 #[test]
 fn calls_during_shutdown_get_shutdown_state() {
     let mut d = Daemon::start(&conf(
-        "[program:stubborn]\ncommand=sh -c 'trap \"\" TERM; while :; do sleep 0.1; done'\n\
+        "[program:stubborn]\ncommand=sh -c 'trap \"\" TERM; touch {dir}/trapped; while :; do sleep 0.1; done'\n\
          startsecs=0\nstopwaitsecs=60\nstopasgroup=false\nkillasgroup=true\n",
     ));
     d.ready();
     wait_state(&d, "stubborn", "RUNNING");
+    // A SIGTERM that lands before the shell has run `trap` kills it: wait for the trap.
+    poll("the trap", DEADLINE, || d.path("trapped").exists().then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
     let sock = d.sock();
     let pid = xrpc::ok(&sock, "supervisor.getProcessInfo", &[s("stubborn")])
         .member("pid")
