@@ -8,6 +8,11 @@ use std::process::ExitCode;
 
 use supervisord::personality::{self, Personality};
 
+/// See Cargo.toml: the musl build's own allocator makes the daemon page-fault per reply.
+#[cfg(target_env = "musl")]
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let argv0 = args.first().map(|a| Path::new(a).file_name().unwrap_or(a.as_os_str()));

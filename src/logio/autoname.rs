@@ -41,8 +41,12 @@ pub fn os_random() -> io::Result<[u8; 8]> {
     let mut filled = 0;
     while filled < buf.len() {
         let rest = &mut buf[filled..];
+        // The raw syscall: a static musl build links `getrandom()` as a weak symbol that
+        // can resolve to null.
         // SAFETY: `rest` is a valid, writable buffer of `rest.len()` bytes for the call.
-        let n = unsafe { libc::getrandom(rest.as_mut_ptr().cast(), rest.len(), 0) };
+        let n = unsafe {
+            libc::syscall(libc::SYS_getrandom, rest.as_mut_ptr(), rest.len(), 0 as libc::c_uint)
+        };
         if n < 0 {
             let err = io::Error::last_os_error();
             if err.kind() == io::ErrorKind::Interrupted {

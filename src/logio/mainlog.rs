@@ -90,7 +90,8 @@ impl LocalTime {
     /// `wall` in the local time zone (the epoch for a time before 1970).
     pub fn of(wall: SystemTime) -> LocalTime {
         let since = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
-        let secs = libc::time_t::try_from(since.as_secs()).unwrap_or(libc::time_t::MAX);
+        // time_t is i64 on every 64-bit Linux libc (the alias is deprecated on musl).
+        let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
         // SAFETY: an all-zero `tm` is a valid value (integers, and a null `tm_zone`).
         let mut tm: libc::tm = unsafe { std::mem::zeroed() };
         // SAFETY: both pointers are valid for the call; localtime_r is thread-safe.

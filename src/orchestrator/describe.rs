@@ -1,22 +1,11 @@
-//! The text pieces of `getProcessInfo`'s `description`, pure except for the local-time
-//! conversion, which goes through the C library as Python's `time.localtime` does.
-
-/// Python's `str(timedelta(seconds=n))` for whole seconds: `H:MM:SS`, with `1 day, ` or
-/// `N days, ` in front past 24 hours. A negative gap (clock went back) shows as `0:00:00`.
-pub fn uptime(secs: i64) -> String {
-    let secs = secs.max(0);
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    let hms = format!("{}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
-    match days {
-        0 => hms,
-        1 => format!("1 day, {hms}"),
-        d => format!("{d} days, {hms}"),
-    }
-}
+//! The stop-time piece of `getProcessInfo`'s `description` (`procsup` renders the rest),
+//! pure except for the local-time conversion, which goes through the C library as
+//! Python's `time.localtime` does.
 
 /// Broken-down local time of an epoch second.
 pub fn local_tm(epoch: i64) -> Option<libc::tm> {
-    let t: libc::time_t = epoch;
+    // time_t is i64 on every 64-bit Linux libc (the alias is deprecated on musl).
+    let t: i64 = epoch;
     // SAFETY: an all-zero `tm` is a valid value for localtime_r to overwrite; both pointers
     // point at live locals for the duration of the call.
     unsafe {
@@ -44,17 +33,6 @@ pub fn stop_time(tm: &libc::tm) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn uptime_is_python_timedelta() {
-        assert_eq!(uptime(0), "0:00:00");
-        assert_eq!(uptime(5), "0:00:05");
-        assert_eq!(uptime(62), "0:01:02");
-        assert_eq!(uptime(36_000), "10:00:00");
-        assert_eq!(uptime(86_400 + 2 * 3600 + 3 * 60 + 4), "1 day, 2:03:04");
-        assert_eq!(uptime(2 * 86_400 + 1), "2 days, 0:00:01");
-        assert_eq!(uptime(-30), "0:00:00");
-    }
 
     fn tm(mon: i32, mday: i32, hour: i32, min: i32) -> libc::tm {
         // SAFETY: all-zero is a valid `tm`.

@@ -18,6 +18,7 @@
 //!   carried out as soon as the pid is known (or the process goes STOPPED if the spawn
 //!   fails).
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use super::action::{Action, StartOutcome, StateChange, TimerKind, WaitOutcome};
@@ -93,7 +94,11 @@ impl Description {
     pub fn render(&self, format_stop: impl FnOnce(Option<Instant>) -> String) -> String {
         match self {
             Description::Running { pid, uptime } => {
-                format!("pid {pid}, uptime {}", format_uptime(uptime.as_secs()))
+                // One buffer: a status reply renders this for every process.
+                let mut s = String::with_capacity(40);
+                let _ = write!(s, "pid {pid}, uptime ");
+                write_uptime(&mut s, uptime.as_secs());
+                s
             }
             Description::Error(text) => text.clone(),
             Description::NotStarted => "Not started".to_owned(),
@@ -105,13 +110,20 @@ impl Description {
 
 /// Python's `str(timedelta)` for whole seconds: `0:01:02`, `1 day, 2:03:04`, `3 days, …`.
 pub fn format_uptime(secs: u64) -> String {
+    let mut s = String::new();
+    write_uptime(&mut s, secs);
+    s
+}
+
+fn write_uptime(out: &mut String, secs: u64) {
     let (days, rest) = (secs / 86_400, secs % 86_400);
-    let hms = format!("{}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
-    match days {
-        0 => hms,
-        1 => format!("1 day, {hms}"),
-        n => format!("{n} days, {hms}"),
-    }
+    // Writing to a String cannot fail.
+    let _ = match days {
+        0 => Ok(()),
+        1 => write!(out, "1 day, "),
+        n => write!(out, "{n} days, "),
+    };
+    let _ = write!(out, "{}:{:02}:{:02}", rest / 3600, rest % 3600 / 60, rest % 60);
 }
 
 impl Proc {
