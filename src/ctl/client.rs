@@ -255,7 +255,10 @@ impl Client {
                 }
             }
         };
-        Ok(BufReader::with_capacity(64 * 1024, stream))
+        // Small: std zero-fills a BufReader's whole buffer on first use (our `Stream` has
+        // no `read_buf`), and each fresh page is a fault in a run that lasts a millisecond.
+        // Bodies are read past it, straight into their own buffer.
+        Ok(BufReader::with_capacity(8 * 1024, stream))
     }
 
     fn exchange(&mut self, request: &[u8]) -> Result<Response, Exchange> {
