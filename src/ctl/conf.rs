@@ -23,7 +23,8 @@ pub struct ClientConfig {
 
 /// Reads `path`. The error is the message Python's `ClientOptions` gives (printed as a
 /// usage error, exit 2).
-pub fn read(path: &Path, environ: &[(String, String)]) -> Result<ClientConfig, String> {
+/// `env` looks up an environment variable (for `%(ENV_X)s`).
+pub fn read(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<ClientConfig, String> {
     let shown = path.display();
     if !path.exists() {
         return Err(format!("could not find config file {shown}"));
@@ -36,17 +37,13 @@ pub fn read(path: &Path, environ: &[(String, String)]) -> Result<ClientConfig, S
     let Some(ctl) = sections.get("supervisorctl") else {
         return Err(".ini file does not include supervisorctl section".to_string());
     };
-    let mut names: HashMap<String, String> =
-        environ.iter().map(|(k, v)| (format!("ENV_{k}"), v.clone())).collect();
-    let get = |sec: &HashMap<String, String>,
-               sec_name: &str,
-               key: &str,
-               names: &HashMap<String, String>| {
+    let mut names = Names { env, here: None };
+    let get = |sec: &HashMap<String, String>, sec_name: &str, key: &str, names: &Names| {
         sec.get(key).map(|v| expand(v, names, &format!("{sec_name}.{key}"))).transpose()
     };
     let username = get(ctl, "supervisorctl", "username", &names)?;
     let password = get(ctl, "supervisorctl", "password", &names)?;
-    names.insert("here".to_string(), here);
+    names.here = Some(&here);
     let mut serverurl = get(ctl, "supervisorctl", "serverurl", &names)?;
     if serverurl.is_none()
         && let Some(http) = sections.get("unix_http_server")
@@ -144,8 +141,25 @@ fn strip_inline_comment(line: &str) -> &str {
     line
 }
 
+/// The names a `%(name)s` can use: `ENV_X` from the environment, and `here` where Python
+/// offers it. Looked up on use: collecting the whole environment up front cost more than
+/// reading the file, and most configs expand nothing.
+struct Names<'a> {
+    env: &'a dyn Fn(&str) -> Option<String>,
+    here: Option<&'a str>,
+}
+
+impl Names<'_> {
+    fn get(&self, key: &str) -> Option<String> {
+        match key {
+            "here" => self.here.map(str::to_string),
+            _ => key.strip_prefix("ENV_").and_then(|k| (self.env)(k)),
+        }
+    }
+}
+
 /// Python's `s % names` for the `%(name)s` and `%%` forms supervisor documents.
-fn expand(s: &str, names: &HashMap<String, String>, what: &str) -> Result<String, String> {
+fn expand(s: &str, names: &Names, what: &str) -> Result<String, String> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('%') {
@@ -166,7 +180,7 @@ fn expand(s: &str, names: &HashMap<String, String>, what: &str) -> Result<String
                 "Format string {s:?} for {what:?} contains names ('{key}') which cannot be expanded"
             ));
         };
-        out.push_str(v);
+        out.push_str(&v);
         rest = r;
     }
     out.push_str(rest);
@@ -204,6 +218,10 @@ pub fn normalize_path(p: &Path) -> PathBuf {
 mod tests {
     use super::*;
 
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
     fn write(dir: &Path, text: &str) -> PathBuf {
         let p = dir.join("s.conf");
         std::fs::write(&p, text).expect("write conf");
@@ -217,7 +235,7 @@ mod tests {
             dir.path(),
             "[unix_http_server]\nfile=%(here)s/a.sock ; comment\n[supervisorctl]\nUserName = bob\npassword: s3;cret\n",
         );
-        let c = read(&p, &[]).expect("read");
+        let c = read(&p, &no_env).expect("read");
         let here = dir.path().display();
         assert_eq!(c.serverurl, Some(format!("unix://{here}/a.sock")));
         assert_eq!(c.username.as_deref(), Some("bob"));
@@ -228,7 +246,7 @@ mod tests {
         );
         let parent = dir.path().parent().map(|d| d.display().to_string()).unwrap_or_default();
         assert_eq!(
-            read(&p, &[]).expect("read").serverurl,
+            read(&p, &no_env).expect("read").serverurl,
             Some(format!("unix://{parent}/x/b.sock"))
         );
     }
@@ -236,7 +254,7 @@ mod tests {
     #[test]
     fn env_expansion_and_percent_escape() {
         let dir = tempfile::Builder::new().prefix("ctlconf").tempdir_in("/tmp").expect("tempdir");
-        let env = vec![("PORT".to_string(), "9009".to_string())];
+        let env = |k: &str| (k == "PORT").then(|| "9009".to_string());
         let p = write(dir.path(), "[supervisorctl]\nserverurl = http://h:%(ENV_PORT)s/%%x\n");
         assert_eq!(read(&p, &env).expect("read").serverurl.as_deref(), Some("http://h:9009/%x"));
         let p = write(dir.path(), "[supervisorctl]\nserverurl = http://h:%(ENV_NOPE)s\n");
@@ -248,19 +266,22 @@ mod tests {
         let dir = tempfile::Builder::new().prefix("ctlconf").tempdir_in("/tmp").expect("tempdir");
         let missing = dir.path().join("nope.conf");
         assert_eq!(
-            read(&missing, &[]),
+            read(&missing, &no_env),
             Err(format!("could not find config file {}", missing.display()))
         );
         let p = write(dir.path(), "[supervisord]\n[x]\n");
-        assert_eq!(read(&p, &[]), Err(".ini file does not include supervisorctl section".into()));
+        assert_eq!(
+            read(&p, &no_env),
+            Err(".ini file does not include supervisorctl section".into())
+        );
         let p = write(dir.path(), "[supervisorctl]\n");
-        assert_eq!(read(&p, &[]), Ok(ClientConfig::default()));
+        assert_eq!(read(&p, &no_env), Ok(ClientConfig::default()));
         let p = write(dir.path(), "garbage\n");
-        assert!(read(&p, &[]).is_err());
+        assert!(read(&p, &no_env).is_err());
         // A bad line in a section supervisorctl does not read is still configparser's error.
         let p = write(dir.path(), "[supervisorctl]\n[program:x]\ncommand=true\nbad line\n");
         assert_eq!(
-            read(&p, &[]),
+            read(&p, &no_env),
             Err(format!("Source contains parsing errors: line 4 in {}", p.display()))
         );
     }

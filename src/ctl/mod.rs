@@ -81,12 +81,11 @@ pub fn run(progname: &str, args: &[String], out: &mut dyn Write, err: &mut dyn W
 /// `[supervisorctl] serverurl`, then `[unix_http_server] file`, then the default socket;
 /// credentials from `-u`/`-p`, then the config. Shared by supervisorctl, wekastop and bridge.
 pub fn connect(progname: &str, opts: &Options) -> Result<client::Client, String> {
-    let environ: Vec<(String, String)> = std::env::vars_os()
-        .map(|(k, v)| (k.to_string_lossy().into_owned(), v.to_string_lossy().into_owned()))
-        .collect();
     let configfile = opts.configfile.clone().map(PathBuf::from).or_else(|| find_config(progname));
     let config = match configfile {
-        Some(path) => conf::read(&path, &environ)?,
+        Some(path) => {
+            conf::read(&path, &|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()))?
+        }
         None => conf::ClientConfig::default(),
     };
     let serverurl =
