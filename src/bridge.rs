@@ -43,10 +43,8 @@ pub fn main(args: Vec<OsString>) -> u8 {
     };
     let (method, params) = match opts.args.as_slice() {
         [m] => (m.clone(), Vec::new()),
-        [m, json] => match serde_json::from_str::<serde_json::Value>(json) {
-            Ok(serde_json::Value::Array(a)) => {
-                (m.clone(), a.into_iter().map(jsonrpc::from_json).collect())
-            }
+        [m, json] => match serde_json::from_str::<Value>(json) {
+            Ok(Value::Array(a)) => (m.clone(), a),
             Ok(_) => return fail("the parameters must be a JSON array, e.g. '[\"web\", true]'"),
             Err(e) => return fail(&format!("the parameters are not valid JSON: {e}")),
         },

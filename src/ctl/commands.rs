@@ -487,7 +487,23 @@ impl<'a> Ctl<'a> {
 
     /// `ucall` whose faults are exceptions.
     fn ufcall(&mut self, method: &str, params: &[Value]) -> Step<Value> {
-        self.ucall(method, params)?.map_err(|f| Abort::Raise(fault_exc(&f)))
+        self.ufcall_with(|rpc| rpc.call(method, params))
+    }
+
+    /// [`Ctl::ufcall`] for any request `f` makes.
+    fn ufcall_with<T>(&mut self, f: impl FnOnce(&mut dyn Rpc) -> Result<T, CallError>) -> Step<T> {
+        self.ucall_with(f)?.map_err(|f| Abort::Raise(fault_exc(&f)))
+    }
+
+    /// A failed shutdown/restart/reload: `msg` for SHUTDOWN_STATE, an exception otherwise;
+    /// exit 1 either way.
+    fn shutting_down(&mut self, f: &Fault, msg: &str) -> Step {
+        self.exit = exit::GENERIC;
+        if i64::from(f.code) != code::SHUTDOWN_STATE {
+            return Err(Abort::Raise(fault_exc(f)));
+        }
+        self.out.line(msg);
+        Ok(())
     }
 
     /// An explicit `upcheck()`, for the paths where Python prints something (a usage
@@ -589,8 +605,7 @@ impl<'a> Ctl<'a> {
             let pid = self.ufcall("supervisor.getPID", &[])?;
             self.out.line(&py_str(Some(&pid)));
         } else if names.contains(&"all") {
-            let all = self.ucall_with(|rpc| rpc.all_process_info())?;
-            for info in all.map_err(|f| Abort::Raise(fault_exc(&f)))? {
+            for info in self.ufcall_with(|rpc| rpc.all_process_info())? {
                 self.out.line(&info.pid.to_string());
             }
         } else {
@@ -995,13 +1010,7 @@ impl<'a> Ctl<'a> {
                     self.out.line(&line);
                 }
             }
-            Err(f) => {
-                self.exit = exit::GENERIC;
-                if i64::from(f.code) != code::SHUTDOWN_STATE {
-                    return Err(Abort::Raise(fault_exc(&f)));
-                }
-                self.out.line("ERROR: supervisor shutting down");
-            }
+            Err(f) => self.shutting_down(&f, "ERROR: supervisor shutting down")?,
         }
         Ok(())
     }
@@ -1075,14 +1084,7 @@ impl<'a> Ctl<'a> {
     fn update(&mut self, arg: &str) -> Step {
         let result = match self.call("supervisor.reloadConfig", &[])? {
             Ok(r) => r,
-            Err(f) => {
-                self.exit = exit::GENERIC;
-                if i64::from(f.code) == code::SHUTDOWN_STATE {
-                    self.out.line("ERROR: already shutting down");
-                    return Ok(());
-                }
-                return Err(Abort::Raise(fault_exc(&f)));
-            }
+            Err(f) => return self.shutting_down(&f, "ERROR: already shutting down"),
         };
         let (added, changed, removed) = reload_changes(&result)?;
         // Python keeps these in a set; we keep the order they were typed in.
@@ -1161,13 +1163,7 @@ impl<'a> Ctl<'a> {
         }
         match self.call("supervisor.restart", &[])? {
             Ok(_) => self.out.line("Restarted supervisord"),
-            Err(f) => {
-                self.exit = exit::GENERIC;
-                if i64::from(f.code) != code::SHUTDOWN_STATE {
-                    return Err(Abort::Raise(fault_exc(&f)));
-                }
-                self.out.line("ERROR: already shutting down");
-            }
+            Err(f) => self.shutting_down(&f, "ERROR: already shutting down")?,
         }
         Ok(())
     }

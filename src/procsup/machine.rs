@@ -109,12 +109,6 @@ impl Description {
 }
 
 /// Python's `str(timedelta)` for whole seconds: `0:01:02`, `1 day, 2:03:04`, `3 days, …`.
-pub fn format_uptime(secs: u64) -> String {
-    let mut s = String::new();
-    write_uptime(&mut s, secs);
-    s
-}
-
 fn write_uptime(out: &mut String, secs: u64) {
     let (days, rest) = (secs / 86_400, secs % 86_400);
     // Writing to a String cannot fail.

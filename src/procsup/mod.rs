@@ -30,6 +30,6 @@ pub use autorecovery::AutoRecovery;
 pub use exit::{ExitStatus, signame};
 pub use input::{Ctx, Input};
 pub use log::{Level, LogLine};
-pub use machine::{Description, Proc, Refusal, format_uptime, step};
+pub use machine::{Description, Proc, Refusal, step};
 pub use policy::{AutoRestart, Policy};
 pub use state::ProcessState;

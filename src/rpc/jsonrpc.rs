@@ -54,7 +54,10 @@ pub fn parse_request(body: &[u8]) -> Result<Request, Rejected> {
     };
     let params = match obj.remove("params") {
         None | Some(Json::Null) => Vec::new(),
-        Some(Json::Array(a)) => a.into_iter().map(from_json).collect(),
+        Some(params @ Json::Array(_)) => match serde_json::from_value(params) {
+            Ok(params) => params,
+            Err(e) => return Err(invalid(&format!("params: {e}"), id)),
+        },
         Some(_) => return Err(invalid("params must be an array (positional)", id)),
     };
     Ok(Request { method, params, id })
@@ -62,24 +65,6 @@ pub fn parse_request(body: &[u8]) -> Result<Request, Rejected> {
 
 fn invalid(why: &str, id: Json) -> Rejected {
     Rejected { code: INVALID_REQUEST, message: format!("Invalid Request: {why}"), id }
-}
-
-/// JSON → RPC value. Integral numbers are ints; objects keep their key order as parsed
-/// (serde_json sorts them, which is harmless for lookups by name).
-pub fn from_json(j: Json) -> Value {
-    match j {
-        Json::Null => Value::Nil,
-        Json::Bool(b) => Value::Bool(b),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Value::Int(i),
-            None => Value::Double(n.as_f64().unwrap_or(0.0)),
-        },
-        Json::String(s) => Value::String(s),
-        Json::Array(a) => Value::Array(a.into_iter().map(from_json).collect()),
-        Json::Object(o) => {
-            Value::Struct(o.into_iter().map(|(k, v)| (k.into(), from_json(v))).collect())
-        }
-    }
 }
 
 fn push_json_str(out: &mut String, s: &str) {
@@ -266,8 +251,9 @@ pub fn parse_reply<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Reply<
         .ok_or_else(|| "JSON-RPC reply has neither result nor error".into())
 }
 
-/// JSON → [`Value`] without an intermediate tree: integral numbers that fit an i64 are ints,
-/// other numbers doubles, objects structs in the order they were sent.
+/// JSON → [`Value`] (also from a `serde_json::Value`, with `serde_json::from_value`):
+/// integral numbers that fit an i64 are ints, other numbers doubles, objects structs in the
+/// order they were sent.
 impl<'de> serde::Deserialize<'de> for Value {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
         d.deserialize_any(ValueVisitor)

@@ -136,6 +136,11 @@ fn info_value(i: ProcessInfo) -> Value {
     ])
 }
 
+/// An unsigned config number as an XML-RPC int, saturating (XML-RPC ints are signed).
+fn big(n: impl TryInto<i64>) -> Value {
+    Value::Int(n.try_into().unwrap_or(i64::MAX))
+}
+
 fn none_or(s: Option<String>) -> Value {
     Value::str(s.unwrap_or_else(|| "none".into()))
 }
@@ -163,32 +168,20 @@ fn config_value(g: &GroupConfig, p: &ProcessConfig, inuse: bool) -> Value {
         ("process_prio", Value::Int(p.priority)),
         ("redirect_stderr", Value::Bool(p.redirect_stderr)),
         ("startretries", Value::Int(p.startretries.into())),
-        ("startsecs", Value::Int(i64::try_from(p.startsecs).unwrap_or(i64::MAX))),
-        (
-            "stdout_capture_maxbytes",
-            Value::Int(i64::try_from(p.stdout.capture_maxbytes).unwrap_or(i64::MAX)),
-        ),
+        ("startsecs", big(p.startsecs)),
+        ("stdout_capture_maxbytes", big(p.stdout.capture_maxbytes)),
         ("stdout_events_enabled", Value::Bool(p.stdout.events_enabled)),
         ("stdout_logfile", logfile_value(&p.stdout.logfile)),
         ("stdout_logfile_backups", Value::Int(p.stdout.backups.into())),
-        (
-            "stdout_logfile_maxbytes",
-            Value::Int(i64::try_from(p.stdout.maxbytes).unwrap_or(i64::MAX)),
-        ),
+        ("stdout_logfile_maxbytes", big(p.stdout.maxbytes)),
         ("stdout_syslog", Value::Bool(p.stdout.syslog)),
         ("stopsignal", Value::Int(p.stopsignal.into())),
-        ("stopwaitsecs", Value::Int(i64::try_from(p.stopwaitsecs).unwrap_or(i64::MAX))),
-        (
-            "stderr_capture_maxbytes",
-            Value::Int(i64::try_from(p.stderr.capture_maxbytes).unwrap_or(i64::MAX)),
-        ),
+        ("stopwaitsecs", big(p.stopwaitsecs)),
+        ("stderr_capture_maxbytes", big(p.stderr.capture_maxbytes)),
         ("stderr_events_enabled", Value::Bool(p.stderr.events_enabled)),
         ("stderr_logfile", logfile_value(&p.stderr.logfile)),
         ("stderr_logfile_backups", Value::Int(p.stderr.backups.into())),
-        (
-            "stderr_logfile_maxbytes",
-            Value::Int(i64::try_from(p.stderr.maxbytes).unwrap_or(i64::MAX)),
-        ),
+        ("stderr_logfile_maxbytes", big(p.stderr.maxbytes)),
         ("stderr_syslog", Value::Bool(p.stderr.syslog)),
         ("serverurl", none_or(p.serverurl.clone())),
     ])

@@ -1285,9 +1285,13 @@ fn descriptions_follow_get_process_info() {
 
 #[test]
 fn uptime_formats_like_python_timedelta() {
-    use crate::procsup::format_uptime;
-    let got: Vec<String> =
-        [0, 62, 3723, 86_399, 86_400, 2 * 86_400 + 5].map(format_uptime).to_vec();
+    use crate::procsup::Description;
+    use std::time::Duration;
+    let uptime = |secs: u64| {
+        let d = Description::Running { pid: 7, uptime: Duration::from_secs(secs) };
+        d.render(|_| String::new()).replacen("pid 7, uptime ", "", 1)
+    };
+    let got: Vec<String> = [0, 62, 3723, 86_399, 86_400, 2 * 86_400 + 5].map(uptime).to_vec();
     assert_eq!(
         got.join(" | "),
         "0:00:00 | 0:01:02 | 1:02:03 | 23:59:59 | 1 day, 0:00:00 | 2 days, 0:00:05"
