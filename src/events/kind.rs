@@ -2,108 +2,65 @@
 //! A listener subscribed to a type receives every subtype (Python checks `isinstance`),
 //! so `EVENT` covers everything and `PROCESS_STATE` every `PROCESS_STATE_*`.
 
-/// Every event type, abstract ones included.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum EventType {
-    Event,
-    ProcessState,
-    ProcessStateStopped,
-    ProcessStateExited,
-    ProcessStateStarting,
-    ProcessStateStopping,
-    ProcessStateBackoff,
-    ProcessStateFatal,
-    ProcessStateRunning,
-    ProcessStateUnknown,
-    ProcessCommunication,
-    ProcessCommunicationStdout,
-    ProcessCommunicationStderr,
-    ProcessLog,
-    ProcessLogStdout,
-    ProcessLogStderr,
-    RemoteCommunication,
-    SupervisorStateChange,
-    SupervisorStateChangeRunning,
-    SupervisorStateChangeStopping,
-    Tick,
-    Tick5,
-    Tick60,
-    Tick3600,
-    ProcessGroup,
-    ProcessGroupAdded,
-    ProcessGroupRemoved,
+/// Declares the types once: the enum, [`ALL`] in declaration order, and [`EventType::name`].
+macro_rules! event_types {
+    ($($variant:ident => $name:literal,)*) => {
+        /// Every event type, abstract ones included.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum EventType {
+            $($variant,)*
+        }
+
+        /// All types, in `EventTypes`' declaration order.
+        pub const ALL: [EventType; [$(EventType::$variant,)*].len()] = [$(EventType::$variant,)*];
+
+        impl EventType {
+            /// The name in `events=` and in the `eventname:` header.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(EventType::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
+event_types! {
+    Event => "EVENT",
+    ProcessState => "PROCESS_STATE",
+    ProcessStateStopped => "PROCESS_STATE_STOPPED",
+    ProcessStateExited => "PROCESS_STATE_EXITED",
+    ProcessStateStarting => "PROCESS_STATE_STARTING",
+    ProcessStateStopping => "PROCESS_STATE_STOPPING",
+    ProcessStateBackoff => "PROCESS_STATE_BACKOFF",
+    ProcessStateFatal => "PROCESS_STATE_FATAL",
+    ProcessStateRunning => "PROCESS_STATE_RUNNING",
+    ProcessStateUnknown => "PROCESS_STATE_UNKNOWN",
+    ProcessCommunication => "PROCESS_COMMUNICATION",
+    ProcessCommunicationStdout => "PROCESS_COMMUNICATION_STDOUT",
+    ProcessCommunicationStderr => "PROCESS_COMMUNICATION_STDERR",
+    ProcessLog => "PROCESS_LOG",
+    ProcessLogStdout => "PROCESS_LOG_STDOUT",
+    ProcessLogStderr => "PROCESS_LOG_STDERR",
+    RemoteCommunication => "REMOTE_COMMUNICATION",
+    SupervisorStateChange => "SUPERVISOR_STATE_CHANGE",
+    SupervisorStateChangeRunning => "SUPERVISOR_STATE_CHANGE_RUNNING",
+    SupervisorStateChangeStopping => "SUPERVISOR_STATE_CHANGE_STOPPING",
+    Tick => "TICK",
+    Tick5 => "TICK_5",
+    Tick60 => "TICK_60",
+    Tick3600 => "TICK_3600",
+    ProcessGroup => "PROCESS_GROUP",
+    ProcessGroupAdded => "PROCESS_GROUP_ADDED",
+    ProcessGroupRemoved => "PROCESS_GROUP_REMOVED",
 }
 
 use EventType::*;
-
-/// All types, in `EventTypes`' declaration order.
-pub const ALL: [EventType; 27] = [
-    Event,
-    ProcessState,
-    ProcessStateStopped,
-    ProcessStateExited,
-    ProcessStateStarting,
-    ProcessStateStopping,
-    ProcessStateBackoff,
-    ProcessStateFatal,
-    ProcessStateRunning,
-    ProcessStateUnknown,
-    ProcessCommunication,
-    ProcessCommunicationStdout,
-    ProcessCommunicationStderr,
-    ProcessLog,
-    ProcessLogStdout,
-    ProcessLogStderr,
-    RemoteCommunication,
-    SupervisorStateChange,
-    SupervisorStateChangeRunning,
-    SupervisorStateChangeStopping,
-    Tick,
-    Tick5,
-    Tick60,
-    Tick3600,
-    ProcessGroup,
-    ProcessGroupAdded,
-    ProcessGroupRemoved,
-];
 
 /// The TICK types in the order Python fires them within one pass, with their periods.
 pub const TICKS: [(EventType, u64); 3] = [(Tick5, 5), (Tick60, 60), (Tick3600, 3600)];
 
 impl EventType {
-    /// The name in `events=` and in the `eventname:` header.
-    pub fn name(self) -> &'static str {
-        match self {
-            Event => "EVENT",
-            ProcessState => "PROCESS_STATE",
-            ProcessStateStopped => "PROCESS_STATE_STOPPED",
-            ProcessStateExited => "PROCESS_STATE_EXITED",
-            ProcessStateStarting => "PROCESS_STATE_STARTING",
-            ProcessStateStopping => "PROCESS_STATE_STOPPING",
-            ProcessStateBackoff => "PROCESS_STATE_BACKOFF",
-            ProcessStateFatal => "PROCESS_STATE_FATAL",
-            ProcessStateRunning => "PROCESS_STATE_RUNNING",
-            ProcessStateUnknown => "PROCESS_STATE_UNKNOWN",
-            ProcessCommunication => "PROCESS_COMMUNICATION",
-            ProcessCommunicationStdout => "PROCESS_COMMUNICATION_STDOUT",
-            ProcessCommunicationStderr => "PROCESS_COMMUNICATION_STDERR",
-            ProcessLog => "PROCESS_LOG",
-            ProcessLogStdout => "PROCESS_LOG_STDOUT",
-            ProcessLogStderr => "PROCESS_LOG_STDERR",
-            RemoteCommunication => "REMOTE_COMMUNICATION",
-            SupervisorStateChange => "SUPERVISOR_STATE_CHANGE",
-            SupervisorStateChangeRunning => "SUPERVISOR_STATE_CHANGE_RUNNING",
-            SupervisorStateChangeStopping => "SUPERVISOR_STATE_CHANGE_STOPPING",
-            Tick => "TICK",
-            Tick5 => "TICK_5",
-            Tick60 => "TICK_60",
-            Tick3600 => "TICK_3600",
-            ProcessGroup => "PROCESS_GROUP",
-            ProcessGroupAdded => "PROCESS_GROUP_ADDED",
-            ProcessGroupRemoved => "PROCESS_GROUP_REMOVED",
-        }
-    }
-
     /// The type called `name` (exact, upper case as the config stores it).
     pub fn from_name(name: &str) -> Option<EventType> {
         ALL.iter().copied().find(|t| t.name() == name)
