@@ -1112,8 +1112,10 @@ impl Orchestrator {
             let secs = at.map_or(0, epoch);
             describe::local_tm(secs).map(|tm| describe::stop_time(&tm)).unwrap_or_default()
         });
-        let path_str =
-            |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).unwrap_or_default();
+        // `to_string_lossy` is what `display` prints, without core::fmt.
+        let path_str = |p: &Option<PathBuf>| {
+            p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+        };
         ProcessInfo {
             name: e.config.name.clone(),
             group: e.config.group.clone(),
