@@ -8,10 +8,16 @@ use std::process::ExitCode;
 
 use supervisord::personality::{self, Personality};
 
+use supervisord::sys::arena::Arena;
+
+/// Clients bump through a region (see `sys::arena`); the daemon uses the inner allocator.
 /// See Cargo.toml: the musl build's own allocator makes the daemon page-fault per reply.
 #[cfg(target_env = "musl")]
 #[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static ALLOCATOR: Arena<mimalloc::MiMalloc> = Arena::new(mimalloc::MiMalloc);
+#[cfg(not(target_env = "musl"))]
+#[global_allocator]
+static ALLOCATOR: Arena<std::alloc::System> = Arena::new(std::alloc::System);
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -19,6 +25,9 @@ fn main() -> ExitCode {
     let argv0 = argv0.and_then(|a| a.to_str()).unwrap_or("supervisord");
     let first = args.get(1).and_then(|a| a.to_str());
     let (which, rest) = personality::choose(argv0, first, &args);
+    if matches!(which, Personality::Daemon | Personality::EventListener) {
+        ALLOCATOR.close();
+    }
     let code = match which {
         Personality::Daemon => supervisord::daemon::main(rest),
         Personality::Ctl => supervisord::ctl::main(rest),

@@ -12,16 +12,20 @@
 //! - [`signals`]: TERM/INT/QUIT/HUP/USR2 forwarded as [`signals::DaemonSignal`]s.
 //! - [`limits`]: `minfds`/`minprocs` rlimit raising with Python's messages.
 //! - [`daemonize`]: the classic fork/setsid detach and the pidfile.
+//! - [`arena`]: the clients' bump allocator (fewer pages touched per run).
+//! - [`memcpy`]: `memcpy`/`memmove` for the musl build (musl's are slow on short copies).
 //! - [`errno`]: Python's `errno.errorcode` names, used in spawn messages.
 //!
 //! Invariants (enforced by `clippy.toml` where a lint can see them): only [`spawn`] and
 //! [`daemonize`] fork, only [`reaper`] waits, only [`clock`] reads the clock, nothing uses
 //! `tokio::process`.
 
+pub mod arena;
 pub mod clock;
 pub mod daemonize;
 pub mod errno;
 pub mod limits;
+pub mod memcpy;
 
 pub mod reaper;
 pub mod signals;

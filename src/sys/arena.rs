@@ -1,0 +1,246 @@
+//! A bump allocator in front of the process allocator, for the short-lived clients.
+//!
+//! Most of a `supervisorctl status` run is page faults (ARCHITECTURE, "client start-up is
+//! the budget"). A general allocator starts every size class on a page of its own, so a
+//! client making a few hundred allocations of forty sizes touches forty-odd pages. Bumping
+//! through one zero-filled region touches pages in order, one per 4 KiB allocated. Freed
+//! memory is reused only when it was the last allocation (stack order, which is what a
+//! growing `Vec` or `String` and most temporaries look like); the rest is given up, which a
+//! process that lives for a millisecond does not notice. When the region is full, or once
+//! it is closed, allocations go to the inner allocator, so `tail -f` running for days costs
+//! at most the region's megabyte.
+//!
+//! The daemon and the event listeners live long and [`Arena::close`] it first thing; they
+//! keep the few allocations made before that (the argument vector).
+
+use std::alloc::{GlobalAlloc, Layout};
+use std::cell::UnsafeCell;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+
+/// Bytes in the region. It is `.bss`: pages nobody touches cost nothing.
+const SIZE: usize = 1 << 20;
+
+#[repr(C, align(4096))]
+struct Region(UnsafeCell<[u8; SIZE]>);
+
+// SAFETY: the region's bytes are only reached through pointers `Arena` hands out, and an
+// atomic bump hands out disjoint ranges.
+unsafe impl Sync for Region {}
+
+static REGION: Region = Region(UnsafeCell::new([0; SIZE]));
+
+/// The global allocator: bumps through [`REGION`] while open, else defers to `A`.
+///
+/// All-zero when constructed (both atomics start at 0/false), so the static lives in
+/// `.bss` too.
+pub struct Arena<A> {
+    inner: A,
+    /// Offset of the first free byte of the region.
+    next: AtomicUsize,
+    closed: AtomicBool,
+}
+
+impl<A> Arena<A> {
+    /// An open arena in front of `inner`.
+    pub const fn new(inner: A) -> Arena<A> {
+        Arena { inner, next: AtomicUsize::new(0), closed: AtomicBool::new(false) }
+    }
+
+    /// From now on every allocation goes to the inner allocator (for long-lived processes,
+    /// which free in any order). Memory already in the region stays valid.
+    pub fn close(&self) {
+        self.closed.store(true, Relaxed);
+    }
+
+    /// Bytes of the region handed out so far (for tests).
+    pub fn used(&self) -> usize {
+        self.next.load(Relaxed)
+    }
+
+    fn base() -> *mut u8 {
+        REGION.0.get().cast::<u8>()
+    }
+
+    /// The region offset of `ptr`, when the region holds it.
+    fn offset(ptr: *mut u8) -> Option<usize> {
+        let off = (ptr as usize).wrapping_sub(Self::base() as usize);
+        (off < SIZE).then_some(off)
+    }
+
+    /// Claims `layout` from the region, or `None` when closed or full.
+    fn bump(&self, layout: Layout) -> Option<*mut u8> {
+        if self.closed.load(Relaxed) {
+            return None;
+        }
+        let base = Self::base() as usize;
+        let mut cur = self.next.load(Relaxed);
+        loop {
+            // `align` is a power of two; the region's address is 4 KiB aligned.
+            let start = (base + cur).checked_next_multiple_of(layout.align())? - base;
+            let end = start.checked_add(layout.size())?;
+            if end > SIZE {
+                return None;
+            }
+            match self.next.compare_exchange_weak(cur, end, Relaxed, Relaxed) {
+                Ok(_) => return Some(Self::base().wrapping_add(start)),
+                Err(now) => cur = now,
+            }
+        }
+    }
+}
+
+// SAFETY: region blocks are disjoint (atomic bump), aligned as asked, and stay valid for
+// the life of the process; a block is only resized in place while it is the last one
+// (compare-exchange on its end); everything else is the inner allocator's contract.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for Arena<A> {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        match self.bump(layout) {
+            Some(p) => p,
+            // SAFETY: the caller's contract, passed on.
+            None => unsafe { self.inner.alloc(layout) },
+        }
+    }
+
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        match self.bump(layout) {
+            Some(p) => {
+                // SAFETY: `p` is a fresh block of `layout.size()` bytes. Reused bytes may be
+                // dirty, so zero them even though most of the region is still untouched.
+                unsafe { p.write_bytes(0, layout.size()) };
+                p
+            }
+            // SAFETY: the caller's contract, passed on.
+            None => unsafe { self.inner.alloc_zeroed(layout) },
+        }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        match Self::offset(ptr) {
+            // Only the last block goes back; the others are abandoned.
+            Some(off) => {
+                let _ = self.next.compare_exchange(off + layout.size(), off, Relaxed, Relaxed);
+            }
+            // SAFETY: not a region block, so the inner allocator made it.
+            None => unsafe { self.inner.dealloc(ptr, layout) },
+        }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let Some(off) = Self::offset(ptr) else {
+            // SAFETY: not a region block, so the inner allocator made it.
+            return unsafe { self.inner.realloc(ptr, layout, new_size) };
+        };
+        let end = off + layout.size();
+        let fits = off.checked_add(new_size).filter(|&e| e <= SIZE);
+        if let Some(new_end) = fits.filter(|_| !self.closed.load(Relaxed)) {
+            // The last block grows or shrinks where it is.
+            if self.next.compare_exchange(end, new_end, Relaxed, Relaxed).is_ok() {
+                return ptr;
+            }
+        }
+        if new_size <= layout.size() {
+            return ptr;
+        }
+        // SAFETY: `new_size` with the old alignment is a valid layout (the caller's
+        // contract for `realloc`).
+        let new_layout = unsafe { Layout::from_size_align_unchecked(new_size, layout.align()) };
+        // SAFETY: non-zero size (it exceeds the old one).
+        let new = unsafe { self.alloc(new_layout) };
+        if !new.is_null() {
+            // SAFETY: both blocks are at least `layout.size()` long and distinct.
+            unsafe { std::ptr::copy_nonoverlapping(ptr, new, layout.size()) };
+            // SAFETY: `ptr` is a live block of `layout`.
+            unsafe { self.dealloc(ptr, layout) };
+        }
+        new
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::alloc::System;
+
+    // The region is process-wide, so these tests take their own `Arena` over it only
+    // through fresh instances whose `next` starts past whatever others used: each test
+    // moves `next` to a private offset first.
+    fn arena_at(off: usize) -> Arena<System> {
+        let a = Arena::new(System);
+        a.next.store(off, Relaxed);
+        a
+    }
+
+    fn l(size: usize, align: usize) -> Layout {
+        Layout::from_size_align(size, align).unwrap()
+    }
+
+    #[test]
+    fn bumps_aligned_and_disjoint_and_gives_back_only_the_last_block() {
+        let a = arena_at(SIZE - 4096);
+        // SAFETY: every block is used within its layout and freed with it.
+        unsafe {
+            let p = a.alloc(l(3, 1));
+            let q = a.alloc(l(8, 8));
+            assert_eq!(Arena::<System>::offset(p), Some(SIZE - 4096));
+            assert_eq!(q as usize % 8, 0);
+            assert!(q as usize >= p as usize + 3);
+            a.dealloc(p, l(3, 1)); // not last: abandoned
+            assert_eq!(a.used(), Arena::<System>::offset(q).unwrap() + 8);
+            a.dealloc(q, l(8, 8)); // last: given back
+            assert_eq!(a.used(), Arena::<System>::offset(q).unwrap());
+        }
+    }
+
+    #[test]
+    fn the_last_block_grows_in_place_and_others_move_with_their_bytes() {
+        let a = arena_at(SIZE - 8192);
+        // SAFETY: every block is used within its layout and freed with it.
+        unsafe {
+            let p = a.alloc(l(16, 8));
+            p.write_bytes(7, 16);
+            let p2 = a.realloc(p, l(16, 8), 64);
+            assert_eq!(p2, p, "last block grows where it is");
+            let q = a.alloc(l(4, 4));
+            let p3 = a.realloc(p2, l(64, 8), 128);
+            assert_ne!(p3, p2, "no longer last: moves");
+            assert_eq!(std::slice::from_raw_parts(p3, 16), &[7u8; 16]);
+            assert_eq!(a.realloc(q, l(4, 4), 2), q, "shrinking never moves");
+        }
+    }
+
+    #[test]
+    fn full_or_closed_falls_back_to_the_inner_allocator_and_frees_there() {
+        let a = arena_at(SIZE - 16);
+        // SAFETY: every block is used within its layout and freed with it.
+        unsafe {
+            let big = a.alloc(l(64, 8));
+            assert_eq!(Arena::<System>::offset(big), None, "does not fit: inner");
+            let grown = {
+                let p = a.alloc(l(8, 8));
+                assert!(Arena::<System>::offset(p).is_some());
+                a.realloc(p, l(8, 8), 4096)
+            };
+            assert_eq!(Arena::<System>::offset(grown), None, "outgrew the region: inner");
+            a.dealloc(grown, l(4096, 8));
+            a.dealloc(big, l(64, 8));
+            a.close();
+            let after = a.alloc(l(1, 1));
+            assert_eq!(Arena::<System>::offset(after), None);
+            a.dealloc(after, l(1, 1));
+        }
+    }
+
+    #[test]
+    fn zeroed_blocks_are_zero_even_where_the_region_was_reused() {
+        let a = arena_at(SIZE - 12288);
+        // SAFETY: every block is used within its layout and freed with it.
+        unsafe {
+            let p = a.alloc(l(32, 1));
+            p.write_bytes(0xff, 32);
+            a.dealloc(p, l(32, 1));
+            let z = a.alloc_zeroed(l(32, 1));
+            assert_eq!(z, p);
+            assert_eq!(std::slice::from_raw_parts(z, 32), &[0u8; 32]);
+        }
+    }
+}
