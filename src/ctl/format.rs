@@ -5,7 +5,6 @@
 //! Widths are counted in characters, as Python's `%-Ns` does (Rust's `{:<N}` agrees).
 
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 
 /// supervisorctl's module docstring, printed by `-h` with `%s` replaced by argv[0].
 const USAGE: &str = "supervisorctl -- control applications run by supervisord from the cmd line.
@@ -166,10 +165,20 @@ pub fn status_table(rows: &[StatusRow]) -> String {
     let width = rows.iter().map(|r| r.namespec.chars().count()).fold(30, usize::max) + 3;
     let mut out = String::with_capacity(rows.len() * (width + 40));
     for r in rows {
-        // Writing to a String cannot fail.
-        let _ = writeln!(out, "{:<width$}{:<10}{}", r.namespec, r.statename, r.description);
+        // `{:<width$}` by hand: core::fmt pads one `write_char` at a time.
+        push_padded(&mut out, &r.namespec, width);
+        push_padded(&mut out, r.statename, 10);
+        out.push_str(r.description);
+        out.push('\n');
     }
     out
+}
+
+/// `s` left-aligned in `width` characters (Python's `%-Ns`: never truncated).
+fn push_padded(out: &mut String, s: &str, width: usize) {
+    out.push_str(s);
+    let len = if s.is_ascii() { s.len() } else { s.chars().count() };
+    out.extend(std::iter::repeat_n(' ', width.saturating_sub(len)));
 }
 
 /// One `avail` line: `'%-32s %-9s %-9s %s'`.

@@ -239,8 +239,11 @@ pub fn parse_reply<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<Reply<
     if body.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
         return Err("JSON-RPC reply is not an object".into());
     }
+    // One UTF-8 check for the whole body: `from_slice` would check each string on its
+    // own, and a status reply has thousands.
+    let text = std::str::from_utf8(body).map_err(|e| format!("bad JSON-RPC reply: {e}"))?;
     let wire: WireReply<T> =
-        serde_json::from_slice(body).map_err(|e| format!("bad JSON-RPC reply: {e}"))?;
+        serde_json::from_str(text).map_err(|e| format!("bad JSON-RPC reply: {e}"))?;
     if let Some(err) = wire.error.filter(|e| *e != Value::Nil) {
         let code = err.member("code").and_then(Value::as_int).unwrap_or(0);
         let message = err.member("message").and_then(Value::as_str).unwrap_or("").to_string();
