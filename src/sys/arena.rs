@@ -89,10 +89,13 @@ impl<A> Arena<A> {
     }
 }
 
+// Not inlined: LTO otherwise copies the bump into every allocation site (+250 KB of text,
+// which is resident memory and client page faults).
 // SAFETY: region blocks are disjoint (atomic bump), aligned as asked, and stay valid for
 // the life of the process; a block is only resized in place while it is the last one
 // (compare-exchange on its end); everything else is the inner allocator's contract.
 unsafe impl<A: GlobalAlloc> GlobalAlloc for Arena<A> {
+    #[inline(never)]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
         match self.bump(layout) {
             Some(p) => p,
@@ -101,6 +104,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Arena<A> {
         }
     }
 
+    #[inline(never)]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
         match self.bump(layout) {
             Some(p) => {
@@ -114,6 +118,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Arena<A> {
         }
     }
 
+    #[inline(never)]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         match Self::offset(ptr) {
             // Only the last block goes back; the others are abandoned.
@@ -125,6 +130,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Arena<A> {
         }
     }
 
+    #[inline(never)]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let Some(off) = Self::offset(ptr) else {
             // SAFETY: not a region block, so the inner allocator made it.
