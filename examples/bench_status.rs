@@ -4,8 +4,9 @@
 //! print) is reported with the ratio.
 //!
 //! Run: `cargo run --release --example bench_status [-- N...]`. It measures the shipped
-//! artifact, the static build of README's release section (musl, else glibc), when one
-//! exists; otherwise the plain release build. `BENCH_OURS=<binary>` picks another.
+//! artifact, the static musl build of README's release section (built first; the plain
+//! release build, with a note, where that target is missing). `BENCH_OURS=<binary>` picks
+//! another.
 //! Needs python3 (a venv with supervisor==4.3.0 is created under target/ on first use).
 
 // A benchmark measures wall time by definition; the clock rule is for the product's code.
@@ -18,7 +19,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
-use bench_support::{Daemon, HEADER, Impl, median, print_machine, ratio, target_dir};
+use bench_support::{Daemon, HEADER, Impl, median, print_machine, ratio};
 
 /// Runs per median: ours are ~1 ms each, Python's ~0.1–1 s.
 const OUR_RUNS: usize = 201;
@@ -27,7 +28,7 @@ const PY_RUNS: usize = 21;
 fn main() -> Result<()> {
     let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![100, 1000] } else { sizes };
-    let ours = shipped()?;
+    let ours = bench_support::ours()?;
     println!("ours: {}", ours.supervisord.display());
     print_machine();
     let Some(python) = bench_support::python() else { return Ok(()) };
@@ -52,21 +53,6 @@ fn main() -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// The binary users install: `BENCH_OURS`, else the static release build, else the plain
-/// release build (built now).
-fn shipped() -> Result<Impl> {
-    if std::env::var_os("BENCH_OURS").is_some() {
-        return bench_support::ours();
-    }
-    for triple in ["x86_64-unknown-linux-musl", "x86_64-unknown-linux-gnu"] {
-        let bin = target_dir().join(triple).join("release/supervisord");
-        if bin.exists() {
-            return Ok(Impl { label: "ours", supervisord: bin });
-        }
-    }
-    bench_support::ours()
 }
 
 /// Starts `imp` with `n` programs, waits for all of them to run, and returns the median of
