@@ -329,6 +329,7 @@ async fn user_switch(reaper: ReaperHandle) {
         println!("  (no 'nobody' user; skipping the switch itself)");
         return;
     };
+    let groups_before = nix::unistd::getgroups().unwrap_or_default();
     let out =
         run(&reaper, &SpawnSpec { user: Some(nobody.uid), ..sh("id -u; id -g; id -G") }).await;
     if nix::unistd::getuid().is_root() {
@@ -342,6 +343,11 @@ async fn user_switch(reaper: ReaperHandle) {
             got.get(2).map(|l| l.split(' ').map(str::to_owned).collect()).unwrap_or_default();
         got_groups.sort();
         assert_eq!(got_groups, expected, "{out:?}");
+        // The child switches in our memory before it execs (CLONE_VM): the switch must have
+        // been its own, not this process's (libc's setuid would reach our threads too).
+        assert!(nix::unistd::getuid().is_root() && nix::unistd::geteuid().is_root());
+        assert!(nix::unistd::getgid().as_raw() == 0 && nix::unistd::getegid().as_raw() == 0);
+        assert_eq!(nix::unistd::getgroups().unwrap_or_default(), groups_before);
     } else {
         assert_eq!(
             out.stderr,

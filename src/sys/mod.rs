@@ -7,7 +7,8 @@
 //! - [`users`]: `/etc/passwd` and `/etc/group` parsed directly (no NSS: the release binary
 //!   is statically linked).
 //! - [`spawn`]: command splitting and resolution with Python's spawn errors, and the
-//!   hand-rolled fork/exec that gives each child its own process group and pipes.
+//!   hand-rolled spawn (`clone` sharing memory until `execve`) that gives each child its own
+//!   process group and pipes.
 //! - [`reaper`]: the single SIGCHLD-driven `waitpid(-1)` loop; exits are routed by pid.
 //! - [`signals`]: TERM/INT/QUIT/HUP/USR2 forwarded as [`signals::DaemonSignal`]s.
 //! - [`limits`]: `minfds`/`minprocs` rlimit raising with Python's messages.

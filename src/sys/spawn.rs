@@ -10,9 +10,11 @@
 //!    child's stderr in Python's words and surfaces as an ordinary exit 127, exactly as in
 //!    Python: the parent has a pid and logs `spawned: 'x' with pid N` either way.
 //!
-//! The child side runs between `fork` and `execve` in a copy of a multi-threaded process, so
-//! it makes only raw async-signal-safe syscalls on data prepared before the fork: no
-//! allocation, no locks, no logging.
+//! The child is a `clone(CLONE_VM | CLONE_VFORK)` (as `posix_spawn` makes): until `execve`
+//! it runs in the daemon's own memory while the spawning thread waits, so it makes only
+//! raw syscalls on data prepared before the clone: no allocation, no locks, no logging, no
+//! libc call that reaches other threads. `fork` would copy the daemon's page tables and
+//! make it refault its pages after every spawn.
 
 use std::ffi::{CString, OsStr, OsString, c_char, c_int};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
@@ -278,12 +280,17 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
     let plan =
         ChildPlan::new(spec, [child_stdin.as_raw_fd(), child_stdout.as_raw_fd(), stderr_src]);
 
-    // Block every signal across fork so no inherited handler (tokio's) runs in the child
-    // before it resets dispositions; the parent's mask is restored right after.
+    // Block every signal across the clone so no inherited handler (tokio's, which would
+    // write to our memory) runs in the child before it resets dispositions; the parent's
+    // mask is restored right after.
     let mut old_mask = SigSet::empty();
     pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old_mask))
         .map_err(|errno| SpawnError::Fork { name: spec.name.clone(), errno })?;
-    let forked = reaper::fork_gated(|| plan.exec());
+    let mut stack = vec![0u8; CHILD_STACK];
+    let arg = std::ptr::from_ref(&plan).cast_mut().cast::<libc::c_void>();
+    // SAFETY: `child_entry` runs `ChildPlan::exec`, which keeps spawn_gated's contract;
+    // `plan` and `stack` live until after the call returns.
+    let forked = unsafe { reaper::spawn_gated(child_entry, arg, &mut stack) };
     if let Err(e) = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None) {
         tracing::error!("could not restore the signal mask after fork: {e}");
     }
@@ -318,6 +325,17 @@ fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
     let raw = fcntl(&fd, FcntlArg::F_DUPFD_CLOEXEC(3))?;
     // SAFETY: F_DUPFD_CLOEXEC just returned this new fd and nothing else owns it.
     Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+}
+
+/// The child's stack until it execs: `ChildPlan::exec` keeps a few small frames.
+const CHILD_STACK: usize = 64 * 1024;
+
+/// Where the child starts (see [`reaper::spawn_gated`]).
+extern "C" fn child_entry(arg: *mut libc::c_void) -> c_int {
+    // SAFETY: `arg` is the `&ChildPlan` that `spawn` passed; the parent waits in the clone
+    // until this child exec'd or exited (CLONE_VFORK), so it is alive throughout.
+    let plan = unsafe { &*arg.cast::<ChildPlan>() };
+    plan.exec()
 }
 
 /// Linux's signal numbers run 1..=64; the loop in the child covers them all.
@@ -398,13 +416,16 @@ impl ChildPlan {
         }
     }
 
-    /// The child side of the fork. Only async-signal-safe raw syscalls on prepared data:
-    /// `sigaction` (via `signal`), `sigprocmask`, `setpgid`, `dup2`, `close_range`/`close`,
-    /// `setgroups`, `setgid`, `setuid`, `chdir`, `umask`, `execve`, `write`, `_exit`.
+    /// The child side of the spawn, running in the parent's memory until `execve`. Only
+    /// raw syscalls on prepared data: `sigaction` (via `signal`), `sigprocmask`, `setpgid`,
+    /// `dup2`, `close_range`/`close`, `setgroups`, `setgid`, `setuid` (as bare syscalls:
+    /// libc's broadcast to every thread of the process, and it would find the parent's),
+    /// `chdir`, `umask`, `execve`, `write`, `_exit`.
     fn exec(&self) -> ! {
-        // SAFETY: we are the only thread of a freshly forked child; every call in this block
-        // is async-signal-safe, takes pointers to memory prepared before the fork (which the
-        // child's copy of the address space still holds), and nothing here allocates or locks.
+        // SAFETY: we are the only thread of a child sharing the parent's memory while the
+        // parent's spawning thread waits; every call here is a plain syscall wrapper taking
+        // pointers to memory prepared before the clone; nothing allocates, locks or writes
+        // memory the parent reads (errno lands in the waiting thread's own slot, unread).
         unsafe {
             for sig in 1..NSIG {
                 if sig == libc::SIGKILL || sig == libc::SIGSTOP {
@@ -456,14 +477,14 @@ impl ChildPlan {
                 UserPlan::Keep => {}
                 UserPlan::Fail(msg) => child_fail(&[msg]),
                 UserPlan::Switch { uid, gid, groups, groups_failed, gid_failed } => {
-                    if libc::setgroups(groups.len(), groups.as_ptr()) != 0 {
+                    if libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr()) != 0 {
                         child_fail(&[groups_failed]);
                     }
-                    if libc::setgid(*gid) != 0 {
+                    if libc::syscall(libc::SYS_setgid, *gid) != 0 {
                         child_fail(&[gid_failed]);
                     }
                     // Python lets a setuid error escape: only the "not spawned" line.
-                    if libc::setuid(*uid) != 0 {
+                    if libc::syscall(libc::SYS_setuid, *uid) != 0 {
                         child_fail(&[]);
                     }
                 }
