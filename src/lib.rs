@@ -15,6 +15,67 @@
 //!
 //! `ARCHITECTURE.md` at the top of the repository is the map.
 
+/// Declares an enum of Python's named constants once: the enum, `ALL` (declaration order)
+/// and `name()`; with `= code`, also `code()` (the discriminant) and `from_code()`.
+macro_rules! python_constants {
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $enum:ident {
+            $($(#[$vmeta:meta])* $variant:ident = $code:literal => $name:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $enum {
+            $($(#[$vmeta])* $variant = $code,)*
+        }
+
+        impl $enum {
+            /// Every value, in declaration order.
+            pub const ALL: [$enum; [$($enum::$variant,)*].len()] = [$($enum::$variant,)*];
+
+            /// Python's number.
+            pub const fn code(self) -> i32 {
+                self as i32
+            }
+
+            /// Python's name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $name,)*
+                }
+            }
+
+            /// The value with this number, if any.
+            pub fn from_code(code: i32) -> Option<$enum> {
+                Self::ALL.into_iter().find(|v| v.code() == code)
+            }
+        }
+    };
+    (
+        $(#[$meta:meta])*
+        $vis:vis enum $enum:ident {
+            $($(#[$vmeta:meta])* $variant:ident => $name:literal,)*
+        }
+    ) => {
+        $(#[$meta])*
+        $vis enum $enum {
+            $($(#[$vmeta])* $variant,)*
+        }
+
+        impl $enum {
+            /// Every value, in declaration order.
+            pub const ALL: [$enum; [$($enum::$variant,)*].len()] = [$($enum::$variant,)*];
+
+            /// Python's name.
+            pub fn name(self) -> &'static str {
+                match self {
+                    $($enum::$variant => $name,)*
+                }
+            }
+        }
+    };
+}
+
 pub mod bridge;
 pub mod config;
 pub mod ctl;

@@ -2,57 +2,39 @@
 //! A listener subscribed to a type receives every subtype (Python checks `isinstance`),
 //! so `EVENT` covers everything and `PROCESS_STATE` every `PROCESS_STATE_*`.
 
-/// Declares the types once: the enum, [`ALL`] in declaration order, and [`EventType::name`].
-macro_rules! event_types {
-    ($($variant:ident => $name:literal,)*) => {
-        /// Every event type, abstract ones included.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-        pub enum EventType {
-            $($variant,)*
-        }
-
-        /// All types, in `EventTypes`' declaration order.
-        pub const ALL: [EventType; [$(EventType::$variant,)*].len()] = [$(EventType::$variant,)*];
-
-        impl EventType {
-            /// The name in `events=` and in the `eventname:` header.
-            pub fn name(self) -> &'static str {
-                match self {
-                    $(EventType::$variant => $name,)*
-                }
-            }
-        }
-    };
-}
-
-event_types! {
-    Event => "EVENT",
-    ProcessState => "PROCESS_STATE",
-    ProcessStateStopped => "PROCESS_STATE_STOPPED",
-    ProcessStateExited => "PROCESS_STATE_EXITED",
-    ProcessStateStarting => "PROCESS_STATE_STARTING",
-    ProcessStateStopping => "PROCESS_STATE_STOPPING",
-    ProcessStateBackoff => "PROCESS_STATE_BACKOFF",
-    ProcessStateFatal => "PROCESS_STATE_FATAL",
-    ProcessStateRunning => "PROCESS_STATE_RUNNING",
-    ProcessStateUnknown => "PROCESS_STATE_UNKNOWN",
-    ProcessCommunication => "PROCESS_COMMUNICATION",
-    ProcessCommunicationStdout => "PROCESS_COMMUNICATION_STDOUT",
-    ProcessCommunicationStderr => "PROCESS_COMMUNICATION_STDERR",
-    ProcessLog => "PROCESS_LOG",
-    ProcessLogStdout => "PROCESS_LOG_STDOUT",
-    ProcessLogStderr => "PROCESS_LOG_STDERR",
-    RemoteCommunication => "REMOTE_COMMUNICATION",
-    SupervisorStateChange => "SUPERVISOR_STATE_CHANGE",
-    SupervisorStateChangeRunning => "SUPERVISOR_STATE_CHANGE_RUNNING",
-    SupervisorStateChangeStopping => "SUPERVISOR_STATE_CHANGE_STOPPING",
-    Tick => "TICK",
-    Tick5 => "TICK_5",
-    Tick60 => "TICK_60",
-    Tick3600 => "TICK_3600",
-    ProcessGroup => "PROCESS_GROUP",
-    ProcessGroupAdded => "PROCESS_GROUP_ADDED",
-    ProcessGroupRemoved => "PROCESS_GROUP_REMOVED",
+python_constants! {
+    /// Every event type, abstract ones included; `name()` is the name in `events=` and in
+    /// the `eventname:` header.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+    pub enum EventType {
+        Event => "EVENT",
+        ProcessState => "PROCESS_STATE",
+        ProcessStateStopped => "PROCESS_STATE_STOPPED",
+        ProcessStateExited => "PROCESS_STATE_EXITED",
+        ProcessStateStarting => "PROCESS_STATE_STARTING",
+        ProcessStateStopping => "PROCESS_STATE_STOPPING",
+        ProcessStateBackoff => "PROCESS_STATE_BACKOFF",
+        ProcessStateFatal => "PROCESS_STATE_FATAL",
+        ProcessStateRunning => "PROCESS_STATE_RUNNING",
+        ProcessStateUnknown => "PROCESS_STATE_UNKNOWN",
+        ProcessCommunication => "PROCESS_COMMUNICATION",
+        ProcessCommunicationStdout => "PROCESS_COMMUNICATION_STDOUT",
+        ProcessCommunicationStderr => "PROCESS_COMMUNICATION_STDERR",
+        ProcessLog => "PROCESS_LOG",
+        ProcessLogStdout => "PROCESS_LOG_STDOUT",
+        ProcessLogStderr => "PROCESS_LOG_STDERR",
+        RemoteCommunication => "REMOTE_COMMUNICATION",
+        SupervisorStateChange => "SUPERVISOR_STATE_CHANGE",
+        SupervisorStateChangeRunning => "SUPERVISOR_STATE_CHANGE_RUNNING",
+        SupervisorStateChangeStopping => "SUPERVISOR_STATE_CHANGE_STOPPING",
+        Tick => "TICK",
+        Tick5 => "TICK_5",
+        Tick60 => "TICK_60",
+        Tick3600 => "TICK_3600",
+        ProcessGroup => "PROCESS_GROUP",
+        ProcessGroupAdded => "PROCESS_GROUP_ADDED",
+        ProcessGroupRemoved => "PROCESS_GROUP_REMOVED",
+    }
 }
 
 use EventType::*;
@@ -63,7 +45,7 @@ pub const TICKS: [(EventType, u64); 3] = [(Tick5, 5), (Tick60, 60), (Tick3600, 3
 impl EventType {
     /// The type called `name` (exact, upper case as the config stores it).
     pub fn from_name(name: &str) -> Option<EventType> {
-        ALL.iter().copied().find(|t| t.name() == name)
+        EventType::ALL.iter().copied().find(|t| t.name() == name)
     }
 
     /// The type this one subclasses; `None` for `EVENT`.
@@ -102,7 +84,7 @@ impl EventType {
 
     /// Abstract types are never emitted, only subscribed to.
     pub fn is_abstract(self) -> bool {
-        ALL.iter().any(|t| t.parent() == Some(self))
+        EventType::ALL.iter().any(|t| t.parent() == Some(self))
     }
 }
 
@@ -112,10 +94,10 @@ mod tests {
 
     #[test]
     fn names_round_trip_and_match_the_config_table() {
-        for t in ALL {
+        for t in EventType::ALL {
             assert_eq!(EventType::from_name(t.name()), Some(t));
         }
-        let mut ours: Vec<&str> = ALL.iter().map(|t| t.name()).collect();
+        let mut ours: Vec<&str> = EventType::ALL.iter().map(|t| t.name()).collect();
         ours.sort_unstable();
         let mut config: Vec<&str> = crate::config::EVENT_TYPES.to_vec();
         config.sort_unstable();
@@ -126,11 +108,12 @@ mod tests {
 
     #[test]
     fn event_covers_everything_and_branches_cover_their_leaves() {
-        for t in ALL {
+        for t in EventType::ALL {
             assert!(t.is_a(Event), "{t:?}");
             assert!(t.is_a(t));
         }
-        let covered = |base: EventType| ALL.iter().filter(|t| t.is_a(base) && **t != base).count();
+        let covered =
+            |base: EventType| EventType::ALL.iter().filter(|t| t.is_a(base) && **t != base).count();
         assert_eq!(covered(ProcessState), 8);
         assert_eq!(covered(ProcessLog), 2);
         assert_eq!(covered(ProcessCommunication), 2);
@@ -146,7 +129,7 @@ mod tests {
     #[test]
     fn abstract_types_are_exactly_pythons() {
         let abstract_: Vec<&str> =
-            ALL.iter().filter(|t| t.is_abstract()).map(|t| t.name()).collect();
+            EventType::ALL.iter().filter(|t| t.is_abstract()).map(|t| t.name()).collect();
         assert_eq!(
             abstract_,
             [

@@ -4,57 +4,23 @@
 
 use std::fmt;
 
-/// A process's state. The discriminants are Python's codes, which clients see in
-/// `getProcessInfo().state` and in `from_state` of events.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum ProcessState {
-    Stopped = 0,
-    Starting = 10,
-    Running = 20,
-    Backoff = 30,
-    Stopping = 40,
-    Exited = 100,
-    Fatal = 200,
-    Unknown = 1000,
+python_constants! {
+    /// A process's state. The codes are Python's, which clients see in
+    /// `getProcessInfo().state` and in `from_state` of events; the names are `statename`'s.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+    pub enum ProcessState {
+        Stopped = 0 => "STOPPED",
+        Starting = 10 => "STARTING",
+        Running = 20 => "RUNNING",
+        Backoff = 30 => "BACKOFF",
+        Stopping = 40 => "STOPPING",
+        Exited = 100 => "EXITED",
+        Fatal = 200 => "FATAL",
+        Unknown = 1000 => "UNKNOWN",
+    }
 }
 
 impl ProcessState {
-    /// Every state, in code order.
-    pub const ALL: [ProcessState; 8] = [
-        ProcessState::Stopped,
-        ProcessState::Starting,
-        ProcessState::Running,
-        ProcessState::Backoff,
-        ProcessState::Stopping,
-        ProcessState::Exited,
-        ProcessState::Fatal,
-        ProcessState::Unknown,
-    ];
-
-    /// Python's numeric code.
-    pub const fn code(self) -> i32 {
-        self as i32
-    }
-
-    /// Python's name, as in `statename` and event bodies.
-    pub fn name(self) -> &'static str {
-        match self {
-            ProcessState::Stopped => "STOPPED",
-            ProcessState::Starting => "STARTING",
-            ProcessState::Running => "RUNNING",
-            ProcessState::Backoff => "BACKOFF",
-            ProcessState::Stopping => "STOPPING",
-            ProcessState::Exited => "EXITED",
-            ProcessState::Fatal => "FATAL",
-            ProcessState::Unknown => "UNKNOWN",
-        }
-    }
-
-    /// The state with this code, if any.
-    pub fn from_code(code: i32) -> Option<ProcessState> {
-        ProcessState::ALL.into_iter().find(|s| s.code() == code)
-    }
-
     /// Python's `STOPPED_STATES`: a stop waiter is answered once one of these is reached.
     pub fn is_stopped(self) -> bool {
         matches!(

@@ -3,103 +3,29 @@
 
 use std::fmt;
 
-/// The fault kinds of supervisor 4.3.0 (`supervisor/xmlrpc.py` `Faults`), with their numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FaultKind {
-    UnknownMethod,
-    IncorrectParameters,
-    BadArguments,
-    SignatureUnsupported,
-    ShutdownState,
-    BadName,
-    BadSignal,
-    NoFile,
-    NotExecutable,
-    Failed,
-    AbnormalTermination,
-    SpawnError,
-    AlreadyStarted,
-    NotRunning,
-    Success,
-    AlreadyAdded,
-    StillRunning,
-    CantReread,
-}
-
-impl FaultKind {
-    /// Every kind, for tables and tests.
-    pub const ALL: [FaultKind; 18] = [
-        FaultKind::UnknownMethod,
-        FaultKind::IncorrectParameters,
-        FaultKind::BadArguments,
-        FaultKind::SignatureUnsupported,
-        FaultKind::ShutdownState,
-        FaultKind::BadName,
-        FaultKind::BadSignal,
-        FaultKind::NoFile,
-        FaultKind::NotExecutable,
-        FaultKind::Failed,
-        FaultKind::AbnormalTermination,
-        FaultKind::SpawnError,
-        FaultKind::AlreadyStarted,
-        FaultKind::NotRunning,
-        FaultKind::Success,
-        FaultKind::AlreadyAdded,
-        FaultKind::StillRunning,
-        FaultKind::CantReread,
-    ];
-
-    /// The number clients see as `faultCode`.
-    pub const fn code(self) -> i32 {
-        match self {
-            FaultKind::UnknownMethod => 1,
-            FaultKind::IncorrectParameters => 2,
-            FaultKind::BadArguments => 3,
-            FaultKind::SignatureUnsupported => 4,
-            FaultKind::ShutdownState => 6,
-            FaultKind::BadName => 10,
-            FaultKind::BadSignal => 11,
-            FaultKind::NoFile => 20,
-            FaultKind::NotExecutable => 21,
-            FaultKind::Failed => 30,
-            FaultKind::AbnormalTermination => 40,
-            FaultKind::SpawnError => 50,
-            FaultKind::AlreadyStarted => 60,
-            FaultKind::NotRunning => 70,
-            FaultKind::Success => 80,
-            FaultKind::AlreadyAdded => 90,
-            FaultKind::StillRunning => 91,
-            FaultKind::CantReread => 92,
-        }
-    }
-
-    /// The name that starts every `faultString`.
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::UnknownMethod => "UNKNOWN_METHOD",
-            FaultKind::IncorrectParameters => "INCORRECT_PARAMETERS",
-            FaultKind::BadArguments => "BAD_ARGUMENTS",
-            FaultKind::SignatureUnsupported => "SIGNATURE_UNSUPPORTED",
-            FaultKind::ShutdownState => "SHUTDOWN_STATE",
-            FaultKind::BadName => "BAD_NAME",
-            FaultKind::BadSignal => "BAD_SIGNAL",
-            FaultKind::NoFile => "NO_FILE",
-            FaultKind::NotExecutable => "NOT_EXECUTABLE",
-            FaultKind::Failed => "FAILED",
-            FaultKind::AbnormalTermination => "ABNORMAL_TERMINATION",
-            FaultKind::SpawnError => "SPAWN_ERROR",
-            FaultKind::AlreadyStarted => "ALREADY_STARTED",
-            FaultKind::NotRunning => "NOT_RUNNING",
-            FaultKind::Success => "SUCCESS",
-            FaultKind::AlreadyAdded => "ALREADY_ADDED",
-            FaultKind::StillRunning => "STILL_RUNNING",
-            FaultKind::CantReread => "CANT_REREAD",
-        }
-    }
-
-    /// The kind with this number, if any.
-    pub fn from_code(code: i32) -> Option<FaultKind> {
-        FaultKind::ALL.into_iter().find(|k| k.code() == code)
+python_constants! {
+    /// The fault kinds of supervisor 4.3.0 (`supervisor/xmlrpc.py` `Faults`): the number
+    /// clients see as `faultCode`, and the name that starts every `faultString`.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum FaultKind {
+        UnknownMethod = 1 => "UNKNOWN_METHOD",
+        IncorrectParameters = 2 => "INCORRECT_PARAMETERS",
+        BadArguments = 3 => "BAD_ARGUMENTS",
+        SignatureUnsupported = 4 => "SIGNATURE_UNSUPPORTED",
+        ShutdownState = 6 => "SHUTDOWN_STATE",
+        BadName = 10 => "BAD_NAME",
+        BadSignal = 11 => "BAD_SIGNAL",
+        NoFile = 20 => "NO_FILE",
+        NotExecutable = 21 => "NOT_EXECUTABLE",
+        Failed = 30 => "FAILED",
+        AbnormalTermination = 40 => "ABNORMAL_TERMINATION",
+        SpawnError = 50 => "SPAWN_ERROR",
+        AlreadyStarted = 60 => "ALREADY_STARTED",
+        NotRunning = 70 => "NOT_RUNNING",
+        Success = 80 => "SUCCESS",
+        AlreadyAdded = 90 => "ALREADY_ADDED",
+        StillRunning = 91 => "STILL_RUNNING",
+        CantReread = 92 => "CANT_REREAD",
     }
 }
 
