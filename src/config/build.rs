@@ -501,9 +501,9 @@ impl<'a> Builder<'a> {
             logfile_backups: ov
                 .logfile_backups
                 .unwrap_or_else(|| sec.typed("logfile_backups", &names, d, 10, opt::count32)),
-            loglevel: ov.loglevel.unwrap_or_else(|| {
-                sec.typed("loglevel", &names, d, LogLevel::Info, opt::log_level)
-            }),
+            loglevel: ov
+                .loglevel
+                .unwrap_or_else(|| sec.typed("loglevel", &names, d, Level::Info, opt::log_level)),
             pidfile: opt::normalize_path(&pidfile, home, cwd),
             umask: ov.umask.unwrap_or_else(|| sec.typed("umask", &names, d, 0o22, opt::octal)),
             nodaemon: ov
@@ -1279,7 +1279,7 @@ mod tests {
         assert_eq!(s.pidfile, f.path().join("supervisord.pid"));
         assert_eq!(
             (s.logfile_maxbytes, s.logfile_backups, s.loglevel),
-            (50 << 20, 10, LogLevel::Info)
+            (50 << 20, 10, Level::Info)
         );
         assert_eq!(
             (s.umask, s.minfds, s.minprocs, s.identifier.as_str()),
@@ -1604,7 +1604,7 @@ mod tests {
         )]);
         let ov = Overrides {
             nodaemon: Some(true),
-            loglevel: Some(LogLevel::Debug),
+            loglevel: Some(Level::Debug),
             identifier: Some("cli".into()),
             logfile: Some("/tmp/cli.log".into()),
             ..Overrides::default()
@@ -1612,7 +1612,7 @@ mod tests {
         let cfg = load(Path::new("s.conf"), &ov, &f.ctx()).unwrap_or_else(|e| panic!("{e:#?}"));
         let s = &cfg.supervisord;
         assert!(s.nodaemon);
-        assert_eq!((s.loglevel, s.identifier.as_str()), (LogLevel::Debug, "cli"));
+        assert_eq!((s.loglevel, s.identifier.as_str()), (Level::Debug, "cli"));
         assert_eq!(s.logfile, DaemonLog::Path("/tmp/cli.log".into()));
     }
 

@@ -10,7 +10,7 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::model::LogLevel;
+use super::model::Level;
 use super::options as opt;
 
 /// The version `-v` prints: tools parse it, and SPEC section 1 asks for 4.3.0.
@@ -36,7 +36,7 @@ pub struct Overrides {
     /// `-z/--logfile_backups`.
     pub logfile_backups: Option<u32>,
     /// `-e/--loglevel`.
-    pub loglevel: Option<LogLevel>,
+    pub loglevel: Option<Level>,
     /// `-j/--pidfile`, as given.
     pub pidfile: Option<String>,
     /// `-i/--identifier`.
@@ -317,7 +317,7 @@ mod tests {
         assert_eq!(run(&["--config=a.conf"]).configuration, Some(PathBuf::from("a.conf")));
         assert_eq!(run(&["-m", "002"]).overrides.umask, Some(0o2));
         assert_eq!(run(&["-y", "1KB", "-z", "3"]).overrides.logfile_maxbytes, Some(1024));
-        assert_eq!(run(&["-e", "DEBUG"]).overrides.loglevel, Some(LogLevel::Debug));
+        assert_eq!(run(&["-e", "DEBUG"]).overrides.loglevel, Some(Level::Debug));
         assert_eq!(run(&["--minprocs=5", "-a", "9"]).overrides.minprocs, Some(5));
         assert!(run(&["--check", "-c", "x"]).check);
         assert_eq!(run(&["-l", "syslog"]).overrides.logfile.as_deref(), Some("syslog"));

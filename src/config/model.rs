@@ -64,52 +64,7 @@ impl Config {
     }
 }
 
-/// Python's log level names, lowest last.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    /// `blather` (3).
-    Blather,
-    /// `trace` (5).
-    Trace,
-    /// `debug` (10).
-    Debug,
-    /// `info` (20).
-    Info,
-    /// `warn` (30).
-    Warn,
-    /// `error` (40).
-    Error,
-    /// `critical` (50).
-    Critical,
-}
-
-impl LogLevel {
-    /// Python's numeric level.
-    pub fn number(self) -> u8 {
-        match self {
-            LogLevel::Blather => 3,
-            LogLevel::Trace => 5,
-            LogLevel::Debug => 10,
-            LogLevel::Info => 20,
-            LogLevel::Warn => 30,
-            LogLevel::Error => 40,
-            LogLevel::Critical => 50,
-        }
-    }
-
-    /// The four-letter name written in the log file (`INFO`, `DEBG`, …).
-    pub fn tag(self) -> &'static str {
-        match self {
-            LogLevel::Blather => "BLAT",
-            LogLevel::Trace => "TRAC",
-            LogLevel::Debug => "DEBG",
-            LogLevel::Info => "INFO",
-            LogLevel::Warn => "WARN",
-            LogLevel::Error => "ERRO",
-            LogLevel::Critical => "CRIT",
-        }
-    }
-}
+pub use crate::procsup::log::Level;
 
 /// Where the daemon's own log goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -130,7 +85,7 @@ pub struct SupervisordSection {
     /// `logfile_backups`, default 10.
     pub logfile_backups: u32,
     /// `loglevel`, default info.
-    pub loglevel: LogLevel,
+    pub loglevel: Level,
     /// `pidfile`, absolute, default `supervisord.pid` in the startup directory.
     pub pidfile: PathBuf,
     /// `umask`, default 022 (Python applies it only when daemonizing).

@@ -8,7 +8,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::model::{AutoRestart, LogLevel};
+use super::model::{AutoRestart, Level};
 
 /// Python `int()`: surrounding whitespace, an optional sign, digits with single
 /// underscores between them.
@@ -178,20 +178,9 @@ pub fn autorestart(v: &str) -> Result<AutoRestart, String> {
 }
 
 /// `loglevel`: Python's level names (note: `warning` is not one of them).
-pub fn log_level(v: &str) -> Result<LogLevel, String> {
-    Ok(match v.to_lowercase().as_str() {
-        "critical" => LogLevel::Critical,
-        "error" => LogLevel::Error,
-        "warn" => LogLevel::Warn,
-        "info" => LogLevel::Info,
-        "debug" => LogLevel::Debug,
-        "trace" => LogLevel::Trace,
-        "blather" => LogLevel::Blather,
-        _ => {
-            return Err(
-                "expected one of critical, error, warn, info, debug, trace, blather".to_string()
-            );
-        }
+pub fn log_level(v: &str) -> Result<Level, String> {
+    Level::from_description(v).ok_or_else(|| {
+        "expected one of critical, error, warn, info, debug, trace, blather".to_string()
     })
 }
 

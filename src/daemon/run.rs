@@ -39,7 +39,7 @@ struct Queued {
 impl Queued {
     fn flush(self, log: &MainLogHandle) {
         for m in self.crit {
-            log.log(Level::Crit, m);
+            log.log(Level::Critical, m);
         }
         for m in self.warn {
             log.log(Level::Warn, m);
@@ -238,8 +238,7 @@ pub fn run(cfg: Config, launch: Launch) -> u8 {
 
 fn open_main_log(cfg: &Config) -> Result<MainLog, String> {
     let s = &cfg.supervisord;
-    let level = Level::from_description(&format!("{:?}", s.loglevel).to_ascii_lowercase())
-        .unwrap_or(Level::Info);
+    let level = s.loglevel;
     let to_stdout = s.nodaemon && !s.silent;
     match &s.logfile {
         DaemonLog::Path(p) => {
@@ -271,7 +270,7 @@ async fn supervise(
     let reaper = match Reaper::spawn() {
         Ok(r) => r,
         Err(e) => {
-            log.log(Level::Crit, format!("cannot start the reaper: {e}"));
+            log.log(Level::Critical, format!("cannot start the reaper: {e}"));
             listeners.remove_files();
             return (2, Some(log_thread));
         }
@@ -279,7 +278,7 @@ async fn supervise(
     let mut sigs = match signals::forward() {
         Ok(s) => s,
         Err(e) => {
-            log.log(Level::Crit, format!("cannot install signal handlers: {e}"));
+            log.log(Level::Critical, format!("cannot install signal handlers: {e}"));
             listeners.remove_files();
             return (2, Some(log_thread));
         }
@@ -314,7 +313,7 @@ async fn supervise(
             log.log(Level::Info, "RPC interface 'supervisor' initialized");
             if auth.is_none() {
                 log.log(
-                    Level::Crit,
+                    Level::Critical,
                     format!("Server '{section}' running without any HTTP authentication checking"),
                 );
             }
@@ -323,14 +322,14 @@ async fn supervise(
                     let server = Arc::new(Server { auth, dispatch: Arc::new(methods.clone()) });
                     tokio::spawn(server::serve(l, server, stop.clone()));
                 }
-                Err(e) => log.log(Level::Crit, format!("cannot serve {section}: {e}")),
+                Err(e) => log.log(Level::Critical, format!("cannot serve {section}: {e}")),
             }
         }
         for (l, auth, section) in listeners.tcp.drain(..) {
             log.log(Level::Info, "RPC interface 'supervisor' initialized");
             if auth.is_none() {
                 log.log(
-                    Level::Crit,
+                    Level::Critical,
                     format!("Server '{section}' running without any HTTP authentication checking"),
                 );
             }
@@ -339,13 +338,13 @@ async fn supervise(
                     let server = Arc::new(Server { auth, dispatch: Arc::new(methods.clone()) });
                     tokio::spawn(server::serve(l, server, stop.clone()));
                 }
-                Err(e) => log.log(Level::Crit, format!("cannot serve {section}: {e}")),
+                Err(e) => log.log(Level::Critical, format!("cannot serve {section}: {e}")),
             }
         }
         drop(methods);
         let pidfile = cfg.supervisord.pidfile.clone();
         if let Err(e) = daemonize::write_pidfile(&pidfile, std::process::id()) {
-            log.log(Level::Crit, format!("could not write pidfile {}: {e}", pidfile.display()));
+            log.log(Level::Critical, format!("could not write pidfile {}: {e}", pidfile.display()));
         }
         log.log(Level::Info, format!("supervisord started with pid {}", std::process::id()));
         first = false;
@@ -362,7 +361,7 @@ async fn supervise(
         let exit = match exit {
             Ok(exit) => exit,
             Err(e) => {
-                log.log(Level::Crit, format!("the orchestrator failed: {e}"));
+                log.log(Level::Critical, format!("the orchestrator failed: {e}"));
                 break 1;
             }
         };
@@ -375,11 +374,11 @@ async fn supervise(
         cfg = match tokio::task::spawn_blocking(move || reload()).await {
             Ok(Ok(c)) => c,
             Ok(Err(msg)) => {
-                log.log(Level::Crit, format!("could not re-read the config: {msg}"));
+                log.log(Level::Critical, format!("could not re-read the config: {msg}"));
                 break 2;
             }
             Err(e) => {
-                log.log(Level::Crit, format!("could not re-read the config: {e}"));
+                log.log(Level::Critical, format!("could not re-read the config: {e}"));
                 break 2;
             }
         };
@@ -388,7 +387,7 @@ async fn supervise(
         listeners = match bind_all(&cfg) {
             Ok(l) => l,
             Err(msg) => {
-                log.log(Level::Crit, msg);
+                log.log(Level::Critical, msg);
                 break 2;
             }
         };

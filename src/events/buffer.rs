@@ -32,11 +32,11 @@ impl BufferNote {
     pub fn line(&self, pool: &str) -> (Level, String) {
         match self {
             BufferNote::Rebuffering { serial, len, max } => (
-                Level::Debg,
+                Level::Debug,
                 format!("rebuffering event {serial} for pool {pool} (buf size={len}, max={max})"),
             ),
             BufferNote::Overflowed { serial } => (
-                Level::Erro,
+                Level::Error,
                 format!("pool {pool} event buffer overflowed, discarding event {serial}"),
             ),
         }
@@ -146,7 +146,7 @@ mod tests {
         assert_eq!(serials(&b), vec![1, 2]);
         assert_eq!(
             notes[0].line("lst"),
-            (Level::Erro, "pool lst event buffer overflowed, discarding event 0".to_string())
+            (Level::Error, "pool lst event buffer overflowed, discarding event 0".to_string())
         );
     }
 

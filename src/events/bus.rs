@@ -115,7 +115,7 @@ impl Bus {
             let msg = PoolMsg::Running { name: process.to_string(), running };
             if p.handle.tx.try_send(msg).is_err() {
                 self.log.log(
-                    Level::Erro,
+                    Level::Error,
                     format!("pool {group} inbox full, state of {process} not delivered"),
                 );
             }
@@ -144,7 +144,7 @@ impl Bus {
             let msg = PoolMsg::Event { event: event.clone(), serial, copies };
             if p.handle.tx.try_send(msg).is_err() {
                 self.log.log(
-                    Level::Erro,
+                    Level::Error,
                     format!("pool {} inbox full, discarding event {serial}", p.name),
                 );
             }

@@ -42,7 +42,7 @@ impl Publisher {
             let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
                 self.log.log(
-                    Level::Erro,
+                    Level::Error,
                     format!("event queue full: {n} output events discarded so far"),
                 );
             }

@@ -261,8 +261,8 @@ impl Pool {
             }
             link.ready = false;
             link.in_flight = Some(item);
-            if self.log.enabled(Level::Debg) {
-                self.log.log(Level::Debg, format!("event {serial} sent to listener {}", m.name));
+            if self.log.enabled(Level::Debug) {
+                self.log.log(Level::Debug, format!("event {serial} sent to listener {}", m.name));
                 // Python pops the next event, finds nobody ready and puts it back.
                 if let Some(next) = self.buffer.front()
                     && !self.members.iter().any(Member::dispatchable)

@@ -45,13 +45,13 @@ impl Note {
         match self {
             Note::Changed { from, to } => {
                 let mut v =
-                    vec![(Level::Debg, format!("{name}: {} -> {}", from.name(), to.name()))];
+                    vec![(Level::Debug, format!("{name}: {} -> {}", from.name(), to.name()))];
                 if *to == ListenerState::Unknown {
                     v.push((Level::Warn, Note::unknown_warning(name)));
                 }
                 v
             }
-            Note::Processed => vec![(Level::Debg, format!("{name}: event was processed"))],
+            Note::Processed => vec![(Level::Debug, format!("{name}: event was processed"))],
             Note::Rejected => vec![(Level::Warn, format!("{name}: event was rejected"))],
             Note::BadResultLine(line) => {
                 vec![(Level::Warn, format!("{name}: bad result line: '{line}'"))]
@@ -356,13 +356,13 @@ mod tests {
         use crate::logio::mainlog::Level;
         assert_eq!(
             ch(Acknowledged, Ready).lines("lst"),
-            vec![(Level::Debg, "lst: ACKNOWLEDGED -> READY".to_string())]
+            vec![(Level::Debug, "lst: ACKNOWLEDGED -> READY".to_string())]
         );
         let unk = ch(Busy, Unknown).lines("lst");
         assert_eq!(unk[0].1, "lst: BUSY -> UNKNOWN");
         assert_eq!(unk[1], (Level::Warn, "lst: has entered the UNKNOWN state and will no longer receive events, this usually indicates the process violated the eventlistener protocol".to_string()));
         assert_eq!(Note::Rejected.lines("a")[0], (Level::Warn, "a: event was rejected".into()));
-        assert_eq!(Note::Processed.lines("a")[0], (Level::Debg, "a: event was processed".into()));
+        assert_eq!(Note::Processed.lines("a")[0], (Level::Debug, "a: event was processed".into()));
         assert_eq!(
             Note::BadResultLine("RESULT x".into()).lines("a")[0],
             (Level::Warn, "a: bad result line: 'RESULT x'".into())

@@ -99,7 +99,7 @@ pub(crate) async fn run(setup: PumpSetup) {
     {
         (Ok(rx), Ok(tx)) => (rx, tx),
         (Err(e), _) | (_, Err(e)) => {
-            pump.log(Level::Erro, format!("cannot pump listener {}: {e}", pump.name));
+            pump.log(Level::Error, format!("cannot pump listener {}: {e}", pump.name));
             pump.report(PumpReport::Gone).await;
             return;
         }
@@ -125,8 +125,8 @@ pub(crate) async fn run(setup: PumpSetup) {
                     Err(_) => break,
                 };
                 let data = buf.get(..n).unwrap_or_default();
-                if pump.log.enabled(Level::Debg) {
-                    pump.log(Level::Debg, format!(
+                if pump.log.enabled(Level::Debug) {
+                    pump.log(Level::Debug, format!(
                         "{} stdout output:\n{}",
                         pytext::repr(&pump.name),
                         py_bytes_repr(data)
@@ -174,7 +174,7 @@ pub(crate) async fn run(setup: PumpSetup) {
                         || e.kind() == std::io::ErrorKind::Interrupted => {}
                     Err(_) => {
                         pending.clear();
-                        pump.log(Level::Debg, format!(
+                        pump.log(Level::Debug, format!(
                             "epipe occurred while sending event {serial} to listener {}, listener state unchanged",
                             pump.name
                         ));

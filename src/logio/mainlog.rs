@@ -18,54 +18,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use super::{Channel, RotatingWriter};
 use crate::pytext::repr as py_repr;
 
-/// Python's log levels (`loggers.LevelsByName`), ordered by severity.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    /// `blather` (3): supervisor internals.
-    Blat = 3,
-    /// `trace` (5): RPC calls, HTTP access.
-    Trac = 5,
-    /// `debug` (10): child output, fd closes, comm events.
-    Debg = 10,
-    /// `info` (20): the default; spawned/success/exited lines.
-    Info = 20,
-    /// `warn` (30): stops, bad signals, unknown options.
-    Warn = 30,
-    /// `error` (40).
-    Erro = 40,
-    /// `critical` (50): running as root, no HTTP auth.
-    Crit = 50,
-}
-
-impl Level {
-    /// The name written in log lines (`INFO`, `DEBG`, …).
-    pub fn name(self) -> &'static str {
-        match self {
-            Level::Blat => "BLAT",
-            Level::Trac => "TRAC",
-            Level::Debg => "DEBG",
-            Level::Info => "INFO",
-            Level::Warn => "WARN",
-            Level::Erro => "ERRO",
-            Level::Crit => "CRIT",
-        }
-    }
-
-    /// `loglevel=` / `-e` values, case-insensitive as Python's `logging_level`:
-    /// critical, error, warn, info, debug, trace, blather (not `warning`).
-    pub fn from_description(s: &str) -> Option<Level> {
-        Some(match s.to_ascii_lowercase().as_str() {
-            "critical" => Level::Crit,
-            "error" => Level::Erro,
-            "warn" => Level::Warn,
-            "info" => Level::Info,
-            "debug" => Level::Debg,
-            "trace" => Level::Trac,
-            "blather" => Level::Blat,
-            _ => return None,
-        })
-    }
-}
+pub use crate::procsup::log::Level;
 
 /// Broken-down local time, the part of `struct tm` the timestamp needs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -132,7 +85,7 @@ pub fn format_line_at(t: LocalTime, level: Level, msg: &str) -> String {
         t.minute,
         t.second,
         t.millis,
-        level.name(),
+        level.tag(),
         msg
     )
 }
@@ -309,7 +262,7 @@ mod tests {
         );
         let t =
             LocalTime { year: 2026, month: 1, day: 2, hour: 3, minute: 4, second: 5, millis: 7 };
-        assert_eq!(format_line_at(t, Level::Debg, "a\nb"), "2026-01-02 03:04:05,007 DEBG a\nb\n");
+        assert_eq!(format_line_at(t, Level::Debug, "a\nb"), "2026-01-02 03:04:05,007 DEBG a\nb\n");
     }
 
     #[test]
@@ -331,22 +284,22 @@ mod tests {
     #[test]
     fn levels() {
         let names: Vec<&str> = [
-            Level::Crit,
-            Level::Erro,
+            Level::Critical,
+            Level::Error,
             Level::Warn,
             Level::Info,
-            Level::Debg,
-            Level::Trac,
-            Level::Blat,
+            Level::Debug,
+            Level::Trace,
+            Level::Blather,
         ]
-        .map(Level::name)
+        .map(Level::tag)
         .into();
         assert_eq!(names, ["CRIT", "ERRO", "WARN", "INFO", "DEBG", "TRAC", "BLAT"]);
-        assert_eq!(Level::from_description("DEBUG"), Some(Level::Debg));
-        assert_eq!(Level::from_description("blather"), Some(Level::Blat));
+        assert_eq!(Level::from_description("DEBUG"), Some(Level::Debug));
+        assert_eq!(Level::from_description("blather"), Some(Level::Blather));
         assert_eq!(Level::from_description("warning"), None);
-        assert_eq!(Level::Crit as u8, 50);
-        assert!(Level::Trac < Level::Debg);
+        assert_eq!(Level::Critical as u8, 50);
+        assert!(Level::Trace < Level::Debug);
     }
 
     #[test]
@@ -369,14 +322,14 @@ mod tests {
         let p = dir.path().join("supervisord.log");
         let mut log = MainLog::open(&p, 0, 0, Level::Info, false).unwrap();
         let wall = UNIX_EPOCH + Duration::from_secs(1_795_000_000);
-        log.log(wall, Level::Debg, "hidden");
+        log.log(wall, Level::Debug, "hidden");
         log.log(wall, Level::Info, "shown");
-        log.log(wall, Level::Crit, "also");
+        log.log(wall, Level::Critical, "also");
         let text = std::fs::read_to_string(&p).unwrap();
         let want = format!(
             "{}{}",
             format_line(wall, Level::Info, "shown"),
-            format_line(wall, Level::Crit, "also")
+            format_line(wall, Level::Critical, "also")
         );
         assert_eq!(text, want);
     }

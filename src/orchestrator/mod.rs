@@ -618,7 +618,7 @@ impl Orchestrator {
                 let log = self.log.clone();
                 tokio::spawn(async move {
                     if let Err(e) = log.reopen().await {
-                        log.log(Level::Erro, format!("could not reopen the daemon log: {e}"));
+                        log.log(Level::Error, format!("could not reopen the daemon log: {e}"));
                     }
                 });
                 for g in self.groups.values() {
@@ -1195,19 +1195,19 @@ type Member = (String, String, String);
 /// The orchestrator never waits on a runner: a full inbox is a bug, logged, not awaited.
 fn send_cmd(log: &MainLogHandle, runner: &mpsc::Sender<RunnerCmd>, cmd: RunnerCmd) {
     if let Err(e) = runner.try_send(cmd) {
-        log.log(Level::Erro, format!("runner inbox unavailable, command dropped: {e}"));
+        log.log(Level::Error, format!("runner inbox unavailable, command dropped: {e}"));
     }
 }
 
 fn level_of(level: procsup::Level) -> Level {
     match level {
-        procsup::Level::Blather => Level::Blat,
-        procsup::Level::Trace => Level::Trac,
-        procsup::Level::Debug => Level::Debg,
+        procsup::Level::Blather => Level::Blather,
+        procsup::Level::Trace => Level::Trace,
+        procsup::Level::Debug => Level::Debug,
         procsup::Level::Info => Level::Info,
         procsup::Level::Warn => Level::Warn,
-        procsup::Level::Error => Level::Erro,
-        procsup::Level::Critical => Level::Crit,
+        procsup::Level::Error => Level::Error,
+        procsup::Level::Critical => Level::Critical,
     }
 }
 

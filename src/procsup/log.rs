@@ -7,8 +7,10 @@ use std::fmt;
 use super::exit::{ExitStatus, signame};
 use super::state::ProcessState;
 
-/// Python's log levels, with the four-letter tags its log lines carry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+/// Python's log levels (`loggers.LevelsByName`), ordered by severity, with the four-letter
+/// tags its log lines carry. The one level type: `loglevel=`, the daemon log and process
+/// lines all use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Level {
     Blather = 3,
     Trace = 5,
@@ -31,6 +33,21 @@ impl Level {
             Level::Error => "ERRO",
             Level::Critical => "CRIT",
         }
+    }
+
+    /// `loglevel=` / `-e` values, case-insensitive as Python's `logging_level`:
+    /// critical, error, warn, info, debug, trace, blather (not `warning`).
+    pub fn from_description(s: &str) -> Option<Level> {
+        Some(match s.to_ascii_lowercase().as_str() {
+            "critical" => Level::Critical,
+            "error" => Level::Error,
+            "warn" => Level::Warn,
+            "info" => Level::Info,
+            "debug" => Level::Debug,
+            "trace" => Level::Trace,
+            "blather" => Level::Blather,
+            _ => return None,
+        })
     }
 }
 

@@ -317,8 +317,10 @@ impl Runner {
     }
 
     async fn log_error(&self, message: String) {
-        let _ =
-            self.facts.send(Fact::Log { level: crate::logio::mainlog::Level::Erro, message }).await;
+        let _ = self
+            .facts
+            .send(Fact::Log { level: crate::logio::mainlog::Level::Error, message })
+            .await;
     }
 
     fn write_stdin(&mut self, data: &[u8]) -> Result<(), StdinError> {
