@@ -156,6 +156,8 @@ pub struct Client {
     authorization: Option<String>,
     conn: Option<BufReader<Stream>>,
     next_id: u64,
+    /// Read and write timeout of the connection; none by default, as in Python.
+    timeout: Option<Duration>,
 }
 
 impl Client {
@@ -169,12 +171,25 @@ impl Client {
             )),
             _ => None,
         };
-        Client { serverurl: serverurl.to_string(), authorization, conn: None, next_id: 1 }
+        Client {
+            serverurl: serverurl.to_string(),
+            authorization,
+            conn: None,
+            next_id: 1,
+            timeout: None,
+        }
     }
 
     /// The URL as the user gave it; supervisorctl's messages quote it.
     pub fn serverurl(&self) -> &str {
         &self.serverurl
+    }
+
+    /// Bounds every read and write of the connection (for callers that must not hang on a
+    /// daemon that stopped answering).
+    pub fn set_timeout(&mut self, timeout: Option<Duration>) {
+        self.timeout = timeout;
+        self.conn = None;
     }
 
     /// Points the client at another server (the `open` command); the next call connects.
@@ -198,7 +213,44 @@ impl Client {
         let id = self.next_id;
         self.next_id += 1;
         let body = jsonrpc::request(method, params, id);
-        let request = self.request_bytes(&body);
+        let resp = self.roundtrip(JRPC_PATH, "application/json", body.as_bytes())?;
+        if resp.status != 200 {
+            self.conn = None;
+            return Err(CallError::Http { status: resp.status, reason: resp.reason });
+        }
+        match jsonrpc::parse_reply(&resp.body) {
+            Ok(Reply::Result(v)) => Ok(v),
+            Ok(Reply::Error { code, message }) => {
+                Err(CallError::Fault(Fault { code, string: message }))
+            }
+            Err(e) => Err(CallError::BadReply(e)),
+        }
+    }
+
+    /// POSTs `body` to `path` and returns the answer's status and body, whatever the
+    /// status (the listeners speak XML-RPC at `/RPC2` to Python's supervisord this way).
+    pub fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(u16, Vec<u8>), CallError> {
+        let resp = self.roundtrip(path, content_type, body)?;
+        if resp.status != 200 {
+            self.conn = None;
+        }
+        Ok((resp.status, resp.body))
+    }
+
+    /// One request and its response over the kept-alive connection (a new one when there
+    /// is none, or when the kept one turns out closed).
+    fn roundtrip(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<Response, CallError> {
+        let request = self.request_bytes(path, content_type, body);
         let reused = self.conn.is_some();
         let resp = match self.exchange(&request) {
             // A kept-alive connection the server closed while we were idle: the request
@@ -223,28 +275,18 @@ impl Client {
         if !resp.keep_alive {
             self.conn = None;
         }
-        if resp.status != 200 {
-            self.conn = None;
-            return Err(CallError::Http { status: resp.status, reason: resp.reason });
-        }
-        match jsonrpc::parse_reply(&resp.body) {
-            Ok(Reply::Result(v)) => Ok(v),
-            Ok(Reply::Error { code, message }) => {
-                Err(CallError::Fault(Fault { code, string: message }))
-            }
-            Err(e) => Err(CallError::BadReply(e)),
-        }
+        Ok(resp)
     }
 
-    fn request_bytes(&self, body: &str) -> Vec<u8> {
+    fn request_bytes(&self, path: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
         let host = match parse_url(&self.serverurl) {
             Ok(Endpoint::Tcp { host, port }) if port != 80 => format!("{host}:{port}"),
             Ok(Endpoint::Tcp { host, .. }) => host,
             _ => "localhost".to_string(),
         };
         let mut head = format!(
-            "POST {JRPC_PATH} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n\
-             Accept: application/json\r\nContent-Length: {}\r\n",
+            "POST {path} HTTP/1.1\r\nHost: {host}\r\nContent-Type: {content_type}\r\n\
+             Accept: {content_type}\r\nContent-Length: {}\r\n",
             body.len()
         );
         if let Some(auth) = &self.authorization {
@@ -254,7 +296,7 @@ impl Client {
         }
         head.push_str("\r\n");
         let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(body.as_bytes());
+        bytes.extend_from_slice(body);
         bytes
     }
 
@@ -293,6 +335,13 @@ impl Client {
                 }
             }
         };
+        if let Some(t) = self.timeout {
+            let set = match &stream {
+                Stream::Unix(s) => s.set_read_timeout(Some(t)).and(s.set_write_timeout(Some(t))),
+                Stream::Tcp(s) => s.set_read_timeout(Some(t)).and(s.set_write_timeout(Some(t))),
+            };
+            set.map_err(|e| CallError::io(&e))?;
+        }
         // Small: std zero-fills a BufReader's whole buffer on first use (our `Stream` has
         // no `read_buf`), and each fresh page is a fault in a run that lasts a millisecond.
         // Bodies are read past it, straight into their own buffer.

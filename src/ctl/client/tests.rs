@@ -245,3 +245,35 @@ fn url_parsing() {
     );
     assert!(matches!(parse_url("http://h:99999"), Err(CallError::BadUrl(_))));
 }
+
+#[test]
+fn post_sends_any_path_and_type_and_returns_any_status() {
+    let dir = sock_dir();
+    let path = dir.path().join("s");
+    let (_l, h) = serve(path.clone(), 1, |n, _, _| match n {
+        0 => (b"HTTP/1.1 200 OK\r\nContent-Length: 8\r\n\r\n<x>1</x>".to_vec(), false),
+        _ => (b"HTTP/1.1 404 Not Found\r\nContent-Length: 4\r\n\r\ngone".to_vec(), true),
+    });
+    let mut c = Client::new(&url(&path), None, None);
+    c.set_timeout(Some(Duration::from_secs(5)));
+    assert_eq!(c.post("/RPC2", "text/xml", b"<call/>"), Ok((200, b"<x>1</x>".to_vec())));
+    assert_eq!(c.post("/RPC2", "text/xml", b""), Ok((404, b"gone".to_vec())));
+    let seen = h.join().expect("server");
+    let (head, body) = &seen[0][0];
+    assert!(head.starts_with("POST /RPC2 HTTP/1.1\r\n"), "{head}");
+    assert!(head.contains("Content-Type: text/xml\r\n"), "{head}");
+    assert_eq!(body, b"<call/>");
+}
+
+#[test]
+fn a_silent_server_is_a_timeout_not_a_hang() {
+    let dir = sock_dir();
+    let path = dir.path().join("s");
+    let listener = UnixListener::bind(&path).expect("bind");
+    let mut c = Client::new(&url(&path), None, None);
+    c.set_timeout(Some(Duration::from_millis(200)));
+    // Accepted by the kernel's backlog, never answered.
+    let got = c.post("/weka/jrpc", "application/json", b"{}");
+    assert!(matches!(got, Err(CallError::Io { .. })), "{got:?}");
+    drop(listener);
+}
