@@ -331,4 +331,17 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn invalid_utf8_elsewhere_in_the_file_is_not_an_error() {
+        let dir = tempfile::Builder::new().prefix("ctlconf").tempdir_in("/tmp").expect("tempdir");
+        let p = dir.path().join("s.conf");
+        let mut text = b"[program:x]\ncommand=echo \xff\xfe\n; \xc3\n".to_vec();
+        text.extend_from_slice(b"[supervisorctl]\nserverurl=unix:///tmp/x.sock\n");
+        std::fs::write(&p, text).expect("write conf");
+        assert_eq!(
+            read(&p, &no_env).expect("read").serverurl.as_deref(),
+            Some("unix:///tmp/x.sock")
+        );
+    }
 }
