@@ -126,6 +126,50 @@ pub fn repr(s: &str) -> String {
     out
 }
 
+/// How many bytes Python's text files decode at a time (`TextIOWrapper._CHUNK_SIZE`).
+const TEXT_CHUNK: usize = 8192;
+
+/// The `UnicodeDecodeError` text Python gives when it reads `bytes` as a UTF-8 text file
+/// and reaches `e`: `'utf-8' codec can't decode byte 0xff in position 25: invalid start
+/// byte`. The position counts from the start of the chunk being decoded (with the bytes of
+/// a character the previous chunk left incomplete), as Python's reader reports it.
+pub fn utf8_decode_error(bytes: &[u8], e: &std::str::Utf8Error) -> String {
+    let at = e.valid_up_to();
+    let lead = bytes.get(at).copied().unwrap_or(0);
+    let (len, reason, seen_at) = match e.error_len() {
+        None => (bytes.len() - at, "unexpected end of data", at),
+        // A lead byte whose sequence breaks: Python blames the sequence so far.
+        Some(n) if (0xc2..=0xf4).contains(&lead) => (n, "invalid continuation byte", at + n),
+        Some(n) => (n, "invalid start byte", at),
+    };
+    let pos = if e.error_len().is_none() {
+        // Python decodes a final chunk's incomplete tail only at EOF, on its own.
+        0
+    } else {
+        // The decoder fails on the chunk holding the byte that showed the error, whose
+        // input starts with the previous chunk's unfinished character, if any.
+        let chunk_start = seen_at / TEXT_CHUNK * TEXT_CHUNK;
+        let carried = (1..=3)
+            .filter(|&back| back <= chunk_start)
+            .find(|&back| {
+                let need = match bytes[chunk_start - back] {
+                    0xc0..=0xdf => 2,
+                    0xe0..=0xef => 3,
+                    0xf0..=0xf7 => 4,
+                    _ => 0,
+                };
+                need > back
+            })
+            .unwrap_or(0);
+        at - (chunk_start - carried).min(at)
+    };
+    if len <= 1 {
+        format!("'utf-8' codec can't decode byte 0x{lead:02x} in position {pos}: {reason}")
+    } else {
+        format!("'utf-8' codec can't decode bytes in position {pos}-{}: {reason}", pos + len - 1)
+    }
+}
+
 /// getopt's result: (option as written, argument) pairs, then the words after them.
 pub type GetoptResult = (Vec<(String, String)>, Vec<String>);
 
@@ -257,5 +301,39 @@ mod tests {
         assert_eq!(repr("a'b\"c"), "'a\\'b\"c'");
         assert_eq!(repr("tab\there\\"), "'tab\\there\\\\'");
         assert_eq!(repr("\u{1}\u{7f}é"), "'\\x01\\x7fé'");
+    }
+
+    #[test]
+    fn utf8_errors_read_as_pythons_text_reader_reports_them() {
+        // Expected texts from Python 3 reading each as a UTF-8 text file.
+        let cases: Vec<(Vec<u8>, &str)> = vec![
+            (b"ab\xffcd\n".to_vec(), "byte 0xff in position 2: invalid start byte"),
+            (b"\xc3(".to_vec(), "byte 0xc3 in position 0: invalid continuation byte"),
+            (b"\xe2\x82(".to_vec(), "bytes in position 0-1: invalid continuation byte"),
+            (b"\xed\xa0\x80".to_vec(), "byte 0xed in position 0: invalid continuation byte"),
+            (b"\xc0\xaf".to_vec(), "byte 0xc0 in position 0: invalid start byte"),
+            (b"ab\xe2".to_vec(), "byte 0xe2 in position 0: unexpected end of data"),
+            (b"abc\n\xe2\x82".to_vec(), "bytes in position 0-1: unexpected end of data"),
+            (
+                [&[b'a'; 9000][..], b"\xff\n"].concat(),
+                "byte 0xff in position 808: invalid start byte",
+            ),
+            (
+                [&[b'a'; 8191][..], b"\xc3\x28\n"].concat(),
+                "byte 0xc3 in position 0: invalid continuation byte",
+            ),
+            (
+                [&[b'a'; 8190][..], b"\xe2\x82\xac", &[b'a'; 10], b"\xff"].concat(),
+                "byte 0xff in position 13: invalid start byte",
+            ),
+            (
+                [&[b'a'; 8191][..], b"\xe2"].concat(),
+                "byte 0xe2 in position 0: unexpected end of data",
+            ),
+        ];
+        for (bytes, want) in cases {
+            let Err(e) = std::str::from_utf8(&bytes) else { panic!("valid: {bytes:?}") };
+            assert_eq!(utf8_decode_error(&bytes, &e), format!("'utf-8' codec can't decode {want}"));
+        }
     }
 }
