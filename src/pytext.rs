@@ -1,5 +1,5 @@
-//! Two Python text algorithms that spawn messages depend on: `shlex.split` (POSIX mode, no
-//! comments) and `repr()` of a `str`.
+//! Python text algorithms our messages depend on: `shlex.split` (POSIX mode, no comments),
+//! `repr()` of a `str`, `getopt`, and the text of a UTF-8 `UnicodeDecodeError`.
 //!
 //! The `shlex` crate is not used for splitting commands because it follows sh rather than
 //! Python: it treats `#` as a comment and lets `\$` escape inside double quotes, and it does
