@@ -31,7 +31,8 @@ impl Personality {
 }
 
 /// Picks the personality and returns the arguments it sees: `argv[0]` first, as its own
-/// parser expects, with the subcommand word removed when one chose it.
+/// parser expects, with the subcommand word joined to it when one chose it
+/// (`supervisord ctl`).
 pub fn choose(argv0: &str, first: Option<&str>, args: &[OsString]) -> (Personality, Vec<OsString>) {
     let by_name = match argv0 {
         "supervisorctl" => Some(Personality::Ctl),
@@ -50,8 +51,15 @@ pub fn choose(argv0: &str, first: Option<&str>, args: &[OsString]) -> (Personali
     };
     match by_word {
         Some(p) => {
+            // `supervisord ctl` is the program's name in its messages (`For help, use
+            // supervisord ctl -h`), where Python's would say `supervisorctl`.
             let mut rest = Vec::with_capacity(args.len().saturating_sub(1));
-            rest.extend(args.first().cloned());
+            rest.extend(args.first().zip(args.get(1)).map(|(a0, word)| {
+                let mut name = a0.clone();
+                name.push(" ");
+                name.push(word);
+                name
+            }));
             rest.extend(args.iter().skip(2).cloned());
             (p, rest)
         }
@@ -80,7 +88,7 @@ mod tests {
         let args = os(&["/usr/bin/supervisord", "ctl", "status", "web"]);
         let (p, rest) = choose("supervisord", Some("ctl"), &args);
         assert_eq!(p, Personality::Ctl);
-        assert_eq!(rest, os(&["/usr/bin/supervisord", "status", "web"]));
+        assert_eq!(rest, os(&["/usr/bin/supervisord ctl", "status", "web"]));
     }
 
     #[test]
