@@ -136,38 +136,38 @@ const TEXT_CHUNK: usize = 8192;
 pub fn utf8_decode_error(bytes: &[u8], e: &std::str::Utf8Error) -> String {
     let at = e.valid_up_to();
     let lead = bytes.get(at).copied().unwrap_or(0);
-    let (len, reason, seen_at) = match e.error_len() {
-        None => (bytes.len() - at, "unexpected end of data", at),
-        // A lead byte whose sequence breaks: Python blames the sequence so far.
-        Some(n) if (0xc2..=0xf4).contains(&lead) => (n, "invalid continuation byte", at + n),
-        Some(n) => (n, "invalid start byte", at),
-    };
-    let pos = if e.error_len().is_none() {
+    let (len, reason, pos) = match e.error_len() {
         // Python decodes a final chunk's incomplete tail only at EOF, on its own.
-        0
-    } else {
-        // The decoder fails on the chunk holding the byte that showed the error, whose
-        // input starts with the previous chunk's unfinished character, if any.
-        let chunk_start = seen_at / TEXT_CHUNK * TEXT_CHUNK;
-        let carried = (1..=3)
-            .filter(|&back| back <= chunk_start)
-            .find(|&back| {
-                let need = match bytes[chunk_start - back] {
-                    0xc0..=0xdf => 2,
-                    0xe0..=0xef => 3,
-                    0xf0..=0xf7 => 4,
-                    _ => 0,
-                };
-                need > back
-            })
-            .unwrap_or(0);
-        at - (chunk_start - carried).min(at)
+        None => (bytes.len() - at, "unexpected end of data", 0),
+        // A lead byte whose sequence breaks at `at + n`: Python blames the sequence so far.
+        Some(n) if (0xc2..=0xf4).contains(&lead) => {
+            (n, "invalid continuation byte", chunk_position(bytes, at, at + n))
+        }
+        Some(n) => (n, "invalid start byte", chunk_position(bytes, at, at)),
     };
     if len <= 1 {
         format!("'utf-8' codec can't decode byte 0x{lead:02x} in position {pos}: {reason}")
     } else {
         format!("'utf-8' codec can't decode bytes in position {pos}-{}: {reason}", pos + len - 1)
     }
+}
+
+/// Where `at` lies in the input of the decode call that sees byte `seen`: the chunk
+/// holding it, preceded by the previous chunk's unfinished character, if any.
+fn chunk_position(bytes: &[u8], at: usize, seen: usize) -> usize {
+    let chunk_start = seen / TEXT_CHUNK * TEXT_CHUNK;
+    let carried = (1..=3.min(chunk_start))
+        .find(|&back| {
+            let need = match bytes.get(chunk_start - back) {
+                Some(0xc0..=0xdf) => 2,
+                Some(0xe0..=0xef) => 3,
+                Some(0xf0..=0xf7) => 4,
+                _ => 0,
+            };
+            need > back
+        })
+        .unwrap_or(0);
+    at - (chunk_start - carried).min(at)
 }
 
 /// getopt's result: (option as written, argument) pairs, then the words after them.

@@ -7,7 +7,6 @@ use std::io;
 use std::time::Duration;
 
 use crate::ctl::client::{self as http, CallError as HttpError, parse_url};
-use crate::rpc::jsonrpc::{self, Reply};
 use crate::rpc::value::Value;
 
 /// How long one call may take; a daemon that stopped answering must not hang a listener.
@@ -75,39 +74,26 @@ impl Client {
         Some(Client { url, auth: (!user.is_empty()).then_some((user, pass)) })
     }
 
-    /// One POST on a connection of its own; the status and the body.
-    fn post(
-        &self,
-        path: &str,
-        content_type: &str,
-        body: &[u8],
-    ) -> Result<(u16, Vec<u8>), CallError> {
+    /// A client on a connection of its own, bounded by [`CALL_TIMEOUT`].
+    fn http(&self) -> http::Client {
         let (user, pass) = match &self.auth {
             Some((u, p)) => (Some(u.as_str()), Some(p.as_str())),
             None => (None, None),
         };
         let mut c = http::Client::new(&self.url, user, pass);
         c.set_timeout(Some(CALL_TIMEOUT));
-        Ok(c.post(path, content_type, body)?)
+        c
     }
 
     /// A JSON-RPC call at `/weka/jrpc`.
     pub fn json(&self, method: &str, params: &[Value]) -> Result<Value, CallError> {
-        let body = jsonrpc::request(method, params, 1);
-        let (status, resp) = self.post(http::JRPC_PATH, "application/json", body.as_bytes())?;
-        if status != 200 {
-            return Err(CallError::Protocol(format!("HTTP {status} from /weka/jrpc")));
-        }
-        match jsonrpc::parse_reply(&resp).map_err(CallError::Protocol)? {
-            Reply::Result(v) => Ok(v),
-            Reply::Error { code, message } => Err(CallError::Fault { code: code.into(), message }),
-        }
+        Ok(self.http().call(method, params)?)
     }
 
     /// An XML-RPC call at `/RPC2`; returns the response document.
     pub fn xml(&self, method: &str, params: &[Value]) -> Result<String, CallError> {
         let body = crate::rpc::xmlrpc::call(method, params);
-        let (status, resp) = self.post("/RPC2", "text/xml", body.as_bytes())?;
+        let (status, resp) = self.http().post("/RPC2", "text/xml", body.as_bytes())?;
         if status != 200 {
             return Err(CallError::Protocol(format!("HTTP {status} from /RPC2")));
         }

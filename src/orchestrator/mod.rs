@@ -487,7 +487,7 @@ impl Orchestrator {
                 Action::Emit(change) => changes.push(change),
                 Action::ResolveWaiters(outcome) => resolved.push(outcome),
                 Action::Log(line) => {
-                    let level = level_of(line.level());
+                    let level = line.level();
                     if self.log.enabled(level) {
                         self.log.log(level, line.to_string());
                     }
@@ -689,7 +689,7 @@ impl Orchestrator {
             if waited_on && e.proc.state() == ProcessState::Stopping {
                 any = true;
                 let line = procsup::LogLine::WaitingToStop { name: e.config.name.clone() };
-                self.log.log(level_of(line.level()), line.to_string());
+                self.log.log(line.level(), line.to_string());
             }
         }
         self.stop_report_at = any.then(|| clock::now() + STOP_REPORT_EVERY);
@@ -707,7 +707,7 @@ impl Orchestrator {
             .collect();
         if !names.is_empty() {
             let line = procsup::LogLine::WaitingToDie { names };
-            self.log.log(level_of(line.level()), line.to_string());
+            self.log.log(line.level(), line.to_string());
         }
     }
 
@@ -1196,18 +1196,6 @@ type Member = (String, String, String);
 fn send_cmd(log: &MainLogHandle, runner: &mpsc::Sender<RunnerCmd>, cmd: RunnerCmd) {
     if let Err(e) = runner.try_send(cmd) {
         log.log(Level::Error, format!("runner inbox unavailable, command dropped: {e}"));
-    }
-}
-
-fn level_of(level: procsup::Level) -> Level {
-    match level {
-        procsup::Level::Blather => Level::Blather,
-        procsup::Level::Trace => Level::Trace,
-        procsup::Level::Debug => Level::Debug,
-        procsup::Level::Info => Level::Info,
-        procsup::Level::Warn => Level::Warn,
-        procsup::Level::Error => Level::Error,
-        procsup::Level::Critical => Level::Critical,
     }
 }
 

@@ -52,8 +52,9 @@ impl<A> Arena<A> {
         self.closed.store(true, Relaxed);
     }
 
-    /// Bytes of the region handed out so far (for tests).
-    pub fn used(&self) -> usize {
+    /// Bytes of the region handed out so far.
+    #[cfg(test)]
+    fn used(&self) -> usize {
         self.next.load(Relaxed)
     }
 

@@ -85,7 +85,7 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 pub(super) unsafe fn spawn_gated(
     entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
     arg: *mut libc::c_void,
-    stack: &mut [u8],
+    stack: &mut [std::mem::MaybeUninit<u8>],
 ) -> Result<(i32, Birth), Errno> {
     // The stack grows down from a 16-byte aligned top.
     let top = stack.as_mut_ptr_range().end;

@@ -286,11 +286,12 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
     let mut old_mask = SigSet::empty();
     pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::all()), Some(&mut old_mask))
         .map_err(|errno| SpawnError::Fork { name: spec.name.clone(), errno })?;
-    let mut stack = vec![0u8; CHILD_STACK];
+    // Uninitialised: the child writes its frames before it reads them.
+    let mut stack: Vec<u8> = Vec::with_capacity(CHILD_STACK);
     let arg = std::ptr::from_ref(&plan).cast_mut().cast::<libc::c_void>();
     // SAFETY: `child_entry` runs `ChildPlan::exec`, which keeps spawn_gated's contract;
     // `plan` and `stack` live until after the call returns.
-    let forked = unsafe { reaper::spawn_gated(child_entry, arg, &mut stack) };
+    let forked = unsafe { reaper::spawn_gated(child_entry, arg, stack.spare_capacity_mut()) };
     if let Err(e) = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None) {
         tracing::error!("could not restore the signal mask after fork: {e}");
     }
