@@ -1,4 +1,4 @@
-//! SPEC section 10, "daemon memory with 100 programs" (target: under a third of Python's
+//! The memory budget of docs/performance.md, "daemon memory with 100 programs" (target: under a third of Python's
 //! RSS) and "idle daemon: no timer wakeups" (target: none beyond configured TICK events or
 //! pending startsecs/backoff/stop timers).
 //!

@@ -1,4 +1,4 @@
-//! SPEC section 10, "steady chatty output": 20 programs writing 10,000 lines/s in total, in
+//! The output budget of docs/performance.md, "steady chatty output": 20 programs writing 10,000 lines/s in total, in
 //! 100-byte writes, to per-program stdout logs. Measures the daemon's own CPU time (utime +
 //! stime from /proc, children excluded) for Python supervisor 4.3.0 and for ours, one after
 //! the other on the same config, and checks that every line reached the log files.
@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use bench_support::{Daemon, HEADER, Impl, cpu_seconds, print_machine, ratio};
 
-/// Bytes per line, newline included (SPEC: 100-byte writes).
+/// Bytes per line, newline included (the budget's 100-byte writes).
 const LINE_BYTES: usize = 100;
 
 struct Opts {

@@ -1,4 +1,4 @@
-//! `supervisorctl status` latency, ours against Python supervisor 4.3.0 (SPEC section 10):
+//! `supervisorctl status` latency, ours against Python supervisor 4.3.0 (docs/performance.md):
 //! for 100 and 1,000 programs, each daemon runs the same config and its own supervisorctl
 //! is executed repeatedly; the median wall time of a whole run (exec, connect, request,
 //! print) is reported with the ratio.

@@ -1,5 +1,5 @@
 //! One binary, five personalities, chosen by argv[0] and then by the first argument
-//! (SPEC section 2). Only dispatch lives here; each personality maps its own errors to
+//! (docs/design.md). Only dispatch lives here; each personality maps its own errors to
 //! an exit code.
 
 use std::ffi::OsString;

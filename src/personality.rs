@@ -2,7 +2,7 @@
 
 use std::ffi::OsString;
 
-/// The five programs this binary can be (SPEC section 2).
+/// The five programs this binary can be (docs/design.md).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Personality {
     /// `supervisord [flags]`: the daemon.

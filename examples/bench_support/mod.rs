@@ -3,7 +3,7 @@
 //! (both daemons are asked the same way, over `/RPC2`), and readers for the `/proc`
 //! counters the benchmarks compare (CPU ticks, RSS, context switches).
 //!
-//! The benchmarks print numbers and ratios; they never assert on time (SPEC section 10).
+//! The benchmarks print numbers and ratios; they never assert on time (docs/performance.md).
 
 #![allow(dead_code)]
 // A benchmark reads the clock to measure; the clock rule is for the product's code.

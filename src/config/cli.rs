@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use super::model::Level;
 use super::options as opt;
 
-/// The version `-v` prints: tools parse it, and SPEC section 1 asks for 4.3.0.
+/// The version `-v` prints: tools parse it, and 4.3.0 is the version we are compatible with.
 pub const VERSION: &str = "4.3.0";
 
 /// `[supervisord]` values given on the command line; they win over the file.

@@ -3,7 +3,7 @@
 //!
 //! Why a hand parser and not `rust-ini`: rust-ini keeps ` ; comment` inside values, keeps
 //! duplicate sections apart instead of merging them, keeps key case, and reports no line
-//! numbers for options, while SPEC section 3 wants file+line for every bad value. The
+//! numbers for options, while our errors name file+line for every bad value. The
 //! rules below are those of `RawConfigParser(inline_comment_prefixes=(';','#'),
 //! strict=False)` as supervisor 4.3.0 builds it:
 //! - `key = value` or `key: value`, split at the first `=` or `:`; keys lowercased;

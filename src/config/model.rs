@@ -311,6 +311,6 @@ pub struct ProcessConfig {
     pub stdout: LogConfig,
     /// stderr logging (always `LogTarget::None` with `redirect_stderr`).
     pub stderr: LogConfig,
-    /// `io_node=` (ours, SPEC section 5): stopped by `weka.stopAllIoNodes`.
+    /// `io_node=` (ours, docs/control-plane.md): stopped by `weka.stopAllIoNodes`.
     pub io_node: bool,
 }

@@ -21,7 +21,7 @@ use crate::rpc::jsonrpc::{self, Reply};
 use crate::rpc::value::Value;
 use crate::sys::clock;
 
-/// Where our JSON-RPC endpoint lives on the daemon's HTTP server (SPEC section 5).
+/// Where our JSON-RPC endpoint lives on the daemon's HTTP server (docs/control-plane.md).
 pub const JRPC_PATH: &str = "/weka/jrpc";
 
 /// A response head or body bigger than this is garbage, not a reply.

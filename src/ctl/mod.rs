@@ -1,5 +1,5 @@
 //! `supervisorctl`: every non-interactive command of supervisor 4.3.0 with its output and
-//! exit codes byte for byte, speaking JSON-RPC to our daemon (SPEC section 7).
+//! exit codes byte for byte, speaking JSON-RPC to our daemon.
 //!
 //! - this file: the command line (Python's `getopt` rules and messages), finding the
 //!   config file and the server, and one run;
@@ -95,7 +95,7 @@ pub fn connect(progname: &str, opts: &Options) -> Result<client::Client, String>
     Ok(client::Client::new(&serverurl, username.as_deref(), password.as_deref()))
 }
 
-/// The config search path of `Options.__init__` (python-supervisor.md 0.3), where
+/// The config search path of `Options.__init__` (supervisor/options.py), where
 /// `here` is two levels above argv[0].
 pub fn search_paths(progname: &str) -> Vec<PathBuf> {
     let here = Path::new(progname).parent().and_then(Path::parent).unwrap_or(Path::new(""));

@@ -1,4 +1,4 @@
-//! Events and event listeners (SPEC section 8, python-supervisor.md section 6).
+//! Events and event listeners (the supervisor 3.0 event protocol).
 //!
 //! Pure parts, tested without tokio: the type table and hierarchy ([`kind`]), bodies, the
 //! envelope and serials ([`event`]), the listener protocol ([`protocol`]) and a pool's

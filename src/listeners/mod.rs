@@ -1,5 +1,5 @@
 //! The built-in event listeners, run from `[eventlistener:x]` sections as
-//! `supervisord eventlistener --logger …` or `… --test-req-restart` (SPEC section 8). Both
+//! `supervisord eventlistener --logger …` or `… --test-req-restart`. Both
 //! speak the ordinary listener protocol on stdin/stdout ([`io`]), so they run under Python's
 //! supervisord as well as ours; their own messages go to stderr (the listener's stderr log).
 

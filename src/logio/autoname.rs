@@ -10,7 +10,7 @@
 //! At startup, unless `nocleanup`, every entry of `childlogdir` matching Python's regex
 //! `.+?---<identifier>-\S+\.log\.{0,1}\d{0,4}` (anchored at the start only) is removed,
 //! backups included. The daemon must call [`clear_autochildlogdir`] only once it knows it
-//! is the sole instance (python-supervisor.md §10: "Do not wipe the AUTO logs of a running
+//! is the sole instance (docs/compatibility.md: "A second daemon on the same config does not wipe the running
 //! instance").
 
 use std::fs::OpenOptions;

@@ -1,6 +1,6 @@
 //! Capture mode (`*_capture_maxbytes > 0`): the pure parser that splits child output at
 //! `<!--XSUPERVISOR:BEGIN-->` / `<!--XSUPERVISOR:END-->` (Python's `POutputDispatcher.
-//! record_output` and `toggle_capturemode`, python-supervisor.md §6.5).
+//! record_output` and `toggle_capturemode`, supervisor/dispatchers.py).
 //!
 //! Text outside the tokens is [`Piece::Output`] (the child log). Text between them is
 //! [`Piece::Captured`]: kept out of the child log but, as in Python, still a PROCESS_LOG
@@ -8,7 +8,7 @@
 //! [`Piece::Communication`] (a PROCESS_COMMUNICATION event). Tokens are dropped and may be
 //! split across reads.
 //!
-//! Deliberate differences (python-supervisor.md §10, "Keep capture-mode tails"): Python
+//! Deliberate differences (docs/compatibility.md, "Capture-mode tails are kept"): Python
 //! holds back any remainder no longer than the token, and loses it when the child exits
 //! (`after\n` never reached the log). Here only a remainder that could still be the start
 //! of a token is held back, and [`CaptureParser::finish`] releases it at EOF.

@@ -97,7 +97,7 @@ pub fn format_line(wall: SystemTime, level: Level, msg: &str) -> String {
 
 /// The DEBG message Python logs for each chunk of child output when `loglevel` is debug or
 /// lower: `'web' stdout output:\n<text>`, or `Undecodable: b'…'` when the chunk is not
-/// UTF-8 (python-supervisor.md §7.2, `POutputDispatcher._log`).
+/// UTF-8 (Python's `POutputDispatcher._log`).
 pub fn child_output_message(name: &str, channel: Channel, data: &[u8]) -> String {
     let text = match std::str::from_utf8(data) {
         Ok(s) => s.to_string(),

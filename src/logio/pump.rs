@@ -4,7 +4,7 @@
 //! Hot path (no capture, no `strip_ansi`, no hook): one 64 KiB read, one `write` of the
 //! whole chunk, no per-byte or per-line work and no allocation. Child output is bytes: no
 //! newline is required and invalid UTF-8 is written unchanged (Python writes each chunk
-//! as is, too, python-supervisor.md §7.2).
+//! as is, too, as Python's dispatcher does).
 //!
 //! Writes are plain blocking `write(2)`s on the tokio worker: a regular file write lands in
 //! the page cache in microseconds. A special file (`/dev/stdout` feeding a container log

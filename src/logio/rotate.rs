@@ -13,8 +13,7 @@
 //! - `backups == 0` truncates the file instead (its bytes are gone, as in Python);
 //! - `maxbytes == 0` never rotates.
 //!
-//! Deliberate difference (SPEC §9, python-supervisor.md §10 "Accept `/dev/stdout` with
-//! rotation"): a file that is not a regular file (`/dev/stdout`, a FIFO, a tty) is never
+//! Deliberate difference (README, "Differences from supervisord"): a file that is not a regular file (`/dev/stdout`, a FIFO, a tty) is never
 //! rotated, whatever `maxbytes` says. Python calls `tell()` on it after the first write,
 //! gets `Illegal seek`, logs `CRIT uncaptured python exception, closing channel …` and
 //! stops logging that channel (seen with `stdout_logfile=/dev/stdout` piped to `cat`).

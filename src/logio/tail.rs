@@ -5,7 +5,7 @@
 //!
 //! Everything returns bytes. Python decodes them as strict UTF-8, so a range with invalid
 //! UTF-8 (or a negative offset landing inside a multi-byte character) gives the client an
-//! HTTP 500 (python-supervisor.md §4.7); callers should decode lossily instead.
+//! HTTP 500 (Python's `readLog`); callers should decode lossily instead.
 
 use std::fs::File;
 use std::io::{self, Read, Seek, SeekFrom};
@@ -64,7 +64,7 @@ pub struct TailRange {
     pub overflow: bool,
 }
 
-/// Python's `tailFile` arithmetic, quirks included (python-supervisor.md §4.7): when the
+/// Python's `tailFile` arithmetic, quirks included (supervisor/options.py): when the
 /// file grew past `offset + length` the last `length` bytes are sent with `overflow`; when
 /// `offset + length` reaches past EOF the last `min(length, size)` bytes are sent, even if
 /// they start before `offset`; a negative length sends nothing.
@@ -189,7 +189,7 @@ mod tests {
 
     #[test]
     fn tail_range_matches_python_on_a_ten_byte_file() {
-        // python-supervisor.md §4.7, checked against 4.3.0.
+        // Checked against 4.3.0.
         assert_eq!(tail(0, 5), (&b"56789"[..], 10, true));
         assert_eq!(tail(0, 20), (&b"0123456789"[..], 10, false));
         assert_eq!(tail(5, 20), (&b"0123456789"[..], 10, false));

@@ -1,4 +1,4 @@
-//! The daemon-wide autorecovery gate of SPEC section 6, as a pure counter. The orchestrator
+//! The daemon-wide autorecovery gate (docs/control-plane.md, "Autorecovery"), as a pure counter. The orchestrator
 //! owns one; the state machine only sees whether it is on (`Ctx::autorecovery_on`) and is
 //! told when it crosses back on (`Input::AutoRecoveryOn`).
 

@@ -11,7 +11,7 @@ pub struct Ctx {
     /// The time of the input (for `Exited`, the time the child was reaped). The core never
     /// reads a clock.
     pub now: Instant,
-    /// Whether automatic (re)starts are allowed: the autorecovery gate is on (SPEC section 6)
+    /// Whether automatic (re)starts are allowed: the autorecovery gate is on (docs/control-plane.md)
     /// and the daemon is not shutting down (Python's `mood` check in `transition()`).
     pub autorecovery_on: bool,
 }

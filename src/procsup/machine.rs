@@ -3,7 +3,7 @@
 //! finish, stop, kill, give_up) without IO, clocks or tokio.
 //!
 //! Deliberate differences from Python 4.3.0, all from judging events when they happen
-//! instead of on a 1 s poll loop (SPEC sections 1 and 4):
+//! instead of on a 1 s poll loop (docs/design.md):
 //! - an exit is judged at the time it is reaped: strictly before `startsecs` is "too
 //!   quickly" (BACKOFF); at exactly `startsecs` or later the process stayed up. A process
 //!   still alive at exactly `laststart + startsecs` becomes RUNNING (Python: `>` at its next

@@ -1,4 +1,4 @@
-//! The pure process state machine (issue 2): Python supervisor's `Subprocess` life cycle
+//! The pure process state machine: Python supervisor's `Subprocess` life cycle
 //! as `step(&mut Proc, Input, &Ctx) -> Vec<Action>`, with no IO, no clock reads and no
 //! tokio. The runner and the orchestrator (the shell) feed it facts and requests and carry
 //! out the actions; deadlines are data (`Proc::next_deadline`), fed back as `Input::Tick`.
@@ -9,7 +9,7 @@
 //! - [`machine`]: `Proc` and `step`.
 //! - [`exit`]: `ExitStatus` and Python's `signame`.
 //! - [`log`]: daemon log lines as data, with Python's wording.
-//! - [`backoff`], [`autorecovery`]: pure arithmetic for retries and the SPEC §6 gate.
+//! - [`backoff`], [`autorecovery`]: pure arithmetic for retries and the autorecovery gate.
 
 pub mod action;
 pub mod autorecovery;

@@ -1,4 +1,4 @@
-//! `supervisord --check` on real configs, and broken configs failing fast (issue 2).
+//! `supervisord --check` on real configs, and broken configs failing fast.
 
 use std::path::{Path, PathBuf};
 

@@ -434,7 +434,7 @@ fn without_nodaemon_it_daemonizes_and_writes_a_pidfile() {
 
 #[test]
 fn container_style_dev_stdout_logs() {
-    // The seed-000 container setup: child output and the daemon log on the daemon's stdout.
+    // The typical container setup: child output and the daemon log on the daemon's stdout.
     let d = Daemon::start(&conf(
         "[program:hello]\ncommand=sh -c 'echo hello from the child; exec sleep 100'\n\
          stdout_logfile=/dev/stdout\nstdout_logfile_maxbytes=0\nredirect_stderr=true\nstartsecs=0\n",

@@ -1,4 +1,4 @@
-//! The oracle comparison (SPEC section 1): the same config under Python supervisor 4.3.0 and
+//! The oracle comparison (docs/compatibility.md): the same config under Python supervisor 4.3.0 and
 //! under ours, side by side, and the daemon logs compared.
 //!
 //! Interleaving across processes depends on timing (Python notices exits on a 1-second poll,
@@ -8,7 +8,7 @@
 //! Where a scenario has a cross-process order that is deterministic in Python (the shutdown
 //! order by priority), that order is compared too.
 //!
-//! Commands avoid Python's poll race (python-supervisor.md 2.4: a child that exits at once
+//! Commands avoid Python's poll race (a child that exits at once
 //! can be promoted to RUNNING before it is reaped, so its sequence is random): a child that
 //! should exit "too quickly" exits after 0.3 s under `startsecs=1` while a grandchild holds
 //! its pipes open until 0.6 s (see the test), and every child that should count as started
@@ -29,7 +29,7 @@ use crate::support::rpc;
 /// the reason.
 const BY_DESIGN: &[(&str, &str)] = &[
     // Ours adopts orphaned grandchildren as a child subreaper even when it is not PID 1
-    // (SPEC section 4); Python only reaps its own children unless it is PID 1. The
+    // (the single reaper); Python only reaps its own children unless it is PID 1. The
     // grandchildren that the scenarios start (to hold pipes open) are therefore reaped, and
     // may be logged, by ours alone.
     ("INFO reaped unknown pid ", ")"),

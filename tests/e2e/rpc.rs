@@ -989,7 +989,7 @@ fn pythons_supervisorctl_sees_the_same_daemon() {
     );
     let mut diffs = Vec::new();
     for (t, o) in theirs.iter().chain(&theirs_after).zip(ours.iter().chain(&ours_after)) {
-        // Python's race (python-supervisor.md 4.5): a startsecs=0 program that has already
+        // Python's race (supervisor/rpcinterface.py): a startsecs=0 program that has already
         // exited when startProcess reaps it is sometimes "abnormal termination"; ours, which
         // judges the start when the fork is reported, always says "started".
         let racy = t.0 == "start quick"
