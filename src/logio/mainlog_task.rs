@@ -105,3 +105,29 @@ impl MainLogHandle {
         rx.await.unwrap_or(Err(ClearError::Failed))
     }
 }
+
+/// Unit tests' view of the daemon log: the lines queued so far, without a thread or file.
+#[cfg(test)]
+pub struct Captured {
+    rx: mpsc::Receiver<LogMsg>,
+}
+
+#[cfg(test)]
+impl Captured {
+    /// A handle writing at `level` and up, and what it has written.
+    pub fn start(level: Level) -> (MainLogHandle, Captured) {
+        let (tx, rx) = mpsc::channel(LOG_QUEUE);
+        (MainLogHandle { tx, level, dropped: Arc::new(AtomicU64::new(0)) }, Captured { rx })
+    }
+
+    /// The lines queued since the last call.
+    pub fn lines(&mut self) -> Vec<(Level, String)> {
+        let mut out = Vec::new();
+        while let Ok(msg) = self.rx.try_recv() {
+            if let LogMsg::Line { level, msg, .. } = msg {
+                out.push((level, msg));
+            }
+        }
+        out
+    }
+}

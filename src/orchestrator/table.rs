@@ -1,0 +1,238 @@
+//! The process table: groups and their process entries, the start order (ascending group
+//! priority, then process priority, then name), lookups by name spec, and creating a
+//! group's entries (with their runners and log paths) from its config.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use super::Orchestrator;
+use super::msg::Target;
+use super::names;
+use super::shell::Shell;
+use crate::config::{GroupConfig, LogConfig, LogTarget, ProcessConfig};
+use crate::events::Event;
+use crate::logio::Channel;
+use crate::procsup::{self, Policy, Proc};
+use crate::rpc::{Fault, FaultKind};
+use crate::runner::{LogSpec, ProcId, RunnerSpec};
+
+/// One process instance in the table.
+pub(super) struct Entry {
+    pub(super) id: ProcId,
+    pub(super) config: ProcessConfig,
+    pub(super) proc: Proc,
+    pub(super) stdout_path: Option<PathBuf>,
+    pub(super) stderr_path: Option<PathBuf>,
+    /// The deadline last sent to the runner, so it is only told about changes.
+    pub(super) sent_deadline: Option<std::time::Instant>,
+}
+
+/// One active group: its config and its processes by name.
+pub(super) struct Group {
+    pub(super) config: GroupConfig,
+    pub(super) procs: BTreeMap<String, Entry>,
+}
+
+/// A process a target covers: (label for faults, group, name).
+pub(super) type Member = (String, String, String);
+
+impl<S: Shell> Orchestrator<S> {
+    /// Groups in start order: ascending (priority, name).
+    pub(super) fn group_order(&self) -> Vec<String> {
+        let mut v: Vec<(&i64, &String)> =
+            self.groups.values().map(|g| (&g.config.priority, &g.config.name)).collect();
+        v.sort();
+        v.into_iter().map(|(_, n)| n.clone()).collect()
+    }
+
+    /// A group's processes in start order: ascending (priority, name).
+    pub(super) fn proc_order(group: &Group) -> Vec<String> {
+        let mut v: Vec<(&i64, &String)> =
+            group.procs.values().map(|e| (&e.config.priority, &e.config.name)).collect();
+        v.sort();
+        v.into_iter().map(|(_, n)| n.clone()).collect()
+    }
+
+    /// Every process, groups and members in start order.
+    pub(super) fn all_in_order(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for g in self.group_order() {
+            if let Some(group) = self.groups.get(&g) {
+                out.extend(Self::proc_order(group).into_iter().map(|p| (g.clone(), p)));
+            }
+        }
+        out
+    }
+
+    pub(super) fn entry(&self, group: &str, name: &str) -> Option<&Entry> {
+        self.groups.get(group).and_then(|g| g.procs.get(name))
+    }
+
+    pub(super) fn entry_mut(&mut self, group: &str, name: &str) -> Option<&mut Entry> {
+        self.groups.get_mut(group).and_then(|g| g.procs.get_mut(name))
+    }
+
+    /// Python's `_getGroupAndProcess` for a spec that must name one process.
+    pub(super) fn lookup_process(&self, spec: &str) -> Result<(String, String), Fault> {
+        let s = names::split(spec);
+        let bad = || Fault::with(FaultKind::BadName, spec);
+        let group = self.groups.get(s.group).ok_or_else(bad)?;
+        let name = s.process.ok_or_else(bad)?;
+        group.procs.get(name).ok_or_else(bad)?;
+        Ok((s.group.to_string(), name.to_string()))
+    }
+
+    /// The processes a target covers, in start order, with the label faults use. `single`
+    /// is true when the spec names one process.
+    pub(super) fn resolve_target(&self, target: &Target) -> Result<(Vec<Member>, bool), Fault> {
+        match target {
+            Target::All => Ok((
+                self.all_in_order().into_iter().map(|(g, p)| (names::key(&g, &p), g, p)).collect(),
+                false,
+            )),
+            Target::IoNodes => Ok((
+                self.all_in_order()
+                    .into_iter()
+                    .filter(|(g, p)| self.entry(g, p).is_some_and(|e| e.config.io_node))
+                    .map(|(g, p)| (names::key(&g, &p), g, p))
+                    .collect(),
+                false,
+            )),
+            Target::Processes(list) => Ok((
+                list.iter()
+                    .filter(|(g, p)| self.entry(g, p).is_some())
+                    .map(|(g, p)| (names::key(g, p), g.clone(), p.clone()))
+                    .collect(),
+                false,
+            )),
+            Target::Spec(spec) => {
+                let s = names::split(spec);
+                let bad = || Fault::with(FaultKind::BadName, spec);
+                let group = self.groups.get(s.group).ok_or_else(bad)?;
+                match s.process {
+                    Some(p) => {
+                        group.procs.get(p).ok_or_else(bad)?;
+                        Ok((vec![(spec.clone(), s.group.to_string(), p.to_string())], true))
+                    }
+                    None => Ok((
+                        Self::proc_order(group)
+                            .into_iter()
+                            .map(|p| (names::key(s.group, &p), s.group.to_string(), p))
+                            .collect(),
+                        false,
+                    )),
+                }
+            }
+        }
+    }
+
+    fn next_random(&mut self) -> [u8; 8] {
+        // xorshift64*: AUTO log names only need to differ, not to be secret.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D).to_le_bytes()
+    }
+
+    fn log_path(
+        &mut self,
+        cfg: &ProcessConfig,
+        log: &LogConfig,
+        channel: Channel,
+    ) -> Option<PathBuf> {
+        match &log.logfile {
+            LogTarget::None => None,
+            LogTarget::Path(p) => Some(p.clone()),
+            LogTarget::Auto => {
+                let random = crate::logio::autoname::random_part(self.next_random());
+                let file = crate::logio::autoname::auto_log_file_name(
+                    &cfg.name,
+                    channel,
+                    &self.config.supervisord.identifier,
+                    &random,
+                );
+                Some(self.config.supervisord.childlogdir.join(file))
+            }
+        }
+    }
+
+    /// Adds a group to the table, starting a runner for each of its processes.
+    pub(super) fn create_group(&mut self, gc: GroupConfig) {
+        // The pool exists before PROCESS_GROUP_ADDED, so it receives its own.
+        let pool = self.bus.add_pool(&gc);
+        let mut procs = BTreeMap::new();
+        for pc in &gc.processes {
+            let id = self.next_id;
+            self.next_id += 1;
+            let stdout_path = self.log_path(pc, &pc.stdout, Channel::Stdout);
+            // With redirect_stderr there is no stderr log (Python ignores stderr_logfile).
+            let stderr_path = if pc.redirect_stderr {
+                None
+            } else {
+                self.log_path(pc, &pc.stderr, Channel::Stderr)
+            };
+            let log_spec = |path: &Option<PathBuf>, lc: &LogConfig| LogSpec {
+                path: path.clone(),
+                maxbytes: lc.maxbytes,
+                backups: lc.backups,
+                capture_maxbytes: lc.capture_maxbytes,
+                create_now: lc.logfile == LogTarget::Auto,
+                events_enabled: lc.events_enabled,
+            };
+            let wants_events = [&pc.stdout, &pc.stderr]
+                .iter()
+                .any(|lc| lc.events_enabled || lc.capture_maxbytes > 0);
+            let spec = RunnerSpec {
+                id,
+                name: pc.name.clone(),
+                group: gc.name.clone(),
+                command: pc.command.clone(),
+                environment: pc.environment.clone(),
+                directory: pc.directory.clone(),
+                umask: pc.umask,
+                user: pc.user.clone(),
+                redirect_stderr: pc.redirect_stderr,
+                server_url: pc.serverurl.clone().or_else(|| self.config.default_serverurl()),
+                stdout: log_spec(&stdout_path, &pc.stdout),
+                stderr: log_spec(&stderr_path, &pc.stderr),
+                strip_ansi: self.config.supervisord.strip_ansi,
+                publisher: wants_events.then(|| self.bus.publisher()),
+                pool: pool.clone(),
+            };
+            self.shell.start_runner(spec);
+            let entry = Entry {
+                id,
+                proc: Proc::new(pc.name.clone(), policy_of(pc)),
+                config: pc.clone(),
+                stdout_path,
+                stderr_path,
+                sent_deadline: None,
+            };
+            self.by_id.insert(id, (gc.name.clone(), pc.name.clone()));
+            procs.insert(pc.name.clone(), entry);
+        }
+        let name = gc.name.clone();
+        self.groups.insert(gc.name.clone(), Group { config: gc, procs });
+        self.bus.publish(Event::group_added(&name));
+    }
+}
+
+/// A program's options as the state machine's policy.
+pub fn policy_of(pc: &ProcessConfig) -> Policy {
+    Policy {
+        startsecs: pc.startsecs,
+        startretries: pc.startretries,
+        autorestart: match pc.autorestart {
+            crate::config::AutoRestart::False => procsup::AutoRestart::False,
+            crate::config::AutoRestart::Unexpected => procsup::AutoRestart::Unexpected,
+            crate::config::AutoRestart::True => procsup::AutoRestart::True,
+        },
+        exitcodes: pc.exitcodes.iter().map(|&c| i32::from(c)).collect(),
+        stopsignal: pc.stopsignal,
+        stopwaitsecs: pc.stopwaitsecs,
+        stopasgroup: pc.stopasgroup,
+        killasgroup: pc.killasgroup,
+    }
+}

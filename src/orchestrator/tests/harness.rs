@@ -1,0 +1,385 @@
+//! A fake world for the orchestrator: a shell that records every runner command and keeps
+//! a virtual clock, a captured daemon log, and a script that feeds facts, requests and
+//! signals into the actor's methods (no runtime, no processes), writing a transcript.
+//!
+//! Script tokens, separated by spaces, each optionally `@SECONDS` (virtual time):
+//! - `boot` · `settle`-free: after every token the harness does what the loop does between
+//!   messages (advance a shutdown), and prints `=> all stopped` once it is done;
+//! - facts: `spawned(p)` `spawnfail(p)` `exit(p,N)` `killed(p,SIG)` `tick(p)`;
+//! - requests: `start(spec)` `startw(spec)` (wait) `startnw(spec)` (idempotent, waiting)
+//!   `stop(spec)` `stopw(spec)` `signal(spec,SIG)` `shutdown` `restart` `reread(N)` (config
+//!   N of the world, 0-based) `add(g)` `remove(g)` `disable` `enable` `getstate`;
+//! - signals: `sigterm` `sighup`; `report` runs the stop report; `states` prints every
+//!   process's state.
+//!
+//! A process `p` is named `group:name`, or just `name` when that is unique.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use expect_test::Expect;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::config::{Config, LoadContext, Overrides};
+use crate::logio::mainlog::Level;
+use crate::logio::mainlog_task::Captured;
+use crate::orchestrator::msg::{Outcome, Pending, Request, Target};
+use crate::orchestrator::shell::{Shell, Undelivered};
+use crate::orchestrator::{Orchestrator, Parts};
+use crate::procsup::ExitStatus;
+use crate::rpc::Fault;
+use crate::runner::{ProcId, RunnerCmd, RunnerSpec};
+use crate::sys::signals::DaemonSignal;
+
+/// The fake shell: runners are names, commands are lines, the clock moves when told.
+pub struct FakeShell {
+    pub t0: Instant,
+    pub now: Instant,
+    names: HashMap<ProcId, String>,
+    /// Commands not yet printed: (runner, command).
+    pub sent: Vec<(ProcId, String)>,
+}
+
+impl FakeShell {
+    fn secs(&self, at: Instant) -> String {
+        format!("{}", at.saturating_duration_since(self.t0).as_secs_f64())
+    }
+}
+
+impl Shell for FakeShell {
+    fn now(&self) -> Instant {
+        self.now
+    }
+
+    fn wall_now(&self) -> SystemTime {
+        UNIX_EPOCH + Duration::from_secs(1_800_000_000) + (self.now - self.t0)
+    }
+
+    fn start_runner(&mut self, spec: RunnerSpec) {
+        let name = if spec.group == spec.name {
+            spec.name.clone()
+        } else {
+            format!("{}:{}", spec.group, spec.name)
+        };
+        self.names.insert(spec.id, name);
+    }
+
+    fn send(&mut self, id: ProcId, cmd: RunnerCmd) -> Result<(), Undelivered> {
+        let text = match cmd {
+            RunnerCmd::Spawn => "spawn".to_string(),
+            RunnerCmd::Signal { pid, sig, group, .. } => format!(
+                "kill {}{pid} {}",
+                if group { "-" } else { "" },
+                crate::procsup::signame(sig)
+            ),
+            RunnerCmd::Deadline(Some(at)) => format!("deadline @{}", self.secs(at)),
+            RunnerCmd::Deadline(None) => "no deadline".into(),
+            RunnerCmd::WriteStdin { .. } => "stdin".into(),
+            RunnerCmd::ReopenLogs => "reopen logs".into(),
+            RunnerCmd::ClearLogs { .. } => "clear logs".into(),
+            RunnerCmd::Retire => "retire".into(),
+        };
+        self.sent.push((id, text));
+        Ok(())
+    }
+
+    fn retire(&mut self, id: ProcId) -> Result<(), Undelivered> {
+        self.send(id, RunnerCmd::Retire)
+    }
+}
+
+pub struct World {
+    pub orch: Orchestrator<FakeShell>,
+    log: Captured,
+    configs: Vec<Config>,
+    next_pid: u32,
+    pids: HashMap<ProcId, u32>,
+    /// Replies not answered yet: (what was asked, its receiver).
+    waiting: Vec<(String, oneshot::Receiver<Result<(), Fault>>)>,
+    stopped: bool,
+    transcript: String,
+    _dir: tempfile::TempDir,
+    // Kept open so the actor's inboxes stay connected.
+    _signals: mpsc::Sender<DaemonSignal>,
+    _facts: mpsc::Sender<crate::runner::Fact>,
+}
+
+const HEAD: &str = "[supervisord]\nlogfile=/dev/null\n";
+
+fn load(dir: &Path, i: usize, text: &str) -> Config {
+    let name = format!("c{i}.conf");
+    std::fs::write(dir.join(&name), format!("{HEAD}{text}")).expect("write config");
+    let ctx = LoadContext {
+        env: vec![("HOME".into(), "/nonexistent".into())],
+        cwd: dir.to_path_buf(),
+        host_node_name: "node1".into(),
+    };
+    crate::config::load(Path::new(&name), &Overrides::default(), &ctx)
+        .unwrap_or_else(|e| panic!("config {i}: {e:#?}"))
+}
+
+impl World {
+    /// A world running the first of `configs` (program sections; `[supervisord]` is added).
+    pub fn new(configs: &[&str]) -> World {
+        let dir = tempfile::Builder::new().prefix("orchtest").tempdir_in("/tmp").expect("dir");
+        let configs: Vec<Config> =
+            configs.iter().enumerate().map(|(i, t)| load(dir.path(), i, t)).collect();
+        let t0 = crate::sys::clock::now();
+        let shell = FakeShell { t0, now: t0, names: HashMap::new(), sent: Vec::new() };
+        let (log, captured) = Captured::start(Level::Info);
+        let (signals_tx, signals) = mpsc::channel(8);
+        let (facts_tx, facts) = mpsc::channel(8);
+        let (orch, _handle) = Orchestrator::with_shell(
+            shell,
+            Parts {
+                config: Arc::new(configs[0].clone()),
+                log,
+                signals,
+                facts,
+                daemon_env: Vec::new(),
+                seed: 1,
+                serial: crate::events::event::Serial::new(),
+            },
+        );
+        World {
+            orch,
+            log: captured,
+            configs,
+            next_pid: 100,
+            pids: HashMap::new(),
+            waiting: Vec::new(),
+            stopped: false,
+            transcript: String::new(),
+            _dir: dir,
+            _signals: signals_tx,
+            _facts: facts_tx,
+        }
+    }
+
+    /// Runs `script` and compares what it printed.
+    pub fn check(&mut self, script: &str, expect: Expect) {
+        expect.assert_eq(self.run(script));
+    }
+
+    pub fn run(&mut self, script: &str) -> &str {
+        self.transcript.clear();
+        for token in script.split_whitespace() {
+            self.token(token);
+        }
+        &self.transcript
+    }
+
+    fn line(&mut self, text: impl AsRef<str>) {
+        self.transcript.push_str(text.as_ref());
+        self.transcript.push('\n');
+    }
+
+    /// The id of `p` (`group:name`, or a unique `name`).
+    fn id(&self, p: &str) -> ProcId {
+        let found: Vec<ProcId> = self
+            .orch
+            .by_id
+            .iter()
+            .filter(|(_, (g, n))| match p.split_once(':') {
+                Some((pg, pn)) => g == pg && n == pn,
+                None => n == p,
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        match found.as_slice() {
+            [id] => *id,
+            _ => panic!("no single process named {p}"),
+        }
+    }
+
+    fn fact(&mut self, fact: crate::runner::Fact) {
+        self.orch.on_fact(fact);
+    }
+
+    fn token(&mut self, token: &str) {
+        let (word, at) = match token.split_once('@') {
+            Some((w, t)) => (w, Some(t.parse::<f64>().unwrap_or_else(|_| panic!("bad time {t}")))),
+            None => (token, None),
+        };
+        if let Some(secs) = at {
+            let shell = &mut self.orch.shell;
+            let at = shell.t0 + Duration::from_secs_f64(secs);
+            assert!(at >= shell.now, "time goes backwards at {token}");
+            shell.now = at;
+        }
+        let now = self.orch.shell.secs(self.orch.shell.now);
+        self.line(format!("@{now} {word}"));
+        let (verb, args) = match word.split_once('(') {
+            Some((v, rest)) => (v, rest.strip_suffix(')').expect("closing )").split(',').collect()),
+            None => (word, Vec::new()),
+        };
+        let arg = |i: usize| -> &str { args.get(i).unwrap_or_else(|| panic!("{token}: argument")) };
+        let num =
+            |i: usize| -> i64 { arg(i).parse().unwrap_or_else(|_| panic!("{token}: number")) };
+        use crate::runner::Fact;
+        match verb {
+            "boot" => self.orch.boot(),
+            "spawned" => {
+                let id = self.id(arg(0));
+                let pid = self.next_pid;
+                self.next_pid += 1;
+                self.pids.insert(id, pid);
+                self.fact(Fact::Spawned { id, pid });
+            }
+            "spawnfail" => {
+                let id = self.id(arg(0));
+                self.fact(Fact::SpawnFailed { id, message: "can't find command 'x'".into() });
+            }
+            "exit" | "killed" => {
+                let id = self.id(arg(0));
+                let pid = self.pids.get(&id).copied().unwrap_or(0);
+                let status = if verb == "exit" {
+                    ExitStatus::Exited(num(1) as i32)
+                } else {
+                    ExitStatus::Signaled { sig: num(1) as i32, core: false }
+                };
+                self.fact(Fact::Exited { id, pid, status });
+            }
+            "tick" => {
+                let id = self.id(arg(0));
+                self.fact(Fact::Tick { id });
+            }
+            "start" | "startw" | "startnw" => {
+                let (wait, idempotent) = match verb {
+                    "start" => (false, false),
+                    "startw" => (true, false),
+                    _ => (true, true),
+                };
+                let target = Target::Spec(arg(0).to_string());
+                let res = self.ask(|reply| Request::Start { target, wait, idempotent, reply });
+                self.pendings(verb, res);
+            }
+            "stop" | "stopw" => {
+                let target = Target::Spec(arg(0).to_string());
+                let wait = verb == "stopw";
+                let res = self.ask(|reply| Request::Stop { target, wait, reply });
+                self.pendings(verb, res);
+            }
+            "signal" => {
+                let target = Target::Spec(arg(0).to_string());
+                let sig = num(1) as i32;
+                let res = self.ask(|reply| Request::Signal { target, sig, reply });
+                self.pendings(verb, res);
+            }
+            "shutdown" => {
+                let res = self.ask(|reply| Request::Shutdown { reply });
+                self.answer(res);
+            }
+            "restart" => {
+                let res = self.ask(|reply| Request::Restart { reply });
+                self.answer(res);
+            }
+            "getstate" => {
+                let res = self.ask(|reply| Request::GetState { reply });
+                self.line(format!("  = {}", res.name()));
+            }
+            "reread" => {
+                let config = Box::new(self.configs[num(0) as usize].clone());
+                match self.ask(|reply| Request::Reread { config, reply }) {
+                    Ok([added, changed, removed]) => self.line(format!(
+                        "  = added {added:?} changed {changed:?} removed {removed:?}"
+                    )),
+                    Err(f) => self.line(format!("  = {f}")),
+                }
+            }
+            "add" => {
+                let name = arg(0).to_string();
+                let res = self.ask(|reply| Request::AddGroup { name, reply });
+                self.answer(res);
+            }
+            "remove" => {
+                let name = arg(0).to_string();
+                let res = self.ask(|reply| Request::RemoveGroup { name, reply });
+                self.answer(res);
+            }
+            "disable" => self.ask(|reply| Request::DisableAutoRecovery { reply }),
+            "enable" => self.ask(|reply| Request::EnableAutoRecovery { reply }),
+            "autorecovery" => {
+                let (on, count) = self.ask(|reply| Request::GetAutoRecovery { reply });
+                self.line(format!("  = on:{on} count:{count}"));
+            }
+            "sigterm" => self.orch.on_signal(DaemonSignal::Term),
+            "sighup" => self.orch.on_signal(DaemonSignal::Hup),
+            "report" => self.orch.report_waiting_to_stop(),
+            "states" => {
+                let rows: Vec<String> = self
+                    .orch
+                    .all_process_info()
+                    .into_iter()
+                    .map(|i| format!("{}:{} {}", i.group, i.name, i.state))
+                    .collect();
+                self.line(format!("  = {}", rows.join(", ")));
+            }
+            _ => panic!("unknown script token {token}"),
+        }
+        if !self.stopped && self.orch.settle().is_some() {
+            self.stopped = true;
+            self.flush();
+            self.line("  => all stopped");
+        }
+        self.flush();
+    }
+
+    /// Sends a request straight into the actor and takes the immediate answer.
+    fn ask<T>(&mut self, make: impl FnOnce(oneshot::Sender<T>) -> Request) -> T {
+        let (reply, mut rx) = oneshot::channel();
+        self.orch.on_request(make(reply));
+        rx.try_recv().expect("every request is answered at once")
+    }
+
+    fn answer(&mut self, res: Result<(), Fault>) {
+        match res {
+            Ok(()) => self.line("  = ok"),
+            Err(f) => self.line(format!("  = {f}")),
+        }
+    }
+
+    fn pendings(&mut self, verb: &str, res: Result<Vec<Pending>, Fault>) {
+        let list = match res {
+            Ok(list) => list,
+            Err(f) => return self.line(format!("  = {f}")),
+        };
+        for p in list {
+            let who = format!("{verb} {}:{}", p.group, p.name);
+            match p.outcome {
+                Outcome::Done(Ok(())) => self.line(format!("  = {who}: ok")),
+                Outcome::Done(Err(f)) => self.line(format!("  = {who}: {f}")),
+                Outcome::Wait(rx) => {
+                    self.line(format!("  = {who}: waiting"));
+                    self.waiting.push((who, rx));
+                }
+            }
+        }
+    }
+
+    /// Prints the commands, log lines and answered waiters the last token produced.
+    fn flush(&mut self) {
+        let sent = std::mem::take(&mut self.orch.shell.sent);
+        for (id, text) in sent {
+            let name = self.orch.shell.names.get(&id).cloned().unwrap_or_default();
+            self.line(format!("  {name}: {text}"));
+        }
+        for (level, text) in self.log.lines() {
+            self.line(format!("  {} {text}", level.tag()));
+        }
+        let mut still = Vec::new();
+        for (who, mut rx) in std::mem::take(&mut self.waiting) {
+            match rx.try_recv() {
+                Ok(Ok(())) => self.line(format!("  reply {who}: ok")),
+                Ok(Err(f)) => self.line(format!("  reply {who}: {f}")),
+                Err(oneshot::error::TryRecvError::Empty) => still.push((who, rx)),
+                Err(oneshot::error::TryRecvError::Closed) => {
+                    self.line(format!("  reply {who}: dropped"))
+                }
+            }
+        }
+        self.waiting = still;
+    }
+}

@@ -1,0 +1,5 @@
+//! Unit tests of the orchestrator with a fake shell: scripts of facts, requests and
+//! signals, and the transcript of runner commands, log lines and replies they produce.
+
+mod boot;
+mod harness;
