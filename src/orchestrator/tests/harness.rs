@@ -3,14 +3,18 @@
 //! signals into the actor's methods (no runtime, no processes), writing a transcript.
 //!
 //! Script tokens, separated by spaces, each optionally `@SECONDS` (virtual time):
-//! - `boot` · `settle`-free: after every token the harness does what the loop does between
-//!   messages (advance a shutdown), and prints `=> all stopped` once it is done;
+//! - `boot` creates the table and starts the autostart queue;
 //! - facts: `spawned(p)` `spawnfail(p)` `exit(p,N)` `killed(p,SIG)` `tick(p)`;
 //! - requests: `start(spec)` `startw(spec)` (wait) `startnw(spec)` (idempotent, waiting)
-//!   `stop(spec)` `stopw(spec)` `signal(spec,SIG)` `shutdown` `restart` `reread(N)` (config
-//!   N of the world, 0-based) `add(g)` `remove(g)` `disable` `enable` `getstate`;
-//! - signals: `sigterm` `sighup`; `report` runs the stop report; `states` prints every
+//!   `stop(spec)` `stopw(spec)` `signal(spec,SIG)` `shutdown` `restart` `getstate`
+//!   `reread(N)` (the world's config N, 0-based) `add(g)` `remove(g)` `disable` `enable`
+//!   `autorecovery`;
+//! - signals: `sigterm` `sighup`; `report` runs the stop report; `states` lists every
 //!   process's state.
+//!
+//! After each token the harness does what the loop does between messages (move a shutdown
+//! on) and prints `=> all stopped` once every process is down; then the runner commands and
+//! log lines the token caused, in order, and the parked replies it answered.
 //!
 //! A process `p` is named `group:name`, or just `name` when that is unique.
 
@@ -38,13 +42,21 @@ pub struct FakeShell {
     pub t0: Instant,
     pub now: Instant,
     names: HashMap<ProcId, String>,
-    /// Commands not yet printed: (runner, command).
-    pub sent: Vec<(ProcId, String)>,
+    log: Captured,
+    /// Transcript lines not yet printed: log lines and commands, in the order they happened.
+    out: Vec<String>,
 }
 
 impl FakeShell {
     fn secs(&self, at: Instant) -> String {
         format!("{}", at.saturating_duration_since(self.t0).as_secs_f64())
+    }
+
+    /// Moves the log lines written so far into the transcript.
+    fn take_log(&mut self) {
+        for (level, text) in self.log.lines() {
+            self.out.push(format!("{} {text}", level.tag()));
+        }
     }
 }
 
@@ -81,7 +93,9 @@ impl Shell for FakeShell {
             RunnerCmd::ClearLogs { .. } => "clear logs".into(),
             RunnerCmd::Retire => "retire".into(),
         };
-        self.sent.push((id, text));
+        self.take_log();
+        let name = self.names.get(&id).cloned().unwrap_or_default();
+        self.out.push(format!("{name}: {text}"));
         Ok(())
     }
 
@@ -92,7 +106,6 @@ impl Shell for FakeShell {
 
 pub struct World {
     pub orch: Orchestrator<FakeShell>,
-    log: Captured,
     configs: Vec<Config>,
     next_pid: u32,
     pids: HashMap<ProcId, u32>,
@@ -127,8 +140,9 @@ impl World {
         let configs: Vec<Config> =
             configs.iter().enumerate().map(|(i, t)| load(dir.path(), i, t)).collect();
         let t0 = crate::sys::clock::now();
-        let shell = FakeShell { t0, now: t0, names: HashMap::new(), sent: Vec::new() };
         let (log, captured) = Captured::start(Level::Info);
+        let shell =
+            FakeShell { t0, now: t0, names: HashMap::new(), log: captured, out: Vec::new() };
         let (signals_tx, signals) = mpsc::channel(8);
         let (facts_tx, facts) = mpsc::channel(8);
         let (orch, _handle) = Orchestrator::with_shell(
@@ -145,7 +159,6 @@ impl World {
         );
         World {
             orch,
-            log: captured,
             configs,
             next_pid: 100,
             pids: HashMap::new(),
@@ -176,22 +189,17 @@ impl World {
         self.transcript.push('\n');
     }
 
-    /// The id of `p` (`group:name`, or a unique `name`).
+    /// The id of `p` (`group:name`, or a unique `name`); the latest runner of that name, so
+    /// a removed group's runner can still report.
     fn id(&self, p: &str) -> ProcId {
-        let found: Vec<ProcId> = self
-            .orch
-            .by_id
+        let names = &self.orch.shell.names;
+        let found: Vec<(&ProcId, &String)> = names
             .iter()
-            .filter(|(_, (g, n))| match p.split_once(':') {
-                Some((pg, pn)) => g == pg && n == pn,
-                None => n == p,
-            })
-            .map(|(id, _)| *id)
+            .filter(|(_, full)| *full == p || full.split_once(':').is_some_and(|(_, n)| n == p))
             .collect();
-        match found.as_slice() {
-            [id] => *id,
-            _ => panic!("no single process named {p}"),
-        }
+        let distinct: std::collections::HashSet<&String> = found.iter().map(|(_, n)| *n).collect();
+        assert!(distinct.len() == 1, "no single process named {p}");
+        found.iter().map(|(id, _)| **id).max().unwrap_or_else(|| panic!("no process {p}"))
     }
 
     fn fact(&mut self, fact: crate::runner::Fact) {
@@ -315,7 +323,8 @@ impl World {
                     .into_iter()
                     .map(|i| format!("{}:{} {}", i.group, i.name, i.state))
                     .collect();
-                self.line(format!("  = {}", rows.join(", ")));
+                let rows = if rows.is_empty() { "(none)".to_string() } else { rows.join(", ") };
+                self.line(format!("  = {rows}"));
             }
             _ => panic!("unknown script token {token}"),
         }
@@ -361,13 +370,9 @@ impl World {
 
     /// Prints the commands, log lines and answered waiters the last token produced.
     fn flush(&mut self) {
-        let sent = std::mem::take(&mut self.orch.shell.sent);
-        for (id, text) in sent {
-            let name = self.orch.shell.names.get(&id).cloned().unwrap_or_default();
-            self.line(format!("  {name}: {text}"));
-        }
-        for (level, text) in self.log.lines() {
-            self.line(format!("  {} {text}", level.tag()));
+        self.orch.shell.take_log();
+        for text in std::mem::take(&mut self.orch.shell.out) {
+            self.line(format!("  {text}"));
         }
         let mut still = Vec::new();
         for (who, mut rx) in std::mem::take(&mut self.waiting) {

@@ -1,5 +1,9 @@
 //! Unit tests of the orchestrator with a fake shell: scripts of facts, requests and
 //! signals, and the transcript of runner commands, log lines and replies they produce.
 
+mod autorecovery;
 mod boot;
 mod harness;
+mod reload;
+mod shutdown;
+mod waiters;
