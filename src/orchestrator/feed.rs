@@ -9,7 +9,7 @@ use super::shell::{Shell, Undelivered};
 use crate::events::Event;
 use crate::logio::mainlog::Level;
 use crate::logio::mainlog_task::MainLogHandle;
-use crate::procsup::{self, Action, Input, ProcessState};
+use crate::procsup::{self, Action, Input, ProcessState, StateChange};
 use crate::runner::{Fact, ProcId, RunnerCmd, SignalPurpose};
 
 impl<S: Shell> Orchestrator<S> {
@@ -56,14 +56,20 @@ impl<S: Shell> Orchestrator<S> {
             send_cmd(&self.log, &mut self.shell, id, RunnerCmd::Deadline(deadline));
         }
         for change in changes {
-            if self.bus.is_pool(group) {
-                self.bus.member_running(group, name, change.to == ProcessState::Running);
-            }
-            self.bus.publish(Event::process_state(name, group, &change));
+            self.state_changed(group, name, &change);
         }
         for outcome in resolved {
             self.resolve(id, outcome);
         }
+    }
+
+    /// What follows from a process changing state (it became RUNNING, it ended), beyond
+    /// what the state machine itself decided: listener pools and PROCESS_STATE events.
+    fn state_changed(&mut self, group: &str, name: &str, change: &StateChange) {
+        if self.bus.is_pool(group) {
+            self.bus.member_running(group, name, change.to == ProcessState::Running);
+        }
+        self.bus.publish(Event::process_state(name, group, change));
     }
 
     /// A runner's report.
