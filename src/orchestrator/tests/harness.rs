@@ -9,6 +9,8 @@
 //!   `stop(spec)` `stopw(spec)` `signal(spec,SIG)` `shutdown` `restart` `getstate`
 //!   `reread(N)` (the world's config N, 0-based) `add(g)` `remove(g)` `disable` `enable`
 //!   `autorecovery`;
+//! - `killfail(p)` `sigfail(p)` (a signal the runner could not send); `full` / `unfull`
+//!   (runner inboxes refuse commands); `clearlogs(spec)`; `info(p)` (`getProcessInfo`);
 //! - signals: `sigterm` `sighup`; `report` runs the stop report; `states` lists every
 //!   process's state.
 //!
@@ -34,7 +36,7 @@ use crate::orchestrator::shell::{Shell, Undelivered};
 use crate::orchestrator::{Orchestrator, Parts};
 use crate::procsup::ExitStatus;
 use crate::rpc::Fault;
-use crate::runner::{ProcId, RunnerCmd, RunnerSpec};
+use crate::runner::{ProcId, RunnerCmd, RunnerSpec, SignalPurpose};
 use crate::sys::signals::DaemonSignal;
 
 /// The fake shell: runners are names, commands are lines, the clock moves when told.
@@ -43,6 +45,8 @@ pub struct FakeShell {
     pub now: Instant,
     names: HashMap<ProcId, String>,
     log: Captured,
+    /// While set, every command is refused as if the runner's inbox were full.
+    full: bool,
     /// Transcript lines not yet printed: log lines and commands, in the order they happened.
     out: Vec<String>,
 }
@@ -79,10 +83,17 @@ impl Shell for FakeShell {
     }
 
     fn send(&mut self, id: ProcId, cmd: RunnerCmd) -> Result<(), Undelivered> {
+        if self.full {
+            return Err(Undelivered("no available capacity".into()));
+        }
         let text = match cmd {
             RunnerCmd::Spawn => "spawn".to_string(),
-            RunnerCmd::Signal { pid, sig, group, .. } => format!(
-                "kill {}{pid} {}",
+            RunnerCmd::Signal { pid, sig, group, purpose } => format!(
+                "{} {}{pid} {}",
+                match purpose {
+                    SignalPurpose::Kill => "kill",
+                    SignalPurpose::Signal => "signal",
+                },
                 if group { "-" } else { "" },
                 crate::procsup::signame(sig)
             ),
@@ -141,8 +152,14 @@ impl World {
             configs.iter().enumerate().map(|(i, t)| load(dir.path(), i, t)).collect();
         let t0 = crate::sys::clock::now();
         let (log, captured) = Captured::start(Level::Info);
-        let shell =
-            FakeShell { t0, now: t0, names: HashMap::new(), log: captured, out: Vec::new() };
+        let shell = FakeShell {
+            t0,
+            now: t0,
+            names: HashMap::new(),
+            log: captured,
+            full: false,
+            out: Vec::new(),
+        };
         let (signals_tx, signals) = mpsc::channel(8);
         let (facts_tx, facts) = mpsc::channel(8);
         let (orch, _handle) = Orchestrator::with_shell(
@@ -253,6 +270,29 @@ impl World {
             "tick" => {
                 let id = self.id(arg(0));
                 self.fact(Fact::Tick { id });
+            }
+            "killfail" | "sigfail" => {
+                let id = self.id(arg(0));
+                let purpose =
+                    if verb == "killfail" { SignalPurpose::Kill } else { SignalPurpose::Signal };
+                self.fact(Fact::SignalFailed { id, purpose, error: "EPERM".into() });
+            }
+            "full" => self.orch.shell.full = true,
+            "unfull" => self.orch.shell.full = false,
+            "clearlogs" => {
+                let target = Target::Spec(arg(0).to_string());
+                let res = self.ask(|reply| Request::ClearLogs { target, reply });
+                self.pendings(verb, res);
+            }
+            "info" => {
+                let spec = arg(0).to_string();
+                match self.ask(|reply| Request::ProcessInfo { spec, reply }) {
+                    Ok(i) => self.line(format!(
+                        "  = {} pid:{} start:{} now:{} exitstatus:{} spawnerr:{:?} {:?}",
+                        i.state, i.pid, i.start, i.now, i.exitstatus, i.spawnerr, i.description
+                    )),
+                    Err(f) => self.line(format!("  = {f}")),
+                }
             }
             "start" | "startw" | "startnw" => {
                 let (wait, idempotent) = match verb {

@@ -3,6 +3,7 @@
 
 mod autorecovery;
 mod boot;
+mod control;
 mod harness;
 mod reload;
 mod shutdown;
