@@ -33,7 +33,7 @@ use crate::logio::mainlog::Level;
 use crate::logio::mainlog_task::Captured;
 use crate::orchestrator::msg::{Outcome, Pending, Request, Target};
 use crate::orchestrator::shell::{Shell, Undelivered};
-use crate::orchestrator::{Orchestrator, Parts};
+use crate::orchestrator::{Orchestrator, OrchestratorHandle, Parts};
 use crate::procsup::ExitStatus;
 use crate::rpc::Fault;
 use crate::runner::{ProcId, RunnerCmd, RunnerSpec, SignalPurpose};
@@ -117,6 +117,8 @@ impl Shell for FakeShell {
 
 pub struct World {
     pub orch: Orchestrator<FakeShell>,
+    /// The way other tasks reach the actor, for tests that run its loop.
+    pub handle: OrchestratorHandle,
     configs: Vec<Config>,
     next_pid: u32,
     pids: HashMap<ProcId, u32>,
@@ -162,7 +164,7 @@ impl World {
         };
         let (signals_tx, signals) = mpsc::channel(8);
         let (facts_tx, facts) = mpsc::channel(8);
-        let (orch, _handle) = Orchestrator::with_shell(
+        let (orch, handle) = Orchestrator::with_shell(
             shell,
             Parts {
                 config: Arc::new(configs[0].clone()),
@@ -176,6 +178,7 @@ impl World {
         );
         World {
             orch,
+            handle,
             configs,
             next_pid: 100,
             pids: HashMap::new(),

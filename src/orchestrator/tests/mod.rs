@@ -6,5 +6,6 @@ mod boot;
 mod control;
 mod harness;
 mod reload;
+mod run_loop;
 mod shutdown;
 mod waiters;
