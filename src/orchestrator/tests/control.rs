@@ -119,3 +119,41 @@ fn shutdown_answers_a_waiting_stop() {
     "#]],
     );
 }
+
+#[test]
+fn stdin_needs_a_live_child_and_a_runner_that_takes_it() {
+    let mut w = World::new(&["[program:a]\ncommand=a\nstartsecs=0\nautostart=false\n"]);
+    w.check(
+        "boot stdin(a) stdin(a:) start(a) stdin(a) spawned(a) stdin(a) full stdin(a) unfull \
+         stop(a) stdin(a)",
+        expect![[r#"
+            @0 boot
+            @0 stdin(a)
+              = NOT_RUNNING: a
+            @0 stdin(a:)
+              = BAD_NAME: a:
+            @0 start(a)
+              = start a:a: waiting
+              a: spawn
+            @0 stdin(a)
+              = NOT_RUNNING: a
+            @0 spawned(a)
+              INFO spawned: 'a' with pid 100
+              INFO success: a entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
+              reply start a:a: ok
+            @0 stdin(a)
+              = ok
+              a: stdin
+            @0 full
+            @0 stdin(a)
+              = FAILED: a: runner is busy
+            @0 unfull
+            @0 stop(a)
+              = stop a:a: ok
+              a: kill 100 SIGTERM
+              a: deadline @10
+            @0 stdin(a)
+              = NOT_RUNNING: a
+        "#]],
+    );
+}

@@ -10,7 +10,7 @@
 //!   `reread(N)` (the world's config N, 0-based) `add(g)` `remove(g)` `disable` `enable`
 //!   `autorecovery`;
 //! - `killfail(p)` `sigfail(p)` (a signal the runner could not send); `full` / `unfull`
-//!   (runner inboxes refuse commands); `clearlogs(spec)`; `info(p)` (`getProcessInfo`);
+//!   (runner inboxes refuse commands); `clearlogs(spec)`; `stdin(p)`; `info(p)` (`getProcessInfo`);
 //! - signals: `sigterm` `sighup`; `report` runs the stop report; `states` lists every
 //!   process's state.
 //!
@@ -286,6 +286,14 @@ impl World {
                 let target = Target::Spec(arg(0).to_string());
                 let res = self.ask(|reply| Request::ClearLogs { target, reply });
                 self.pendings(verb, res);
+            }
+            "stdin" => {
+                let spec = arg(0).to_string();
+                let data = b"hi\n".to_vec();
+                match self.ask(|reply| Request::SendStdin { spec, data, reply }) {
+                    Ok(_) => self.line("  = ok"),
+                    Err(f) => self.line(format!("  = {f}")),
+                }
             }
             "info" => {
                 let spec = arg(0).to_string();

@@ -155,3 +155,27 @@ fn members_of_a_group_stop_together_in_reverse_order() {
         "#]],
     );
 }
+
+#[test]
+fn config_changes_are_refused_while_stopping() {
+    let mut w = World::new(&["[program:a]\ncommand=a\nstartsecs=0\n", "[program:b]\ncommand=b\n"]);
+    w.run("boot spawned(a)");
+    w.check(
+        "sigterm reread(1) add(b) remove(a) shutdown",
+        expect![[r#"
+        @0 sigterm
+          WARN received SIGTERM indicating exit request
+          a: kill 100 SIGTERM
+          a: deadline @10
+          INFO waiting for a to die
+        @0 reread(1)
+          = SHUTDOWN_STATE
+        @0 add(b)
+          = SHUTDOWN_STATE
+        @0 remove(a)
+          = SHUTDOWN_STATE
+        @0 shutdown
+          = SHUTDOWN_STATE
+    "#]],
+    );
+}
