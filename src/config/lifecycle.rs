@@ -245,7 +245,7 @@ pub struct RestartLimit {
 /// A positive number of seconds, fractions allowed (`0.5`).
 pub fn positive_seconds(v: &str) -> Result<Duration, String> {
     let t = v.trim();
-    let why = || format!("expected a number of seconds > 0, such as 1 or 0.5");
+    let why = || "expected a number of seconds > 0, such as 1 or 0.5".to_string();
     let digits_ok = !t.is_empty()
         && t.bytes().all(|b| b.is_ascii_digit() || b == b'.')
         && t.bytes().filter(|&b| b == b'.').count() <= 1
@@ -315,7 +315,7 @@ pub fn check_form(v: &str, usage: CheckUse) -> Result<CheckForm, String> {
     };
     if let Some(rest) = t.strip_prefix("tcp:") {
         let (host, port) = host_port(rest).ok_or_else(|| {
-            format!("expected tcp:HOST:PORT, such as tcp:127.0.0.1:5432 or tcp:[::1]:80")
+            "expected tcp:HOST:PORT, such as tcp:127.0.0.1:5432 or tcp:[::1]:80".to_string()
         })?;
         let port = port.ok_or_else(|| "tcp: needs a port, as in tcp:127.0.0.1:5432".to_string())?;
         return Ok(CheckForm::Tcp { host, port });
@@ -326,7 +326,7 @@ pub fn check_form(v: &str, usage: CheckUse) -> Result<CheckForm, String> {
             None => (rest, "/"),
         };
         let (host, port) = host_port(authority).ok_or_else(|| {
-            format!("expected http://HOST[:PORT]/PATH, such as http://127.0.0.1:8080/ready")
+            "expected http://HOST[:PORT]/PATH, such as http://127.0.0.1:8080/ready".to_string()
         })?;
         if path.contains(char::is_whitespace) || path.contains('#') {
             return Err("the path may not contain whitespace or '#'".into());

@@ -170,7 +170,7 @@ mod tests {
     #[test]
     fn streak_counts_failures_and_resets_after_a_long_run() {
         let b = ExpBackoff { initial: s(1), max: s(10) };
-        let t0 = Instant::now();
+        let t0 = crate::sys::clock::now();
         let at = |secs: u64| t0 + s(secs);
         let mut st = FailureStreak::default();
         // Failures while starting (never RUNNING) keep counting.
@@ -193,7 +193,7 @@ mod tests {
 
     #[test]
     fn budget_is_a_sliding_window() {
-        let t0 = Instant::now();
+        let t0 = crate::sys::clock::now();
         let at = |ms: u64| t0 + Duration::from_millis(ms);
         let mut b = RestartBudget::new(3, s(10));
         use BudgetVerdict::*;
@@ -215,7 +215,7 @@ mod tests {
 
     #[test]
     fn budget_of_zero_allows_no_automatic_restart() {
-        let t0 = Instant::now();
+        let t0 = crate::sys::clock::now();
         let mut b = RestartBudget::new(0, s(60));
         assert_eq!(b.request(t0), BudgetVerdict::Exhausted);
         assert_eq!(b.request(t0 + s(3600)), BudgetVerdict::Exhausted);
@@ -231,7 +231,7 @@ mod tests {
                     if pattern % 97 != 0 {
                         continue; // a spread-out sample keeps this fast
                     }
-                    let t0 = Instant::now();
+                    let t0 = crate::sys::clock::now();
                     let mut b = RestartBudget::new(limit, s(window));
                     let mut allowed: Vec<u64> = Vec::new();
                     for t in (0..16u64).filter(|t| pattern & (1 << t) != 0) {
