@@ -1886,4 +1886,35 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn dependency_graph_orders() {
+        // db <- api <- web, cache <- web, gen <- api; "zz" unrelated with the lowest
+        // priority so config order alone would start it first.
+        let (_f, cfg) = ok("[supervisord]\n\
+             [program:zz]\ncommand=/bin/z\npriority=1\n\
+             [program:web]\ncommand=/bin/w\npriority=2\ndepends_on=api, cache:started\n\
+             [program:api]\ncommand=/bin/a\npriority=3\ndepends_on=db,gen:completed\n\
+             [program:db]\ncommand=/bin/d\npriority=4\n\
+             [program:cache]\ncommand=/bin/c\npriority=5\n\
+             [program:gen]\ncommand=/bin/g\npriority=6\n");
+        let g = lc::DependencyGraph::new(&cfg);
+        let names = |v: Vec<ProcessKey>| v.into_iter().map(|k| k.name).collect::<Vec<_>>();
+        let k = |n: &str| ProcessKey { group: n.into(), name: n.into() };
+        assert_eq!(names(g.start_order()), ["zz", "db", "gen", "api", "cache", "web"]);
+        assert_eq!(names(g.stop_order()), ["web", "cache", "api", "gen", "db", "zz"]);
+        assert_eq!(names(g.start_first(&k("web"))), ["db", "gen", "api", "cache"]);
+        assert_eq!(names(g.start_first(&k("db"))), Vec::<String>::new());
+        assert_eq!(names(g.stop_first(&k("db"))), ["web", "api"]);
+        assert_eq!(names(g.stop_first(&k("web"))), Vec::<String>::new());
+        assert_eq!(names(g.dependencies(&k("api"))), ["db", "gen"]);
+        assert_eq!(names(g.dependents(&k("cache"))), ["web"]);
+        assert_eq!(names(g.dependents(&k("nope"))), Vec::<String>::new());
+        // Without depends_on the orders are the config's.
+        let (_f, cfg) =
+            ok("[supervisord]\n[program:b]\ncommand=/b\n[program:a]\ncommand=/a\npriority=5\n");
+        let g = lc::DependencyGraph::new(&cfg);
+        assert_eq!(names(g.start_order()), ["a", "b"]);
+        assert_eq!(names(g.stop_order()), ["b", "a"]);
+    }
 }

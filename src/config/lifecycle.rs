@@ -571,6 +571,150 @@ fn cycles(groups: &[GroupConfig], pending: &[PendingDeps]) -> Vec<ConfigError> {
     errors
 }
 
+// ---------------------------------------------------------------------------------------
+// The dependency graph, for the shell that starts and stops processes
+
+/// The processes' `depends_on` edges, flattened to processes, with the orders the daemon
+/// needs: dependencies before dependents to start, dependents before dependencies to stop.
+/// Ties keep the config's start order (group priority, name, process priority, name), so
+/// a config without `depends_on` orders exactly as before. The loader has rejected cycles.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct DependencyGraph {
+    /// Every process, in the config's start order.
+    order: Vec<ProcessKey>,
+    /// Direct dependencies of `order[i]`, as indexes into `order`, without duplicates.
+    deps: Vec<Vec<usize>>,
+}
+
+impl DependencyGraph {
+    /// The graph of a loaded config.
+    pub fn new(cfg: &super::model::Config) -> DependencyGraph {
+        let order: Vec<ProcessKey> = cfg
+            .processes()
+            .map(|(g, p)| ProcessKey { group: g.name.clone(), name: p.name.clone() })
+            .collect();
+        let index: HashMap<&ProcessKey, usize> =
+            order.iter().enumerate().map(|(i, k)| (k, i)).collect();
+        let deps = cfg
+            .processes()
+            .map(|(_, p)| {
+                let mut d: Vec<usize> = Vec::new();
+                for k in p.lifecycle.depends_on.iter().flat_map(|d| &d.processes) {
+                    if let Some(&i) = index.get(k)
+                        && !d.contains(&i)
+                    {
+                        d.push(i);
+                    }
+                }
+                d
+            })
+            .collect();
+        DependencyGraph { order, deps }
+    }
+
+    fn index(&self, key: &ProcessKey) -> Option<usize> {
+        self.order.iter().position(|k| k == key)
+    }
+
+    /// The processes `key` depends on directly.
+    pub fn dependencies(&self, key: &ProcessKey) -> Vec<ProcessKey> {
+        let Some(i) = self.index(key) else { return Vec::new() };
+        self.deps.get(i).into_iter().flatten().filter_map(|&j| self.order.get(j).cloned()).collect()
+    }
+
+    /// The processes that depend on `key` directly.
+    pub fn dependents(&self, key: &ProcessKey) -> Vec<ProcessKey> {
+        let Some(i) = self.index(key) else { return Vec::new() };
+        self.order
+            .iter()
+            .zip(&self.deps)
+            .filter(|(_, d)| d.contains(&i))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// Everything starting `key` must start first, transitively, in an order to start them
+    /// (each after its own dependencies); `key` itself is not included.
+    pub fn start_first(&self, key: &ProcessKey) -> Vec<ProcessKey> {
+        let Some(i) = self.index(key) else { return Vec::new() };
+        let mut seen = vec![false; self.order.len()];
+        let mut out = Vec::new();
+        self.post_order(i, &mut seen, &mut out, |g, n| g.deps.get(n).cloned().unwrap_or_default());
+        out.pop(); // `key` itself comes last
+        out.into_iter().filter_map(|j| self.order.get(j).cloned()).collect()
+    }
+
+    /// Everything stopping `key` must stop first, transitively, in an order to stop them
+    /// (each after its own dependents); `key` itself is not included.
+    pub fn stop_first(&self, key: &ProcessKey) -> Vec<ProcessKey> {
+        let Some(i) = self.index(key) else { return Vec::new() };
+        let mut seen = vec![false; self.order.len()];
+        let mut out = Vec::new();
+        self.post_order(i, &mut seen, &mut out, |g, n| {
+            (0..g.order.len()).filter(|&m| g.deps.get(m).is_some_and(|d| d.contains(&n))).collect()
+        });
+        out.pop();
+        out.into_iter().filter_map(|j| self.order.get(j).cloned()).collect()
+    }
+
+    /// Every process in an order to start them all: dependencies first, else config order.
+    pub fn start_order(&self) -> Vec<ProcessKey> {
+        let mut seen = vec![false; self.order.len()];
+        let mut out = Vec::new();
+        for i in 0..self.order.len() {
+            self.post_order(i, &mut seen, &mut out, |g, n| {
+                g.deps.get(n).cloned().unwrap_or_default()
+            });
+        }
+        out.into_iter().filter_map(|j| self.order.get(j).cloned()).collect()
+    }
+
+    /// Every process in an order to stop them all (shutdown): the reverse of
+    /// [`start_order`](Self::start_order), so dependents stop before their dependencies.
+    pub fn stop_order(&self) -> Vec<ProcessKey> {
+        let mut v = self.start_order();
+        v.reverse();
+        v
+    }
+
+    /// Depth-first post-order from `start` along `next`, skipping what is `seen`. The
+    /// graph is acyclic, so the depth is bounded by the number of processes; the walk is
+    /// iterative anyway.
+    fn post_order(
+        &self,
+        start: usize,
+        seen: &mut [bool],
+        out: &mut Vec<usize>,
+        next: impl Fn(&DependencyGraph, usize) -> Vec<usize>,
+    ) {
+        if seen.get(start).copied().unwrap_or(true) {
+            return;
+        }
+        if let Some(s) = seen.get_mut(start) {
+            *s = true;
+        }
+        let mut stack: Vec<(usize, Vec<usize>, usize)> = vec![(start, next(self, start), 0)];
+        while let Some((node, children, pos)) = stack.last_mut() {
+            match children.get(*pos).copied() {
+                Some(c) => {
+                    *pos += 1;
+                    if !seen.get(c).copied().unwrap_or(true) {
+                        if let Some(s) = seen.get_mut(c) {
+                            *s = true;
+                        }
+                        let grand = next(self, c);
+                        stack.push((c, grand, 0));
+                    }
+                }
+                None => {
+                    out.push(*node);
+                    stack.pop();
+                }
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -25,7 +25,7 @@ pub use build::{EVENT_TYPES, LoadContext, load, load_ctl};
 pub use cli::{Command, DaemonArgs, Overrides, UsageError};
 pub use diag::{ConfigError, ConfigWarning};
 pub use lifecycle::{
-    CheckForm, Dependency, DependencyCondition, HealthCheck, Lifecycle, ProcessKey, ReadyCheck,
-    RestartBackoff, RestartLimit,
+    CheckForm, Dependency, DependencyCondition, DependencyGraph, HealthCheck, Lifecycle,
+    ProcessKey, ReadyCheck, RestartBackoff, RestartLimit,
 };
 pub use model::*;

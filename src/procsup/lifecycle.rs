@@ -1,11 +1,75 @@
-//! Pure policy for the lifecycle options: exponential restart backoff, the restart budget
-//! (`restart_limit = N/SECONDS`) and the exit code an essential program's end gives the
-//! daemon. No IO and no clock: every `now` is an argument.
+//! Pure policy for the lifecycle options: whether a dependency is met, exponential restart
+//! backoff, the restart budget (`restart_limit = N/SECONDS`) and the exit code an essential
+//! program's end gives the daemon. No IO and no clock: every `now` is an argument.
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use super::exit::ExitStatus;
+use super::state::ProcessState;
+
+/// What a dependent needs of a dependency (`depends_on = NAME:CONDITION`); procsup's own
+/// type, mapped from the config's by the shell as [`super::AutoRestart`] is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// `running`: RUNNING (which a `ready_check` delays until ready).
+    Running,
+    /// `completed`: exited with an expected code since its last start.
+    Completed,
+    /// `started`: spawned since its last start request.
+    Started,
+}
+
+/// What the shell knows about one dependency process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DepView {
+    /// Its state.
+    pub state: ProcessState,
+    /// It has had a pid since it was last started (a process waiting for its own
+    /// dependencies is STARTING without one).
+    pub spawned: bool,
+    /// Its last exit since it was last started had an expected code.
+    pub completed: bool,
+    /// A start is coming without anyone asking: an automatic restart, a BACKOFF retry,
+    /// or a start the shell has queued (boot, or a dependent's start).
+    pub start_coming: bool,
+}
+
+/// Whether a dependency is met.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DepStatus {
+    /// The dependent may start (as far as this dependency goes).
+    Met,
+    /// Not yet; it may still be met.
+    Waiting,
+    /// It can no longer be met without someone starting the dependency again: a waiting
+    /// dependent becomes FATAL.
+    Failed,
+}
+
+/// Whether `dep` meets `need`. FATAL always fails; a dependency that is down with no
+/// start coming fails, since waiting would be forever.
+pub fn dependency_status(need: Need, dep: DepView) -> DepStatus {
+    use ProcessState::*;
+    if dep.state == Fatal {
+        return DepStatus::Failed;
+    }
+    let met = match need {
+        Need::Running => dep.state == Running,
+        Need::Completed => dep.completed,
+        Need::Started => dep.spawned,
+    };
+    if met {
+        return DepStatus::Met;
+    }
+    match dep.state {
+        Starting | Backoff => DepStatus::Waiting,
+        // Running (for `completed`: it has yet to exit) keeps the hope alive.
+        Running => DepStatus::Waiting,
+        Stopped | Exited | Stopping | Unknown | Fatal if dep.start_coming => DepStatus::Waiting,
+        Stopped | Exited | Stopping | Unknown | Fatal => DepStatus::Failed,
+    }
+}
 
 /// `restart_backoff_initial` and `restart_backoff_max`: the delay before the n-th
 /// consecutive automatic restart is `min(initial × 2^(n−1), max)`.
@@ -249,6 +313,59 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn dependency_status_table() {
+        use DepStatus::*;
+        use ProcessState::*;
+        let states = [Stopped, Starting, Running, Backoff, Stopping, Exited, Fatal, Unknown];
+        // Every combination; the expected value is spelled out per rule.
+        for need in [Need::Running, Need::Completed, Need::Started] {
+            for state in states {
+                for bits in 0..8u8 {
+                    let dep = DepView {
+                        state,
+                        spawned: bits & 1 != 0,
+                        completed: bits & 2 != 0,
+                        start_coming: bits & 4 != 0,
+                    };
+                    let met = match need {
+                        Need::Running => state == Running,
+                        Need::Completed => dep.completed,
+                        Need::Started => dep.spawned,
+                    };
+                    let want = if state == Fatal {
+                        Failed
+                    } else if met {
+                        Met
+                    } else if matches!(state, Starting | Backoff | Running) || dep.start_coming {
+                        Waiting
+                    } else {
+                        Failed
+                    };
+                    assert_eq!(dependency_status(need, dep), want, "{need:?} {dep:?}");
+                }
+            }
+        }
+        // The cases the docs name.
+        let view = |state, spawned, completed, start_coming| DepView {
+            state,
+            spawned,
+            completed,
+            start_coming,
+        };
+        // A one-shot generator that exited 0 is completed, even though EXITED.
+        assert_eq!(dependency_status(Need::Completed, view(Exited, true, true, false)), Met);
+        // ... that exited 1 with no restart coming has failed for good.
+        assert_eq!(dependency_status(Need::Completed, view(Exited, true, false, false)), Failed);
+        // A service that is STARTING (not ready yet) is waited for.
+        assert_eq!(dependency_status(Need::Running, view(Starting, true, false, false)), Waiting);
+        // ... and meets `started` once it has a pid.
+        assert_eq!(dependency_status(Need::Started, view(Starting, true, false, false)), Met);
+        assert_eq!(dependency_status(Need::Started, view(Starting, false, false, false)), Waiting);
+        // STOPPED at boot with its start queued is waited for.
+        assert_eq!(dependency_status(Need::Running, view(Stopped, false, false, true)), Waiting);
     }
 
     #[test]
