@@ -368,7 +368,7 @@ async fn supervise(
         sigs = exit.signals;
         serial = exit.serial;
         if !exit.restart {
-            break 0;
+            break exit.code;
         }
         let reload = reloader(&launch);
         cfg = match tokio::task::spawn_blocking(move || reload()).await {

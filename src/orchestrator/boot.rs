@@ -5,15 +5,19 @@
 
 use super::shell::Shell;
 use super::{Lifecycle, Orchestrator};
-use crate::procsup::{Input, ProcessState};
+use crate::procsup::ProcessState;
 use crate::runner::ProcId;
 
 impl<S: Shell> Orchestrator<S> {
     fn autostart_due(&self, g: &str, p: &str) -> bool {
+        self.entry(g, p).is_some_and(|e| e.config.autostart) && self.never_started(g, p)
+    }
+
+    fn never_started(&self, g: &str, p: &str) -> bool {
         self.entry(g, p).is_some_and(|e| {
-            e.config.autostart
-                && e.proc.laststart().is_none()
+            e.proc.laststart().is_none()
                 && e.proc.state() == ProcessState::Stopped
+                && e.life.waiting.is_none()
         })
     }
 
@@ -23,9 +27,22 @@ impl<S: Shell> Orchestrator<S> {
         if self.lifecycle != Lifecycle::Running {
             return;
         }
+        // What an autostart process depends on starts with it, even with autostart=false.
+        let mut wanted = std::collections::HashSet::new();
+        for (g, p) in self.all_in_order() {
+            if self.autostart_due(&g, &p) {
+                for k in self
+                    .graph
+                    .start_first(&crate::config::ProcessKey { group: g.clone(), name: p.clone() })
+                {
+                    wanted.insert((k.group, k.name));
+                }
+                wanted.insert((g, p));
+            }
+        }
         let mut last_key = None;
         for (g, p) in self.all_in_order() {
-            if !self.autostart_due(&g, &p) {
+            if !wanted.contains(&(g.clone(), p.clone())) || !self.never_started(&g, &p) {
                 continue;
             }
             let key = self.groups.get(&g).and_then(|grp| {
@@ -43,12 +60,18 @@ impl<S: Shell> Orchestrator<S> {
     /// Starts the next autostart class once the current one has been forked.
     fn next_start_class(&mut self) {
         while self.start_inflight.is_empty() && self.lifecycle == Lifecycle::Running {
-            let Some(class) = self.start_queue.pop_front() else { return };
+            let Some(mut class) = self.start_queue.pop_front() else { return };
+            if self.uses_deps() {
+                // Within a class, dependencies first: a dependent then waits for them.
+                let order = self.graph.start_order();
+                class
+                    .sort_by_key(|(g, p)| order.iter().position(|k| k.group == *g && k.name == *p));
+            }
             for (g, p) in class {
-                if !self.autostart_due(&g, &p) {
+                if !self.never_started(&g, &p) {
                     continue;
                 }
-                self.feed(&g, &p, Input::Start);
+                self.begin_start(&g, &p);
                 if let Some(e) = self.entry(&g, &p)
                     && e.proc.state() == ProcessState::Starting
                     && e.proc.pid().is_none()

@@ -29,7 +29,7 @@ impl<S: Shell> Orchestrator<S> {
         for (label, g, p) in list {
             let Some(state) = self.entry(&g, &p).map(|e| e.proc.state()) else { continue };
             // Group and all starts leave out what is already in a running state.
-            if !single && !idempotent && state.is_running() {
+            if !single && !idempotent && (state.is_running() || self.is_waiting(&g, &p)) {
                 continue;
             }
             let outcome = self.start_one(&label, &g, &p, wait, idempotent);
@@ -53,6 +53,14 @@ impl<S: Shell> Orchestrator<S> {
             return Outcome::Done(Err(Fault::with(FaultKind::BadName, label)));
         };
         let (id, state) = (e.id, e.proc.state());
+        if e.life.waiting.is_some() {
+            // Waiting for its dependencies counts as STARTING.
+            return match (idempotent, wait) {
+                (true, true) => self.park(id, WaitKind::Start, label.to_string()),
+                (true, false) => Outcome::Done(Ok(())),
+                (false, _) => Outcome::Done(Err(Fault::with(FaultKind::AlreadyStarted, label))),
+            };
+        }
         match e.proc.check_start() {
             Ok(()) => {}
             Err(Refusal::AlreadyStarted) if idempotent && state != ProcessState::Backoff => {
@@ -76,8 +84,17 @@ impl<S: Shell> Orchestrator<S> {
                 return Outcome::Done(Err(Fault::with(FaultKind::Failed, label)));
             }
         }
-        self.feed(g, p, Input::Start);
+        self.start_dependencies(g, p);
+        self.begin_start(g, p);
         let Some(e) = self.entry(g, p) else { return Outcome::Done(Ok(())) };
+        if e.life.waiting.is_some() {
+            let kind = if wait { WaitKind::Start } else { WaitKind::Spawned };
+            return self.park(id, kind, label.to_string());
+        }
+        if !wait && e.proc.state() != ProcessState::Starting {
+            // A dependency can never be met: it went FATAL without a spawn.
+            return Outcome::Done(Err(Fault::with(FaultKind::SpawnError, label)));
+        }
         if !wait {
             // Answered when the fork has happened, as Python's answer follows its spawn.
             return self.park(id, WaitKind::Spawned, label.to_string());
@@ -98,6 +115,12 @@ impl<S: Shell> Orchestrator<S> {
         let (list, single) = self.resolve_target(target)?;
         let mut out = Vec::with_capacity(list.len());
         for (label, g, p) in list {
+            if self.is_waiting(&g, &p) {
+                // A start waiting for dependencies is given up: it is stopped at once.
+                self.cancel_wait(&g, &p);
+                out.push(pending(&g, &p, Outcome::Done(Ok(()))));
+                continue;
+            }
             let Some((id, check)) = self.entry(&g, &p).map(|e| (e.id, e.proc.check_stop())) else {
                 continue;
             };
@@ -107,7 +130,10 @@ impl<S: Shell> Orchestrator<S> {
                 }
                 continue;
             }
-            self.feed(&g, &p, Input::Stop);
+            // Dependents stop first; it follows once they are down.
+            if self.stop_dependents(&g, &p) {
+                self.feed(&g, &p, Input::Stop);
+            }
             let done = self.entry(&g, &p).is_none_or(|e| e.proc.stop_wait_done());
             let outcome = if wait && !done {
                 let parked = self.park(id, WaitKind::Stop, label);

@@ -66,6 +66,7 @@ impl<S: Shell> Orchestrator<S> {
     /// What follows from a process changing state (it became RUNNING, it ended), beyond
     /// what the state machine itself decided: listener pools and PROCESS_STATE events.
     fn state_changed(&mut self, group: &str, name: &str, change: &StateChange) {
+        self.lifecycle_changed(group, name, change);
         if self.bus.is_pool(group) {
             self.bus.member_running(group, name, change.to == ProcessState::Running);
         }
@@ -80,6 +81,9 @@ impl<S: Shell> Orchestrator<S> {
             | Fact::Exited { id, .. }
             | Fact::Tick { id }
             | Fact::SignalFailed { id, .. } => *id,
+            Fact::Check { id, kind, generation, outcome } => {
+                return self.on_check(*id, *kind, *generation, outcome.clone());
+            }
             Fact::Log { level, message } => {
                 self.log.log(*level, message.clone());
                 return;
@@ -90,6 +94,7 @@ impl<S: Shell> Orchestrator<S> {
         match fact {
             Fact::Spawned { pid, .. } => {
                 self.feed(&g, &p, Input::Spawned { pid });
+                self.lifecycle_spawned(&g, &p);
                 self.resolve_spawned(id, Ok(()));
                 self.spawn_answered(id);
             }
@@ -113,7 +118,7 @@ impl<S: Shell> Orchestrator<S> {
                 };
                 self.feed(&g, &p, input);
             }
-            Fact::Log { .. } => {}
+            Fact::Log { .. } | Fact::Check { .. } => {}
         }
     }
 }

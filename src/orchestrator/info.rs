@@ -53,10 +53,28 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime) -> ProcessInfo {
         |at: Instant| (wall_secs - now.saturating_duration_since(at).as_secs_f64()).floor() as i64;
     let start = e.proc.laststart().map_or(0, epoch);
     let stop = e.proc.laststop().map_or(0, epoch);
-    let description = e.proc.description(now).render(|at| {
+    let mut description = e.proc.description(now).render(|at| {
         let secs = at.map_or(0, epoch);
         describe::local_tm(secs).map(|tm| describe::stop_time(&tm)).unwrap_or_default()
     });
+    let mut state = e.proc.state();
+    // The lifecycle options add to the description; processes without them read as before.
+    if let Some(what) = &e.life.waiting {
+        state = crate::procsup::ProcessState::Starting;
+        description = what.clone();
+    } else if state == crate::procsup::ProcessState::Starting
+        && let Some(status) = &e.life.notify_status
+    {
+        description = format!("not ready: {status}");
+    } else if state == crate::procsup::ProcessState::Running
+        && e.life.health_failures > 0
+        && let (Some(h), Some(reason)) = (&e.config.lifecycle.health_check, &e.life.health_reason)
+    {
+        description = format!(
+            "{description}, health check failed {}/{}: {reason}",
+            e.life.health_failures, h.retries
+        );
+    }
     // `to_string_lossy` is what `display` prints, without core::fmt.
     let path_str = |p: &Option<PathBuf>| {
         p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
@@ -67,7 +85,7 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime) -> ProcessInfo {
         start,
         stop,
         now: wall_secs.floor() as i64,
-        state: e.proc.state(),
+        state,
         spawnerr: e.proc.spawnerr().unwrap_or_default().to_string(),
         exitstatus: e.proc.exitstatus().map_or(0, i64::from),
         stdout_logfile: path_str(&e.stdout_path),

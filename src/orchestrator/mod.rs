@@ -14,7 +14,9 @@
 //! remove) and `shell` (the seam to runners and the clock).
 
 mod boot;
+mod checks;
 mod control;
+mod deps;
 pub mod describe;
 mod dispatch;
 mod feed;
@@ -74,6 +76,8 @@ pub struct Exit {
     pub signals: mpsc::Receiver<DaemonSignal>,
     /// The event serial, so the next incarnation keeps counting.
     pub serial: crate::events::event::Serial,
+    /// The daemon's exit code: an essential process's, else 0.
+    pub code: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +122,12 @@ pub struct Orchestrator<S: Shell = TokioShell> {
     /// Answers that must reach their clients before the incarnation ends (the reply to
     /// `shutdown`/`restart` itself): each resolves once its response is on the socket.
     lingers: Vec<oneshot::Receiver<()>>,
+    /// `depends_on` between the active processes.
+    graph: crate::config::DependencyGraph,
+    /// Something changed that waiting starts or deferred stops may be waiting for.
+    deps_dirty: bool,
+    /// An essential process ended: the daemon shuts down and exits with this code.
+    exit_code: Option<u8>,
 }
 
 /// What the daemon needs to start an orchestrator.
@@ -197,6 +207,9 @@ impl<S: Shell> Orchestrator<S> {
             bus,
             events_rx,
             lingers: Vec::new(),
+            graph: crate::config::DependencyGraph::default(),
+            deps_dirty: false,
+            exit_code: None,
         };
         (orch, OrchestratorHandle::new(req_tx))
     }
@@ -207,6 +220,7 @@ impl<S: Shell> Orchestrator<S> {
         for gc in &config.groups {
             self.create_group(gc.clone());
         }
+        self.rebuild_graph();
         self.bus.publish(Event::supervisor_running());
         self.autostart();
     }
@@ -217,7 +231,10 @@ impl<S: Shell> Orchestrator<S> {
         loop {
             if let Some(restart) = self.settle() {
                 self.linger().await;
-                return Exit { restart, signals: self.signals, serial: self.bus.serial() };
+                let code = self.exit_code.unwrap_or(0);
+                // An essential process's end is no restart, whatever was asked since.
+                let restart = restart && self.exit_code.is_none();
+                return Exit { restart, signals: self.signals, serial: self.bus.serial(), code };
             }
             let report_due = match (self.lifecycle, self.last_die_report) {
                 (Lifecycle::Stopping { .. }, Some(at)) => Some(at + DIE_REPORT_EVERY),
@@ -260,6 +277,9 @@ impl<S: Shell> Orchestrator<S> {
     /// The loop's own work after each message: move a shutdown on, and report it at once
     /// when it begins. `Some(restart)` once every process is down.
     fn settle(&mut self) -> Option<bool> {
+        if self.lifecycle == Lifecycle::Running {
+            self.settle_dependencies();
+        }
         if let Lifecycle::Stopping { restart } = self.lifecycle
             && self.advance_shutdown()
         {

@@ -42,6 +42,7 @@ impl<S: Shell> Orchestrator<S> {
             return Err(Fault::with(FaultKind::AlreadyAdded, name));
         }
         self.create_group(gc);
+        self.rebuild_graph();
         // New processes start as Python's next main-loop pass would start them.
         self.autostart();
         Ok(())
@@ -64,6 +65,7 @@ impl<S: Shell> Orchestrator<S> {
             // Python unsubscribes the pool before announcing the removal.
             self.bus.remove_pool(name);
             self.bus.publish(Event::group_removed(name));
+            self.rebuild_graph();
         }
         Ok(())
     }

@@ -6,11 +6,13 @@
 use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
-use std::time::{Instant, SystemTime};
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
 
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, oneshot};
 
-use crate::runner::{Fact, ProcId, Runner, RunnerCmd, RunnerSpec};
+use crate::config::CheckForm;
+use crate::runner::{CheckKind, Fact, ProcId, Runner, RunnerCmd, RunnerSpec};
 use crate::sys::clock;
 use crate::sys::reaper::ReaperHandle;
 
@@ -38,6 +40,41 @@ pub trait Shell {
     /// The process instance is gone from the table: tell its runner to end once its child
     /// is gone, and forget it.
     fn retire(&mut self, id: ProcId) -> Result<(), Undelivered>;
+    /// Starts attempting a check, one attempt after another `interval` apart, each
+    /// reported as `Fact::Check`; replaces a running check of the same process and kind.
+    fn start_check(&mut self, spec: CheckSpec);
+    /// Stops the check of that process and kind (an attempt under way finishes, unreported).
+    fn stop_check(&mut self, id: ProcId, kind: CheckKind);
+}
+
+/// A readiness or health check to attempt outside the orchestrator.
+#[derive(Debug, Clone)]
+pub struct CheckSpec {
+    pub id: ProcId,
+    pub kind: CheckKind,
+    /// Echoed in each `Fact::Check`, so results of an earlier check are told apart.
+    pub generation: u64,
+    pub form: CheckForm,
+    /// Pause between the end of one attempt and the next.
+    pub interval: Duration,
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// Stop after the first success (readiness is reached once).
+    pub until_success: bool,
+    /// For `exec:`: what the command inherits from its program.
+    pub exec: Option<ExecContext>,
+}
+
+/// The program settings an `exec:` check runs with (owned; see `checks::exec`).
+#[derive(Debug, Clone)]
+pub struct ExecContext {
+    pub process_name: String,
+    pub group_name: String,
+    pub environment: Vec<(String, String)>,
+    pub server_url: Option<String>,
+    pub directory: Option<PathBuf>,
+    pub umask: Option<u32>,
+    pub user: Option<String>,
 }
 
 /// The daemon's shell: one tokio task per runner, commands over its bounded inbox.
@@ -46,6 +83,8 @@ pub struct TokioShell {
     reaper: ReaperHandle,
     daemon_env: Vec<(OsString, OsString)>,
     runners: HashMap<ProcId, mpsc::Sender<RunnerCmd>>,
+    /// Running checks; dropping the sender ends the check after its current attempt.
+    checks: HashMap<(ProcId, CheckKind), oneshot::Sender<()>>,
 }
 
 impl TokioShell {
@@ -54,7 +93,7 @@ impl TokioShell {
         reaper: ReaperHandle,
         daemon_env: Vec<(OsString, OsString)>,
     ) -> TokioShell {
-        TokioShell { facts, reaper, daemon_env, runners: HashMap::new() }
+        TokioShell { facts, reaper, daemon_env, runners: HashMap::new(), checks: HashMap::new() }
     }
 }
 
@@ -84,6 +123,78 @@ impl Shell for TokioShell {
     fn retire(&mut self, id: ProcId) -> Result<(), Undelivered> {
         let res = self.send(id, RunnerCmd::Retire);
         self.runners.remove(&id);
+        self.checks.retain(|(cid, _), _| *cid != id);
         res
+    }
+
+    fn start_check(&mut self, spec: CheckSpec) {
+        let (stop_tx, stop_rx) = oneshot::channel();
+        self.checks.insert((spec.id, spec.kind), stop_tx);
+        let facts = self.facts.clone();
+        let reaper = self.reaper.clone();
+        let daemon_env = self.daemon_env.clone();
+        tokio::spawn(run_check(spec, stop_rx, facts, reaper, daemon_env));
+    }
+
+    fn stop_check(&mut self, id: ProcId, kind: CheckKind) {
+        self.checks.remove(&(id, kind));
+    }
+}
+
+/// A check's task: attempts until stopped (or, for readiness, until one succeeds). It
+/// never outlives its stop by more than one attempt (each bounded by its timeout).
+async fn run_check(
+    spec: CheckSpec,
+    mut stop: oneshot::Receiver<()>,
+    facts: mpsc::Sender<Fact>,
+    reaper: crate::sys::reaper::ReaperHandle,
+    daemon_env: Vec<(OsString, OsString)>,
+) {
+    // `exec:` resolves its command (PATH, user) once, off the runtime's thread.
+    let prepared = match (&spec.form, spec.exec.clone()) {
+        (CheckForm::Exec { command }, Some(ctx)) => {
+            let command = command.clone();
+            let res = tokio::task::spawn_blocking(move || {
+                crate::checks::exec::prepare(
+                    &command,
+                    &crate::checks::exec::ExecContext {
+                        process_name: &ctx.process_name,
+                        group_name: &ctx.group_name,
+                        environment: &ctx.environment,
+                        daemon_env: &daemon_env,
+                        server_url: ctx.server_url.as_deref(),
+                        directory: ctx.directory.as_deref(),
+                        umask: ctx.umask,
+                        user: ctx.user.as_deref(),
+                    },
+                )
+            })
+            .await;
+            Some(res.unwrap_or_else(|e| Err(e.to_string())))
+        }
+        _ => None,
+    };
+    loop {
+        let outcome = match &prepared {
+            Some(Err(e)) => Err(e.clone()),
+            Some(Ok(sp)) => {
+                crate::checks::attempt(&spec.form, spec.timeout, Some((sp, &reaper))).await
+            }
+            None => crate::checks::attempt(&spec.form, spec.timeout, None).await,
+        };
+        // Stopped meanwhile (the sender was dropped): the result concerns nobody.
+        if !matches!(stop.try_recv(), Err(oneshot::error::TryRecvError::Empty)) {
+            return;
+        }
+        let done = outcome.is_ok() && spec.until_success;
+        let fact =
+            Fact::Check { id: spec.id, kind: spec.kind, generation: spec.generation, outcome };
+        if facts.send(fact).await.is_err() || done {
+            return;
+        }
+        tokio::select! {
+            _ = &mut stop => return,
+            () = tokio::time::sleep(spec.interval) => {}
+        }
     }
 }

@@ -14,6 +14,7 @@ impl<S: Shell> Orchestrator<S> {
             self.bus.publish(Event::supervisor_stopping());
             self.last_die_report = None;
             self.clear_start_queue();
+            self.cancel_all_waits();
         }
     }
 
@@ -33,12 +34,18 @@ impl<S: Shell> Orchestrator<S> {
                 continue;
             }
             for p in &up {
-                let state = self.entry(g, p).map(|e| e.proc.state());
-                if matches!(
-                    state,
-                    Some(ProcessState::Starting | ProcessState::Running | ProcessState::Backoff)
-                ) {
-                    self.feed(g, p, Input::Shutdown);
+                if !self.uses_deps() {
+                    self.shut_one(g, p);
+                    continue;
+                }
+                // Dependents (in any group) go first, each once its own are down.
+                let key = crate::config::ProcessKey { group: g.clone(), name: p.clone() };
+                let mut chain = self.graph.stop_first(&key);
+                chain.push(key);
+                for k in chain {
+                    if self.dependents_down(&k.group, &k.name) {
+                        self.shut_one(&k.group, &k.name);
+                    }
                 }
             }
             // Feeding may have stopped them at once (BACKOFF → FATAL): look again.
@@ -51,6 +58,16 @@ impl<S: Shell> Orchestrator<S> {
             }
         }
         true
+    }
+
+    fn shut_one(&mut self, g: &str, p: &str) {
+        let state = self.entry(g, p).map(|e| e.proc.state());
+        if matches!(
+            state,
+            Some(ProcessState::Starting | ProcessState::Running | ProcessState::Backoff)
+        ) {
+            self.feed(g, p, Input::Shutdown);
+        }
     }
 
     pub(super) fn report_waiting_to_die(&mut self) {

@@ -25,6 +25,8 @@ pub(super) struct Entry {
     pub(super) stderr_path: Option<PathBuf>,
     /// The deadline last sent to the runner, so it is only told about changes.
     pub(super) sent_deadline: Option<std::time::Instant>,
+    /// Dependencies, checks and health (the lifecycle options).
+    pub(super) life: super::deps::Life,
 }
 
 /// One active group: its config and its processes by name.
@@ -209,6 +211,7 @@ impl<S: Shell> Orchestrator<S> {
                 stdout_path,
                 stderr_path,
                 sent_deadline: None,
+                life: super::deps::Life::default(),
             };
             self.by_id.insert(id, (gc.name.clone(), pc.name.clone()));
             procs.insert(pc.name.clone(), entry);
@@ -234,5 +237,12 @@ pub fn policy_of(pc: &ProcessConfig) -> Policy {
         stopwaitsecs: pc.stopwaitsecs,
         stopasgroup: pc.stopasgroup,
         killasgroup: pc.killasgroup,
+        ready_timeout: pc.lifecycle.ready_check.as_ref().map(|r| r.timeout),
+        exp_backoff: pc
+            .lifecycle
+            .restart_backoff
+            .max
+            .map(|max| procsup::ExpBackoff { initial: pc.lifecycle.restart_backoff.initial, max }),
+        restart_limit: pc.lifecycle.restart_limit.map(|l| (l.restarts, l.window)),
     }
 }

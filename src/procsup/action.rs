@@ -41,6 +41,9 @@ pub enum TimerKind {
     /// [`super::machine::MIN_RESTART_INTERVAL`] is not restarted sooner than that after its
     /// last start, so a crash loop cannot spin a core.
     Restart,
+    /// A STARTING process with a readiness check that has not passed by then failed its
+    /// start (laststart + ready_timeout).
+    Ready,
 }
 
 /// A state change, with the fields Python puts in the PROCESS_STATE_* event body

@@ -50,6 +50,17 @@ pub enum Input {
     /// The autorecovery gate just crossed back on: restart what the policy would have
     /// restarted while it was off, as if its exit had just happened.
     AutoRecoveryOn,
+    /// The readiness check passed: a STARTING process becomes RUNNING once `startsecs`
+    /// have passed too.
+    Ready,
+    /// A readiness attempt failed (or the process said why it is not ready): the reason
+    /// shows in the description while STARTING.
+    NotReady { reason: String },
+    /// The health check failed `failures` times in a row: stop the RUNNING process and
+    /// restart it as after an unexpected exit.
+    Unhealthy { failures: u32, reason: String },
+    /// A dependency can no longer be met: a process that was to start is FATAL instead.
+    DependencyFailed { reason: String },
 }
 
 impl Input {
@@ -67,6 +78,10 @@ impl Input {
             Input::SignalFailed { .. } => "signal failure".into(),
             Input::Tick => "tick".into(),
             Input::AutoRecoveryOn => "autorecovery on".into(),
+            Input::Ready => "ready".into(),
+            Input::NotReady { .. } => "not ready".into(),
+            Input::Unhealthy { .. } => "unhealthy".into(),
+            Input::DependencyFailed { .. } => "dependency failed".into(),
         }
     }
 }

@@ -92,6 +92,21 @@ pub enum LogLine {
     /// DEBG, ours (Python would raise an assertion): an input that makes no sense in the
     /// current state was ignored.
     Ignored { name: String, input: String, state: ProcessState },
+    // Ours: the lifecycle options.
+    /// INFO `waiting: web waits for db:running` (its dependencies are not met yet).
+    Waiting { name: String, what: String },
+    /// WARN `not ready: web did not pass its ready check within 30 seconds (connection refused)`.
+    NotReady { name: String, secs: String, reason: Option<String> },
+    /// WARN `unhealthy: web failed 3 health checks in a row (HTTP 503), restarting`.
+    Unhealthy { name: String, failures: u32, reason: String },
+    /// INFO `gave up: web entered FATAL state, more than 5 restarts within 60 seconds`.
+    GaveUpRestartLimit { name: String, restarts: u32, window: String },
+    /// WARN `gave up: web entered FATAL state, dependency db is FATAL`.
+    DependencyFailed { name: String, reason: String },
+    /// INFO `backoff: web restarts in 4 seconds (failure 3)` (exponential backoff).
+    RestartIn { name: String, secs: String, failures: u32 },
+    /// CRIT `essential process envoy exited (exit status 3): shutting down with exit code 3`.
+    EssentialEnded { name: String, how: String, code: u8 },
 }
 
 impl LogLine {
@@ -119,7 +134,14 @@ impl LogLine {
             | LogLine::GaveUp { .. }
             | LogLine::WaitingToStop { .. }
             | LogLine::WaitingToDie { .. }
-            | LogLine::ReapedUnknownPid { .. } => Level::Info,
+            | LogLine::ReapedUnknownPid { .. }
+            | LogLine::Waiting { .. }
+            | LogLine::GaveUpRestartLimit { .. }
+            | LogLine::RestartIn { .. } => Level::Info,
+            LogLine::NotReady { .. }
+            | LogLine::Unhealthy { .. }
+            | LogLine::DependencyFailed { .. } => Level::Warn,
+            LogLine::EssentialEnded { .. } => Level::Critical,
         }
     }
 }
@@ -169,6 +191,31 @@ impl fmt::Display for LogLine {
             LogLine::Ignored { name, input, state } => {
                 write!(f, "ignored {input} for {name} in state {state}")
             }
+            LogLine::Waiting { name, what } => write!(f, "waiting: {name} waits for {what}"),
+            LogLine::NotReady { name, secs, reason } => {
+                write!(f, "not ready: {name} did not pass its ready check within {secs} seconds")?;
+                match reason {
+                    Some(r) => write!(f, " ({r})"),
+                    None => Ok(()),
+                }
+            }
+            LogLine::Unhealthy { name, failures, reason } => write!(
+                f,
+                "unhealthy: {name} failed {failures} health checks in a row ({reason}), restarting"
+            ),
+            LogLine::GaveUpRestartLimit { name, restarts, window } => write!(
+                f,
+                "gave up: {name} entered FATAL state, more than {restarts} restarts within {window} seconds"
+            ),
+            LogLine::DependencyFailed { name, reason } => {
+                write!(f, "gave up: {name} entered FATAL state, {reason}")
+            }
+            LogLine::EssentialEnded { name, how, code } => {
+                write!(f, "essential process {name} {how}: shutting down with exit code {code}")
+            }
+            LogLine::RestartIn { name, secs, failures } => {
+                write!(f, "backoff: {name} restarts in {secs} seconds (failure {failures})")
+            }
         }
     }
 }
@@ -211,6 +258,13 @@ mod tests {
             LogLine::WaitingToStop { name: name() },
             LogLine::WaitingToDie { names: vec!["a".into(), "b".into(), "c".into()] },
             LogLine::ReapedUnknownPid { pid: 77, status: ExitStatus::Exited(0) },
+            LogLine::Waiting { name: name(), what: "db:running".into() },
+            LogLine::NotReady { name: name(), secs: "30".into(), reason: Some("HTTP 503".into()) },
+            LogLine::Unhealthy { name: name(), failures: 3, reason: "HTTP 503".into() },
+            LogLine::GaveUpRestartLimit { name: name(), restarts: 5, window: "60".into() },
+            LogLine::DependencyFailed { name: name(), reason: "dependency db is FATAL".into() },
+            LogLine::RestartIn { name: name(), secs: "4".into(), failures: 3 },
+            LogLine::EssentialEnded { name: name(), how: "exited (exit status 3)".into(), code: 3 },
         ];
         expect![[r#"
             INFO spawned: 'web' with pid 123
@@ -233,6 +287,13 @@ mod tests {
             INFO waiting for web to stop
             INFO waiting for a, b, c to die
             INFO reaped unknown pid 77 (exit status 0)
+            INFO waiting: web waits for db:running
+            WARN not ready: web did not pass its ready check within 30 seconds (HTTP 503)
+            WARN unhealthy: web failed 3 health checks in a row (HTTP 503), restarting
+            INFO gave up: web entered FATAL state, more than 5 restarts within 60 seconds
+            WARN gave up: web entered FATAL state, dependency db is FATAL
+            INFO backoff: web restarts in 4 seconds (failure 3)
+            CRIT essential process web exited (exit status 3): shutting down with exit code 3
         "#]]
         .assert_eq(&render(&lines));
     }

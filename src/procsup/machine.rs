@@ -24,6 +24,7 @@ use super::action::{Action, StartOutcome, StateChange, TimerKind, WaitOutcome};
 use super::backoff;
 use super::exit::ExitStatus;
 use super::input::{Ctx, Input};
+use super::lifecycle::{BudgetVerdict, FailureStreak, RestartBudget};
 use super::log::LogLine;
 use super::policy::Policy;
 use super::state::ProcessState;
@@ -53,6 +54,20 @@ pub struct Proc {
     last_exit: Option<ExitStatus>,
     /// A stop that arrived while the spawn was in flight (STARTING without a pid).
     stop_pending: Option<StopKind>,
+    /// The readiness check passed since the last spawn.
+    ready: bool,
+    /// Why the last readiness attempt failed, while STARTING.
+    not_ready: Option<String>,
+    /// The ready timeout passed: the stop signal is out and the exit is a failed start.
+    unready_kill: bool,
+    /// Being stopped because it is unhealthy (the reason): its exit is restarted.
+    unhealthy: Option<String>,
+    /// Consecutive failures, for exponential backoff.
+    streak: FailureStreak,
+    /// Automatic restarts in the `restart_limit` window.
+    budget: Option<RestartBudget>,
+    /// Automatic restarts since the daemon started.
+    restarts: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -86,6 +101,8 @@ pub enum Description {
     StoppedAt(Option<Instant>),
     /// STARTING, STOPPING, UNKNOWN: empty.
     Empty,
+    /// Ours: a STARTING process not ready yet (`not ready: HTTP 503`).
+    Text(String),
 }
 
 impl Description {
@@ -106,6 +123,7 @@ impl Description {
             Description::NotStarted => "Not started".to_owned(),
             Description::StoppedAt(at) => format_stop(*at),
             Description::Empty => String::new(),
+            Description::Text(text) => text.clone(),
         }
     }
 }
@@ -134,6 +152,7 @@ impl Proc {
     /// A never-started process (STOPPED, `Not started`). `name` is the process name used in
     /// log lines.
     pub fn new(name: impl Into<String>, policy: Policy) -> Proc {
+        let budget = policy_budget(&policy);
         Proc {
             name: name.into(),
             policy,
@@ -147,7 +166,34 @@ impl Proc {
             exitstatus: None,
             last_exit: None,
             stop_pending: None,
+            ready: false,
+            not_ready: None,
+            unready_kill: false,
+            unhealthy: None,
+            streak: FailureStreak::default(),
+            budget,
+            restarts: 0,
         }
+    }
+
+    /// Whether the readiness check has passed since the last spawn.
+    pub fn ready(&self) -> bool {
+        self.ready
+    }
+
+    /// Automatic restarts so far.
+    pub fn restarts(&self) -> u32 {
+        self.restarts
+    }
+
+    /// Consecutive failures counted by the exponential backoff.
+    pub fn failures(&self) -> u32 {
+        self.streak.failures()
+    }
+
+    /// When the next automatic start is due (BACKOFF retry or delayed restart).
+    pub fn next_restart(&self) -> Option<Instant> {
+        self.timers.get(TimerKind::Backoff).or(self.timers.get(TimerKind::Restart))
     }
 
     pub fn name(&self) -> &str {
@@ -265,11 +311,23 @@ impl Proc {
                 None => Description::NotStarted,
                 Some(_) => Description::StoppedAt(self.laststop),
             },
-            ProcessState::Starting | ProcessState::Stopping | ProcessState::Unknown => {
-                Description::Empty
-            }
+            ProcessState::Starting => match &self.not_ready {
+                Some(reason) if self.pid.is_some() => {
+                    Description::Text(format!("not ready: {reason}"))
+                }
+                _ => Description::Empty,
+            },
+            ProcessState::Stopping | ProcessState::Unknown => Description::Empty,
         }
     }
+}
+
+fn policy_budget(policy: &Policy) -> Option<RestartBudget> {
+    policy.restart_limit.map(|(n, window)| RestartBudget::new(n, window))
+}
+
+fn secs_text(d: Duration) -> String {
+    format!("{}", d.as_secs_f64())
 }
 
 /// Feed one input; returns what the shell must do, in order. Never panics: an input that
@@ -294,8 +352,13 @@ impl Machine<'_> {
         match input {
             Input::Start => match state {
                 Stopped | Exited | Fatal | Backoff => {
-                    // An explicit start gets the full retries (see the module doc).
+                    // An explicit start gets the full retries (see the module doc), a
+                    // fresh failure streak and restart budget.
                     self.p.backoff = 0;
+                    self.p.streak.reset();
+                    if let Some(b) = &mut self.p.budget {
+                        b.reset();
+                    }
                     self.spawn();
                 }
                 // Idempotent; the caller answers ALREADY_STARTED from `check_start`.
@@ -304,8 +367,15 @@ impl Machine<'_> {
                 Stopping => self.log(LogLine::AlreadyRunning { name: self.p.name.clone() }),
                 Unknown => self.ignored(&input),
             },
-            Input::Stop => self.stop(StopKind::Stop),
-            Input::Shutdown => self.stop(StopKind::Shutdown),
+            Input::Stop => {
+                self.p.streak.reset();
+                self.p.unhealthy = None;
+                self.stop(StopKind::Stop);
+            }
+            Input::Shutdown => {
+                self.p.unhealthy = None;
+                self.stop(StopKind::Shutdown);
+            }
             Input::Signal { sig } => match self.p.pid {
                 Some(pid) if state.is_signallable() => {
                     self.log(LogLine::Sending { name: self.p.name.clone(), pid, sig });
@@ -347,6 +417,42 @@ impl Machine<'_> {
             }
             Input::Tick => self.tick(),
             Input::AutoRecoveryOn => self.autorecovery_on(),
+            Input::Ready => {
+                if state == Starting && self.p.pid.is_some() && !self.p.unready_kill {
+                    self.p.ready = true;
+                    self.p.not_ready = None;
+                    if self.p.timers.get(TimerKind::Startsecs).is_none() {
+                        self.become_running();
+                    }
+                } else if state != Running {
+                    self.ignored(&input);
+                }
+            }
+            Input::NotReady { reason } => {
+                if state == Starting && !self.p.ready {
+                    self.p.not_ready = Some(reason);
+                }
+            }
+            Input::Unhealthy { failures, reason } => match (state, self.p.pid) {
+                (Running, Some(_)) => {
+                    let name = self.p.name.clone();
+                    self.log(LogLine::Unhealthy { name, failures, reason: reason.clone() });
+                    self.p.unhealthy = Some(reason);
+                    self.kill_for_stop();
+                }
+                _ => self.ignored(&Input::Unhealthy { failures, reason }),
+            },
+            Input::DependencyFailed { reason } => match state {
+                Stopped | Exited | Fatal | Backoff => {
+                    self.p.timers.cancel(TimerKind::Backoff, &mut self.out);
+                    self.p.timers.cancel(TimerKind::Restart, &mut self.out);
+                    self.p.spawnerr = Some(reason.clone());
+                    self.p.backoff = 0;
+                    self.change_state(Fatal, true);
+                    self.log(LogLine::DependencyFailed { name: self.p.name.clone(), reason });
+                }
+                _ => self.ignored(&Input::DependencyFailed { reason }),
+            },
         }
     }
 
@@ -355,6 +461,10 @@ impl Machine<'_> {
         self.p.spawnerr = None;
         self.p.exitstatus = None;
         self.p.stop_pending = None;
+        self.p.ready = false;
+        self.p.not_ready = None;
+        self.p.unready_kill = false;
+        self.p.unhealthy = None;
         self.p.laststart = Some(self.now);
         self.p.timers.cancel(TimerKind::Backoff, &mut self.out);
         self.p.timers.cancel(TimerKind::Restart, &mut self.out);
@@ -371,10 +481,14 @@ impl Machine<'_> {
             self.kill_for_stop();
             return;
         }
+        if let Some(t) = self.p.policy.ready_timeout {
+            let at = self.p.laststart.unwrap_or(self.now) + t;
+            self.p.timers.arm(TimerKind::Ready, at, &mut self.out);
+        }
         let deadline = self.startsecs_deadline();
         if self.now >= deadline {
             // startsecs=0, or a spawn report that arrived late.
-            self.become_running();
+            self.startsecs_passed();
         } else {
             self.p.timers.arm(TimerKind::Startsecs, deadline, &mut self.out);
         }
@@ -384,8 +498,22 @@ impl Machine<'_> {
         self.p.laststart.unwrap_or(self.now) + self.p.policy.startsecs_duration()
     }
 
+    /// `startsecs` have passed: RUNNING, unless a readiness check has yet to pass.
+    fn startsecs_passed(&mut self) {
+        if self.p.policy.ready_timeout.is_none() || self.p.ready {
+            self.become_running();
+        }
+    }
+
+    /// The start has failed if the process is not ready (it has a check that has not passed).
+    fn unready(&self) -> bool {
+        self.p.policy.ready_timeout.is_some() && !self.p.ready
+    }
+
     fn become_running(&mut self) {
         self.p.timers.cancel(TimerKind::Startsecs, &mut self.out);
+        self.p.timers.cancel(TimerKind::Ready, &mut self.out);
+        self.p.streak.running(self.now);
         self.p.backoff = 0;
         self.change_state(ProcessState::Running, true);
         let startsecs = self.p.policy.startsecs;
@@ -414,9 +542,75 @@ impl Machine<'_> {
                 self.give_up(true);
             }
             None => {
-                let at = self.now + backoff::delay(self.p.backoff);
-                self.p.timers.arm(TimerKind::Backoff, at, &mut self.out);
+                if !self.budget_allows() {
+                    return;
+                }
+                let delay = match self.p.policy.exp_backoff {
+                    Some(exp) => {
+                        let n = self.p.streak.failed(self.now, &exp);
+                        let delay = exp.delay(n);
+                        self.log_restart_in(delay, n);
+                        delay
+                    }
+                    None => backoff::delay(self.p.backoff),
+                };
+                self.p.timers.arm(TimerKind::Backoff, self.now + delay, &mut self.out);
             }
+        }
+    }
+
+    fn log_restart_in(&mut self, delay: Duration, failures: u32) {
+        let name = self.p.name.clone();
+        self.log(LogLine::RestartIn { name, secs: secs_text(delay), failures });
+    }
+
+    /// One more automatic restart, as far as `restart_limit` goes: counted and allowed, or
+    /// the process gives up (FATAL) and false.
+    fn budget_allows(&mut self) -> bool {
+        let verdict = match &mut self.p.budget {
+            Some(b) => b.request(self.now),
+            None => BudgetVerdict::Allowed,
+        };
+        match verdict {
+            BudgetVerdict::Allowed => {
+                self.p.restarts = self.p.restarts.saturating_add(1);
+                true
+            }
+            BudgetVerdict::Exhausted => {
+                self.p.timers.cancel(TimerKind::Backoff, &mut self.out);
+                self.p.timers.cancel(TimerKind::Restart, &mut self.out);
+                self.p.backoff = 0;
+                let (restarts, window) =
+                    self.p.policy.restart_limit.map(|(n, w)| (n, secs_text(w))).unwrap_or_default();
+                self.p.spawnerr =
+                    Some(format!("more than {restarts} restarts within {window} seconds"));
+                self.change_state(ProcessState::Fatal, true);
+                let name = self.p.name.clone();
+                self.log(LogLine::GaveUpRestartLimit { name, restarts, window });
+                false
+            }
+        }
+    }
+
+    /// An exit from RUNNING (or an unhealthy stop) the policy restarts: within the
+    /// budget, after the exponential delay for a failure, else at once (no sooner than
+    /// [`MIN_RESTART_INTERVAL`] after the last start).
+    fn restart_after_exit(&mut self, failure: bool) {
+        if !self.budget_allows() {
+            return;
+        }
+        if failure && let Some(exp) = self.p.policy.exp_backoff {
+            let n = self.p.streak.failed(self.now, &exp);
+            let delay = exp.delay(n);
+            self.log_restart_in(delay, n);
+            self.change_state(ProcessState::Backoff, true);
+            self.p.timers.arm(TimerKind::Backoff, self.now + delay, &mut self.out);
+            return;
+        }
+        let earliest = self.p.laststart.map(|t| t + MIN_RESTART_INTERVAL);
+        match earliest {
+            Some(at) if at > self.now => self.p.timers.arm(TimerKind::Restart, at, &mut self.out),
+            _ => self.spawn(),
         }
     }
 
@@ -456,13 +650,35 @@ impl Machine<'_> {
     /// `kill(stopsignal)` from STARTING/RUNNING.
     fn kill_for_stop(&mut self) {
         let Some(pid) = self.p.pid else { return };
+        self.p.timers.cancel(TimerKind::Ready, &mut self.out);
+        self.p.unready_kill = false;
+        self.send_stopsignal(pid, true);
+    }
+
+    /// The stop signal, the SIGKILL deadline, and (for a stop) STOPPING before the signal.
+    fn send_stopsignal(&mut self, pid: u32, stopping: bool) {
         let (sig, group) = (self.p.policy.stopsignal, self.p.policy.stopasgroup);
         self.log(LogLine::Killing { name: self.p.name.clone(), pid, sig, group });
         self.p.timers.cancel(TimerKind::Startsecs, &mut self.out);
         let at = self.now + self.p.policy.stopwaitsecs_duration();
         self.p.timers.arm(TimerKind::Kill, at, &mut self.out);
-        self.change_state(ProcessState::Stopping, true);
+        if stopping {
+            self.change_state(ProcessState::Stopping, true);
+        }
         self.out.push(Action::Signal { pid, sig, group });
+    }
+
+    /// The ready timeout passed: the start failed. The process is stopped (it stays
+    /// STARTING) and its exit goes to BACKOFF like an exit before `startsecs`.
+    fn ready_timeout(&mut self) {
+        let Some(pid) = self.p.pid else { return };
+        let secs = self.p.policy.ready_timeout.map(secs_text).unwrap_or_default();
+        let name = self.p.name.clone();
+        let reason = self.p.not_ready.clone();
+        self.log(LogLine::NotReady { name, secs: secs.clone(), reason });
+        self.p.spawnerr = Some(format!("not ready within {secs} seconds"));
+        self.p.unready_kill = true;
+        self.send_stopsignal(pid, false);
     }
 
     /// stopwaitsecs ran out: SIGKILL, and again every stopwaitsecs while it survives.
@@ -491,6 +707,18 @@ impl Machine<'_> {
         self.p.laststop = Some(self.now);
         self.p.last_exit = Some(status);
         match self.p.state {
+            Stopping if self.p.unhealthy.is_some() => {
+                self.p.timers.cancel(TimerKind::Kill, &mut self.out);
+                self.p.exitstatus = Some(es);
+                let reason = self.p.unhealthy.take().unwrap_or_default();
+                self.p.spawnerr = Some(format!("unhealthy: {reason}"));
+                self.change_state(Exited, false);
+                self.log(LogLine::Exited { name, status, expected: false });
+                self.p.pid = None;
+                if self.gate_on {
+                    self.restart_after_exit(true);
+                }
+            }
             Stopping => {
                 self.p.timers.cancel(TimerKind::Kill, &mut self.out);
                 self.p.exitstatus = Some(es);
@@ -498,10 +726,15 @@ impl Machine<'_> {
                 self.log(LogLine::Stopped { name, status, expected });
                 self.p.pid = None;
             }
-            Starting if too_quickly => {
+            Starting if too_quickly || self.unready() => {
                 self.p.timers.cancel(TimerKind::Startsecs, &mut self.out);
+                self.p.timers.cancel(TimerKind::Ready, &mut self.out);
+                self.p.timers.cancel(TimerKind::Kill, &mut self.out);
                 self.p.exitstatus = None;
-                self.p.spawnerr = Some(EXITED_TOO_QUICKLY.to_owned());
+                if !self.p.unready_kill {
+                    self.p.spawnerr = Some(EXITED_TOO_QUICKLY.to_owned());
+                }
+                self.p.unready_kill = false;
                 self.enter_backoff();
                 // Python always says "not expected" here, whatever exitcodes hold.
                 self.log(LogLine::Exited { name, status, expected: false });
@@ -510,6 +743,7 @@ impl Machine<'_> {
             }
             Starting | Running => {
                 self.p.timers.cancel(TimerKind::Startsecs, &mut self.out);
+                self.p.timers.cancel(TimerKind::Ready, &mut self.out);
                 self.p.backoff = 0;
                 self.p.exitstatus = Some(es);
                 if self.p.state == Starting {
@@ -523,13 +757,7 @@ impl Machine<'_> {
                 self.log(LogLine::Exited { name, status, expected });
                 self.p.pid = None;
                 if self.gate_on && self.p.policy.wants_restart(es) {
-                    let earliest = self.p.laststart.map(|t| t + MIN_RESTART_INTERVAL);
-                    match earliest {
-                        Some(at) if at > self.now => {
-                            self.p.timers.arm(TimerKind::Restart, at, &mut self.out)
-                        }
-                        _ => self.spawn(),
-                    }
+                    self.restart_after_exit(!expected);
                 }
             }
             // The child of an UNKNOWN process died: record it, stay UNKNOWN (Python would
@@ -553,7 +781,14 @@ impl Machine<'_> {
             && self.p.state == Starting
             && self.p.pid.is_some()
         {
-            self.become_running();
+            self.startsecs_passed();
+        }
+        if self.p.timers.take_due(TimerKind::Ready, now)
+            && self.p.state == Starting
+            && self.p.pid.is_some()
+            && !self.p.ready
+        {
+            self.ready_timeout();
         }
         if self.p.timers.take_due(TimerKind::Backoff, now) && self.p.state == Backoff {
             // While the gate is off the deadline is simply consumed: the process waits in
@@ -562,7 +797,9 @@ impl Machine<'_> {
                 self.spawn();
             }
         }
-        if self.p.timers.take_due(TimerKind::Kill, now) && self.p.state == Stopping {
+        if self.p.timers.take_due(TimerKind::Kill, now)
+            && (self.p.state == Stopping || (self.p.state == Starting && self.p.unready_kill))
+        {
             self.sigkill();
         }
         if self.p.timers.take_due(TimerKind::Restart, now)

@@ -35,6 +35,13 @@ pub struct Policy {
     pub stopasgroup: bool,
     /// Send SIGKILL to the process group.
     pub killasgroup: bool,
+    /// With a readiness check (`ready_check`): how long after the spawn it may take to
+    /// pass. `None`: no check, RUNNING after `startsecs` alone.
+    pub ready_timeout: Option<Duration>,
+    /// `restart_backoff_max`: exponential delays before restarts after failures.
+    pub exp_backoff: Option<super::lifecycle::ExpBackoff>,
+    /// `restart_limit = N/SECONDS`: at most N automatic restarts per window.
+    pub restart_limit: Option<(u32, Duration)>,
 }
 
 impl Default for Policy {
@@ -49,6 +56,9 @@ impl Default for Policy {
             stopwaitsecs: 10,
             stopasgroup: false,
             killasgroup: false,
+            ready_timeout: None,
+            exp_backoff: None,
+            restart_limit: None,
         }
     }
 }

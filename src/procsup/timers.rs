@@ -12,6 +12,7 @@ pub(crate) struct Timers {
     backoff: Option<Instant>,
     kill: Option<Instant>,
     restart: Option<Instant>,
+    ready: Option<Instant>,
 }
 
 impl Timers {
@@ -21,6 +22,7 @@ impl Timers {
             TimerKind::Backoff => &mut self.backoff,
             TimerKind::Kill => &mut self.kill,
             TimerKind::Restart => &mut self.restart,
+            TimerKind::Ready => &mut self.ready,
         }
     }
 
@@ -30,6 +32,7 @@ impl Timers {
             TimerKind::Backoff => self.backoff,
             TimerKind::Kill => self.kill,
             TimerKind::Restart => self.restart,
+            TimerKind::Ready => self.ready,
         }
     }
 
@@ -46,8 +49,13 @@ impl Timers {
     }
 
     pub(crate) fn cancel_all(&mut self, out: &mut Vec<Action>) {
-        for kind in [TimerKind::Startsecs, TimerKind::Backoff, TimerKind::Kill, TimerKind::Restart]
-        {
+        for kind in [
+            TimerKind::Startsecs,
+            TimerKind::Backoff,
+            TimerKind::Kill,
+            TimerKind::Restart,
+            TimerKind::Ready,
+        ] {
             self.cancel(kind, out);
         }
     }
@@ -65,6 +73,9 @@ impl Timers {
     }
 
     pub(crate) fn next(&self) -> Option<Instant> {
-        [self.startsecs, self.backoff, self.kill, self.restart].into_iter().flatten().min()
+        [self.startsecs, self.backoff, self.kill, self.restart, self.ready]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }

@@ -129,6 +129,23 @@ pub enum Fact {
         level: crate::logio::mainlog::Level,
         message: String,
     },
+    /// One attempt of a readiness or health check ended (from the check's task, which
+    /// the orchestrator starts through its shell; `generation` tells stale ones apart).
+    Check {
+        id: ProcId,
+        kind: CheckKind,
+        generation: u64,
+        outcome: Result<(), String>,
+    },
+}
+
+/// Which check of a process a [`Fact::Check`] is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CheckKind {
+    /// `ready_check`: attempts while STARTING.
+    Ready,
+    /// `health_check`: attempts while RUNNING.
+    Health,
 }
 
 /// A live child as the runner sees it.

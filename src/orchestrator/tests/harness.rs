@@ -4,7 +4,9 @@
 //!
 //! Script tokens, separated by spaces, each optionally `@SECONDS` (virtual time):
 //! - `boot` creates the table and starts the autostart queue;
-//! - facts: `spawned(p)` `spawnfail(p)` `exit(p,N)` `killed(p,SIG)` `tick(p)`;
+//! - facts: `spawned(p)` `spawnfail(p)` `exit(p,N)` `killed(p,SIG)` `tick(p)`, check
+//!   results `ready(p)` `notready(p)` `healthy(p)` `unhealthy(p)` (a failure is
+//!   `connection refused`);
 //! - requests: `start(spec)` `startw(spec)` (wait) `startnw(spec)` (idempotent, waiting)
 //!   `stop(spec)` `stopw(spec)` `signal(spec,SIG)` `shutdown` `restart` `getstate`
 //!   `reread(N)` (the world's config N, 0-based) `add(g)` `remove(g)` `disable` `enable`
@@ -32,11 +34,11 @@ use crate::config::{Config, LoadContext, Overrides};
 use crate::logio::mainlog::Level;
 use crate::logio::mainlog_task::Captured;
 use crate::orchestrator::msg::{Outcome, Pending, Request, Target};
-use crate::orchestrator::shell::{Shell, Undelivered};
+use crate::orchestrator::shell::{CheckSpec, Shell, Undelivered};
 use crate::orchestrator::{Orchestrator, OrchestratorHandle, Parts};
 use crate::procsup::ExitStatus;
 use crate::rpc::Fault;
-use crate::runner::{ProcId, RunnerCmd, RunnerSpec, SignalPurpose};
+use crate::runner::{CheckKind, ProcId, RunnerCmd, RunnerSpec, SignalPurpose};
 use crate::sys::signals::DaemonSignal;
 
 /// The fake shell: runners are names, commands are lines, the clock moves when told.
@@ -49,6 +51,8 @@ pub struct FakeShell {
     full: bool,
     /// Transcript lines not yet printed: log lines and commands, in the order they happened.
     out: Vec<String>,
+    /// Running checks and their generation.
+    checks: HashMap<(ProcId, CheckKind), u64>,
 }
 
 impl FakeShell {
@@ -113,6 +117,22 @@ impl Shell for FakeShell {
     fn retire(&mut self, id: ProcId) -> Result<(), Undelivered> {
         self.send(id, RunnerCmd::Retire)
     }
+
+    fn start_check(&mut self, spec: CheckSpec) {
+        self.take_log();
+        let name = self.names.get(&spec.id).cloned().unwrap_or_default();
+        self.out
+            .push(format!("{name}: {:?} check {} (#{})", spec.kind, spec.form, spec.generation));
+        self.checks.insert((spec.id, spec.kind), spec.generation);
+    }
+
+    fn stop_check(&mut self, id: ProcId, kind: CheckKind) {
+        self.take_log();
+        if self.checks.remove(&(id, kind)).is_some() {
+            let name = self.names.get(&id).cloned().unwrap_or_default();
+            self.out.push(format!("{name}: {kind:?} check stopped"));
+        }
+    }
 }
 
 pub struct World {
@@ -161,6 +181,7 @@ impl World {
             log: captured,
             full: false,
             out: Vec::new(),
+            checks: HashMap::new(),
         };
         let (signals_tx, signals) = mpsc::channel(8);
         let (facts_tx, facts) = mpsc::channel(8);
@@ -273,6 +294,18 @@ impl World {
             "tick" => {
                 let id = self.id(arg(0));
                 self.fact(Fact::Tick { id });
+            }
+            "ready" | "notready" | "healthy" | "unhealthy" => {
+                let id = self.id(arg(0));
+                let kind =
+                    if verb.contains("health") { CheckKind::Health } else { CheckKind::Ready };
+                let generation = self.orch.shell.checks.get(&(id, kind)).copied().unwrap_or(0);
+                let outcome = if verb.starts_with("not") || verb.starts_with("un") {
+                    Err("connection refused".to_string())
+                } else {
+                    Ok(())
+                };
+                self.fact(Fact::Check { id, kind, generation, outcome });
             }
             "killfail" | "sigfail" => {
                 let id = self.id(arg(0));

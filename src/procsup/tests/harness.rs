@@ -243,6 +243,7 @@ fn kind_name(kind: TimerKind) -> &'static str {
         TimerKind::Backoff => "backoff",
         TimerKind::Kill => "kill",
         TimerKind::Restart => "restart",
+        TimerKind::Ready => "ready",
     }
 }
 
