@@ -35,7 +35,6 @@ impl<S: Shell> Orchestrator<S> {
     pub(super) fn lifecycle_spawned(&mut self, g: &str, p: &str) {
         let Some(e) = self.entry_mut(g, p) else { return };
         e.life.spawned = true;
-        e.life.notify_status = None;
         let checks = e.config.lifecycle.ready_check.is_some()
             && e.proc.state() == ProcessState::Starting
             && e.proc.pid().is_some();
@@ -121,6 +120,27 @@ impl<S: Shell> Orchestrator<S> {
                     self.feed(&g, &p, Input::Unhealthy { failures, reason });
                 }
             }
+        }
+    }
+
+    /// The process announced readiness or a status (`log:` line, `notify` datagram).
+    pub(super) fn on_announced(
+        &mut self,
+        id: ProcId,
+        pid: Option<u32>,
+        ready: bool,
+        status: Option<String>,
+    ) {
+        let Some((g, p)) = self.by_id.get(&id).cloned() else { return };
+        let Some(e) = self.entry(&g, &p) else { return };
+        // A line from an earlier child's output is not this one's readiness.
+        if pid.is_some() && e.proc.pid() != pid {
+            return;
+        }
+        if ready {
+            self.feed(&g, &p, Input::Ready);
+        } else if let Some(reason) = status {
+            self.feed(&g, &p, Input::NotReady { reason });
         }
     }
 

@@ -31,8 +31,6 @@ pub(super) struct Life {
     pub(super) health_reason: Option<String>,
     /// The generation of its running checks (results of older ones are stale).
     pub(super) check_generation: u64,
-    /// `STATUS=` text the process sent over `NOTIFY_SOCKET`.
-    pub(super) notify_status: Option<String>,
 }
 
 /// Whether one dependency is met, waiting, or failed (with the text for status / FATAL).

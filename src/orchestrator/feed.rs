@@ -84,6 +84,9 @@ impl<S: Shell> Orchestrator<S> {
             Fact::Check { id, kind, generation, outcome } => {
                 return self.on_check(*id, *kind, *generation, outcome.clone());
             }
+            Fact::Announced { id, pid, ready, status } => {
+                return self.on_announced(*id, *pid, *ready, status.clone());
+            }
             Fact::Log { level, message } => {
                 self.log.log(*level, message.clone());
                 return;
@@ -118,7 +121,7 @@ impl<S: Shell> Orchestrator<S> {
                 };
                 self.feed(&g, &p, input);
             }
-            Fact::Log { .. } | Fact::Check { .. } => {}
+            Fact::Log { .. } | Fact::Check { .. } | Fact::Announced { .. } => {}
         }
     }
 }

@@ -62,10 +62,6 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime) -> ProcessInfo {
     if let Some(what) = &e.life.waiting {
         state = crate::procsup::ProcessState::Starting;
         description = what.clone();
-    } else if state == crate::procsup::ProcessState::Starting
-        && let Some(status) = &e.life.notify_status
-    {
-        description = format!("not ready: {status}");
     } else if state == crate::procsup::ProcessState::Running
         && e.life.health_failures > 0
         && let (Some(h), Some(reason)) = (&e.config.lifecycle.health_check, &e.life.health_reason)

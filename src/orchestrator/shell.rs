@@ -45,6 +45,9 @@ pub trait Shell {
     fn start_check(&mut self, spec: CheckSpec);
     /// Stops the check of that process and kind (an attempt under way finishes, unreported).
     fn stop_check(&mut self, id: ProcId, kind: CheckKind);
+    /// Where the `NOTIFY_SOCKET` of `group:name` goes (`ready_check = notify`); `None`
+    /// when the daemon's notify directory cannot be made (logged).
+    fn notify_socket(&mut self, group: &str, name: &str) -> Option<PathBuf>;
 }
 
 /// A readiness or health check to attempt outside the orchestrator.
@@ -85,6 +88,8 @@ pub struct TokioShell {
     runners: HashMap<ProcId, mpsc::Sender<RunnerCmd>>,
     /// Running checks; dropping the sender ends the check after its current attempt.
     checks: HashMap<(ProcId, CheckKind), oneshot::Sender<()>>,
+    /// The directory of `notify` sockets, made when first needed, removed with the shell.
+    notify_dir: Option<crate::checks::notify::NotifyDir>,
 }
 
 impl TokioShell {
@@ -93,7 +98,14 @@ impl TokioShell {
         reaper: ReaperHandle,
         daemon_env: Vec<(OsString, OsString)>,
     ) -> TokioShell {
-        TokioShell { facts, reaper, daemon_env, runners: HashMap::new(), checks: HashMap::new() }
+        TokioShell {
+            facts,
+            reaper,
+            daemon_env,
+            runners: HashMap::new(),
+            checks: HashMap::new(),
+            notify_dir: None,
+        }
     }
 }
 
@@ -138,6 +150,26 @@ impl Shell for TokioShell {
 
     fn stop_check(&mut self, id: ProcId, kind: CheckKind) {
         self.checks.remove(&(id, kind));
+    }
+
+    fn notify_socket(&mut self, group: &str, name: &str) -> Option<PathBuf> {
+        if self.notify_dir.is_none() {
+            let path =
+                std::env::temp_dir().join(format!("supervisord-notify.{}", std::process::id()));
+            // A directory left by an earlier daemon with our pid is stale.
+            let _ = std::fs::remove_dir_all(&path);
+            match crate::checks::notify::NotifyDir::create(&path) {
+                Ok(dir) => self.notify_dir = Some(dir),
+                Err(e) => {
+                    let _ = self.facts.try_send(Fact::Log {
+                        level: crate::logio::mainlog::Level::Error,
+                        message: format!("cannot create {}: {e}", path.display()),
+                    });
+                    return None;
+                }
+            }
+        }
+        self.notify_dir.as_ref().map(|d| d.socket_path(group, name))
     }
 }
 

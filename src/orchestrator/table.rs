@@ -14,7 +14,7 @@ use crate::events::Event;
 use crate::logio::Channel;
 use crate::procsup::{self, Policy, Proc};
 use crate::rpc::{Fault, FaultKind};
-use crate::runner::{LogSpec, ProcId, RunnerSpec};
+use crate::runner::{LogSpec, ProcId, ReadyWatch, RunnerSpec};
 
 /// One process instance in the table.
 pub(super) struct Entry {
@@ -186,6 +186,15 @@ impl<S: Shell> Orchestrator<S> {
             let wants_events = [&pc.stdout, &pc.stderr]
                 .iter()
                 .any(|lc| lc.events_enabled || lc.capture_maxbytes > 0);
+            let readiness = match pc.lifecycle.ready_check.as_ref().map(|r| &r.form) {
+                Some(crate::config::CheckForm::Log { pattern }) => {
+                    Some(ReadyWatch::Log(pattern.clone()))
+                }
+                Some(crate::config::CheckForm::Notify) => {
+                    self.shell.notify_socket(&gc.name, &pc.name).map(ReadyWatch::Notify)
+                }
+                _ => None,
+            };
             let spec = RunnerSpec {
                 id,
                 name: pc.name.clone(),
@@ -202,6 +211,7 @@ impl<S: Shell> Orchestrator<S> {
                 strip_ansi: self.config.supervisord.strip_ansi,
                 publisher: wants_events.then(|| self.bus.publisher()),
                 pool: pool.clone(),
+                readiness,
             };
             self.shell.start_runner(spec);
             let entry = Entry {

@@ -3,6 +3,9 @@
 //! `SpawnFailed`, `Exited`, `Tick`). It decides nothing; it does the blocking work (fork,
 //! `/etc/passwd`, opening log files) so the orchestrator never has to.
 
+mod readiness;
+pub use readiness::ReadyWatch;
+
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
@@ -59,6 +62,8 @@ pub struct RunnerSpec {
     /// For `[eventlistener:x]` processes: the pool that gets the child's stdin and stdout
     /// (the protocol channel) instead of the stdout log pump.
     pub pool: Option<crate::events::PoolHandle>,
+    /// A readiness the process announces itself (`log:`, `notify`).
+    pub readiness: Option<ReadyWatch>,
 }
 
 /// What the orchestrator asks of a runner.
@@ -129,6 +134,14 @@ pub enum Fact {
         level: crate::logio::mainlog::Level,
         message: String,
     },
+    /// The process announced readiness (`ready` ) or a status: a `log:` line matched
+    /// (`pid` is the child whose output it was), or a `notify` datagram arrived.
+    Announced {
+        id: ProcId,
+        pid: Option<u32>,
+        ready: bool,
+        status: Option<String>,
+    },
     /// One attempt of a readiness or health check ended (from the check's task, which
     /// the orchestrator starts through its shell; `generation` tells stale ones apart).
     Check {
@@ -171,6 +184,8 @@ pub struct Runner {
     stdin_pending: Vec<u8>,
     deadline: Option<Instant>,
     retiring: bool,
+    /// The `notify` socket's reader, once bound, and the child's `NOTIFY_SOCKET`.
+    notify: Option<(readiness::Watcher, (String, String))>,
 }
 
 impl Runner {
@@ -195,6 +210,7 @@ impl Runner {
             stdin_pending: Vec::new(),
             deadline: None,
             retiring: false,
+            notify: None,
         };
         tokio::spawn(runner.run());
         tx
@@ -439,7 +455,20 @@ impl Runner {
             process_name: &spec.name,
             group_name: &spec.group,
         };
-        let env = spawn::env_for_child(self.daemon_env.iter().cloned(), &vars, &spec.environment);
+        let mut env =
+            spawn::env_for_child(self.daemon_env.iter().cloned(), &vars, &spec.environment);
+        if let Some(ReadyWatch::Notify(path)) = &spec.readiness {
+            if self.notify.is_none() {
+                let n = readiness::notify(path, uid, spec.id, self.facts.clone()).map_err(|e| {
+                    format!("cannot create the notify socket {}: {e}", path.display())
+                })?;
+                self.notify = Some(n);
+            }
+            if let Some((_, (k, v))) = &self.notify {
+                env.retain(|(name, _)| name != k.as_str());
+                env.push((k.into(), v.into()));
+            }
+        }
         let sspec = SpawnSpec {
             name: spec.name.clone(),
             program,
@@ -507,6 +536,12 @@ impl Runner {
                 Some(hook)
             }
             _ => None,
+        };
+        let hook = match &self.spec.readiness {
+            Some(ReadyWatch::Log(pattern)) => {
+                readiness::log_hook(pattern, hook, self.spec.id, pid, self.facts.clone())
+            }
+            _ => hook,
         };
         // The pump outlives the child when a grandchild keeps the pipe open; it ends at EOF.
         tokio::spawn(pump::run(fd, writer, opts, hook));

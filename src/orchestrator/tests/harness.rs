@@ -126,6 +126,10 @@ impl Shell for FakeShell {
         self.checks.insert((spec.id, spec.kind), spec.generation);
     }
 
+    fn notify_socket(&mut self, group: &str, name: &str) -> Option<std::path::PathBuf> {
+        Some(std::path::PathBuf::from(format!("/notify/{group}:{name}.sock")))
+    }
+
     fn stop_check(&mut self, id: ProcId, kind: CheckKind) {
         self.take_log();
         if self.checks.remove(&(id, kind)).is_some() {
