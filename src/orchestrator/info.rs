@@ -6,7 +6,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::Orchestrator;
 use super::describe;
-use super::msg::{CommandCheck, Commands, ProcessInfo, Target};
+use super::msg::{CommandCheck, Commands, LifecycleInfo, ProcessInfo, Target};
 use super::shell::Shell;
 use super::table::Entry;
 use crate::rpc::{Fault, FaultKind};
@@ -71,6 +71,37 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime) -> ProcessInfo {
             e.life.health_failures, h.retries
         );
     }
+    let lc = &e.config.lifecycle;
+    let uses = !lc.depends_on.is_empty()
+        || lc.ready_check.is_some()
+        || lc.health_check.is_some()
+        || lc.essential
+        || lc.restart_backoff.max.is_some()
+        || lc.restart_limit.is_some();
+    let next_restart = e.proc.next_restart();
+    if uses
+        && let Some(at) = next_restart
+        && e.life.waiting.is_none()
+    {
+        let secs = at.saturating_duration_since(now).as_secs_f64();
+        description = format!("{description}; restart {} in {secs:.1}s", e.proc.restarts() + 1);
+    }
+    let running = state == crate::procsup::ProcessState::Running;
+    let lifecycle = uses.then(|| LifecycleInfo {
+        waiting_for: e.life.waiting.clone().unwrap_or_default(),
+        ready: lc.ready_check.as_ref().map(|_| e.proc.ready() || running),
+        health: match (&lc.health_check, running, e.life.health_failures) {
+            (Some(_), true, 0) => "healthy".to_string(),
+            (Some(_), true, _) => "failing".to_string(),
+            _ => String::new(),
+        },
+        health_failures: i64::from(e.life.health_failures),
+        health_reason: e.life.health_reason.clone().unwrap_or_default(),
+        restarts: i64::from(e.proc.restarts()),
+        next_restart: next_restart.map_or(0, |at| {
+            (wall_secs + at.saturating_duration_since(now).as_secs_f64()).ceil() as i64
+        }),
+    });
     // `to_string_lossy` is what `display` prints, without core::fmt.
     let path_str = |p: &Option<PathBuf>| {
         p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
@@ -88,5 +119,6 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime) -> ProcessInfo {
         stderr_logfile: path_str(&e.stderr_path),
         pid: e.proc.pid().map_or(0, i64::from),
         description,
+        lifecycle,
     }
 }

@@ -57,6 +57,27 @@ pub struct ProcessInfo {
     pub stderr_logfile: String,
     pub pid: i64,
     pub description: String,
+    /// Ours: set only for a process that uses the lifecycle options, whose rows gain
+    /// these members; other processes' rows are exactly as before.
+    pub lifecycle: Option<LifecycleInfo>,
+}
+
+/// What the lifecycle options add to a process's `getProcessInfo` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleInfo {
+    /// `waiting for NAME:CONDITION` while its start waits for a dependency, else empty.
+    pub waiting_for: String,
+    /// With a `ready_check`: whether it passed since the last spawn.
+    pub ready: Option<bool>,
+    /// With a `health_check`, while RUNNING: `healthy` or `failing`; else empty.
+    pub health: String,
+    /// Consecutive failed health checks, and the last failure's reason.
+    pub health_failures: i64,
+    pub health_reason: String,
+    /// Automatic restarts since the daemon started.
+    pub restarts: i64,
+    /// When the next automatic restart is due (epoch seconds), 0 when none is.
+    pub next_restart: i64,
 }
 
 /// The answer for one process of a start/stop/signal: done now, or a receiver the caller

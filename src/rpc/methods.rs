@@ -118,7 +118,7 @@ pub fn parse_signal(s: &str) -> Option<i32> {
 }
 
 fn info_value(i: ProcessInfo) -> Value {
-    Value::record([
+    let mut v = Value::record([
         ("name", Value::String(i.name)),
         ("group", Value::String(i.group)),
         ("start", Value::Int(i.start)),
@@ -133,7 +133,21 @@ fn info_value(i: ProcessInfo) -> Value {
         ("stderr_logfile", Value::String(i.stderr_logfile)),
         ("pid", Value::Int(i.pid)),
         ("description", Value::String(i.description)),
-    ])
+    ]);
+    // Ours, only for processes that use the lifecycle options.
+    if let (Some(l), Value::Struct(members)) = (i.lifecycle, &mut v) {
+        let mut add = |k: &'static str, val: Value| members.push((k.into(), val));
+        add("waiting_for", Value::String(l.waiting_for));
+        if let Some(ready) = l.ready {
+            add("ready", Value::Bool(ready));
+        }
+        add("health", Value::String(l.health));
+        add("health_failures", Value::Int(l.health_failures));
+        add("health_reason", Value::String(l.health_reason));
+        add("restarts", Value::Int(l.restarts));
+        add("next_restart", Value::Int(l.next_restart));
+    }
+    v
 }
 
 /// An unsigned config number as an XML-RPC int, saturating (XML-RPC ints are signed).
