@@ -5,7 +5,10 @@
 //! Script tokens, separated by spaces, each optionally `@SECONDS` (absolute virtual time):
 //! `start stop shutdown tick wait` · `spawned` `spawned(PID)` `spawnfail` (with
 //! `spawns=manual`) · `exit(N)` `killed(SIG)` `core(SIG)` `stale-exit` · `sig(N)` `killfail`
-//! `sigfail` · `gate-off` `gate-on` · `spawns=ok|fail|manual`.
+//! `sigfail` · `gate-off` `gate-on` · `spawns=ok|fail|manual` · the lifecycle inputs
+//! `ready` `notready` `unhealthy` `depfail`.
+//! Policy words beyond Python's: `ready_timeout=S` `backoff_max=S` `backoff_initial=S`
+//! `limit=N/S`.
 //! `wait` jumps the clock to the next deadline and ticks.
 
 use std::time::{Duration, Instant};
@@ -13,7 +16,7 @@ use std::time::{Duration, Instant};
 use expect_test::Expect;
 
 use crate::procsup::{
-    Action, AutoRestart, Ctx, ExitStatus, Input, Policy, Proc, StartOutcome, TimerKind,
+    Action, AutoRestart, Ctx, ExitStatus, ExpBackoff, Input, Policy, Proc, StartOutcome, TimerKind,
     WaitOutcome, step,
 };
 
@@ -51,6 +54,23 @@ pub fn policy(spec: &str) -> Policy {
             "exitcodes" => {
                 p.exitcodes =
                     value.split(',').filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect()
+            }
+            "ready_timeout" => p.ready_timeout = Some(Duration::from_secs(num())),
+            "backoff_max" => {
+                let initial = p.exp_backoff.map_or(Duration::from_secs(1), |e| e.initial);
+                p.exp_backoff = Some(ExpBackoff { initial, max: Duration::from_secs(num()) });
+            }
+            "backoff_initial" => {
+                let e = p.exp_backoff.get_or_insert(ExpBackoff {
+                    initial: Duration::ZERO,
+                    max: Duration::from_secs(3600),
+                });
+                e.initial = Duration::from_secs(num());
+            }
+            "limit" => {
+                let (n, s) = value.split_once('/').expect("limit=N/S");
+                let n = n.parse().expect("N");
+                p.restart_limit = Some((n, Duration::from_secs(s.parse().expect("S"))));
             }
             "autorestart" => {
                 p.autorestart = match value {
@@ -143,6 +163,10 @@ impl World {
                 status: ExitStatus::Signaled { sig: num() as i32, core: true },
             },
             "stale-exit" => Input::Exited { pid: 999, status: ExitStatus::Exited(0) },
+            "ready" => Input::Ready,
+            "notready" => Input::NotReady { reason: "connection refused".into() },
+            "unhealthy" => Input::Unhealthy { failures: 3, reason: "HTTP 503".into() },
+            "depfail" => Input::DependencyFailed { reason: "dependency db is FATAL".into() },
             "sig" => Input::Signal { sig: num() as i32 },
             "killfail" => Input::KillFailed { error: "EPERM".into() },
             "sigfail" => Input::SignalFailed { error: "EPERM".into() },

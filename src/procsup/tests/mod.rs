@@ -2,6 +2,7 @@
 //! (expect-test snapshots), Python's state table, the policy matrix, and property tests.
 
 mod harness;
+mod lifecycle;
 mod props;
 mod table;
 mod transcripts;
