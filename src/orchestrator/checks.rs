@@ -38,7 +38,7 @@ impl<S: Shell> Orchestrator<S> {
         let checks = e.config.lifecycle.ready_check.is_some()
             && e.proc.state() == ProcessState::Starting
             && e.proc.pid().is_some();
-        self.deps_dirty = true;
+        self.deps_dirty |= self.uses_deps();
         if checks {
             self.start_check(g, p, CheckKind::Ready);
         }

@@ -308,6 +308,7 @@ impl<S: Shell> Orchestrator<S> {
                 _ => {}
             }
         }
-        self.deps_dirty = true;
+        // Without `depends_on` nothing waits on anyone: no walk of the table per change.
+        self.deps_dirty |= self.uses_deps();
     }
 }

@@ -5,6 +5,7 @@ mod autorecovery;
 mod boot;
 mod control;
 mod harness;
+mod lifecycle;
 mod reload;
 mod run_loop;
 mod shutdown;
