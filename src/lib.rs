@@ -77,6 +77,7 @@ macro_rules! python_constants {
 }
 
 pub mod bridge;
+pub mod checks;
 pub mod config;
 pub mod ctl;
 pub mod daemon;

@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
+use supervisord::checks::exec::{self, ExecContext};
 use supervisord::sys::reaper::{ExitStatus, Reaped, Reaper, ReaperHandle};
 use supervisord::sys::signals::{self, DaemonSignal};
 use supervisord::sys::spawn::{self, SpawnSpec};
@@ -58,6 +59,10 @@ fn main() {
         orphans_are_reaped_and_not_delivered,
         daemon_signals_are_forwarded,
         daemonize_detaches,
+        exec_check_passes_on_exit_zero,
+        exec_check_failure_says_why,
+        exec_check_runs_like_the_program,
+        exec_check_timeout_kills_the_whole_group,
     ];
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -511,4 +516,77 @@ async fn daemonize_detaches(reaper: ReaperHandle) {
     // The daemon was re-parented to us (subreaper) and is reaped like any orphan.
     let pid: i32 = field("pid").parse().expect("pid");
     poll_until("the daemonized probe to be reaped", || reaped(pid)).await;
+}
+
+// ---------------------------------------------------------------------------------------
+// exec: checks
+
+fn check_ctx<'a>(env: &'a [(String, String)], dir: Option<&'a Path>) -> ExecContext<'a> {
+    ExecContext {
+        process_name: "web",
+        group_name: "edge",
+        environment: env,
+        daemon_env: &[],
+        server_url: None,
+        directory: dir,
+        umask: None,
+        user: None,
+    }
+}
+
+const PATH_ENV: &[(&str, &str)] = &[("PATH", "/usr/bin:/bin")];
+
+fn path_env() -> Vec<(String, String)> {
+    PATH_ENV.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+async fn exec_check_passes_on_exit_zero(reaper: ReaperHandle) {
+    let env = path_env();
+    let spec = exec::prepare("true", &check_ctx(&env, None)).expect("prepare");
+    assert_eq!(exec::attempt(&spec, &reaper, DEADLINE).await, Ok(()));
+}
+
+async fn exec_check_failure_says_why(reaper: ReaperHandle) {
+    let env = path_env();
+    let ctx = check_ctx(&env, None);
+    let spec = exec::prepare("sh -c 'echo starting; echo not ready yet >&2; exit 3'", &ctx)
+        .expect("prepare");
+    assert_eq!(
+        exec::attempt(&spec, &reaper, DEADLINE).await,
+        Err("exit status 3: not ready yet".to_string())
+    );
+    let spec = exec::prepare("sh -c 'kill -TERM $$'", &ctx).expect("prepare");
+    assert_eq!(
+        exec::attempt(&spec, &reaper, DEADLINE).await,
+        Err("terminated by SIGTERM".to_string())
+    );
+}
+
+async fn exec_check_runs_like_the_program(reaper: ReaperHandle) {
+    let dir = tempfile::Builder::new().prefix("sdchk").tempdir_in("/tmp").expect("tmp");
+    let mut env = path_env();
+    env.push(("WANT".into(), "yes".into()));
+    let ctx = check_ctx(&env, Some(dir.path()));
+    let script = "sh -c 'test \"$WANT\" = yes && test \"$SUPERVISOR_PROCESS_NAME\" = web && \
+                  test \"$(pwd)\" = \"$0\" && touch ran' ";
+    let cmd = format!("{script}{}", dir.path().display());
+    let spec = exec::prepare(&cmd, &ctx).expect("prepare");
+    assert_eq!(exec::attempt(&spec, &reaper, DEADLINE).await, Ok(()));
+    assert!(dir.path().join("ran").exists());
+}
+
+async fn exec_check_timeout_kills_the_whole_group(reaper: ReaperHandle) {
+    let dir = tempfile::Builder::new().prefix("sdchk").tempdir_in("/tmp").expect("tmp");
+    let pids = dir.path().join("pids");
+    let env = path_env();
+    // A shell with a grandchild, both sleeping far past the timeout.
+    let cmd = format!("sh -c 'sleep 300 & echo $$ $! > {}; wait'", pids.display());
+    let spec = exec::prepare(&cmd, &check_ctx(&env, None)).expect("prepare");
+    let got = exec::attempt(&spec, &reaper, Duration::from_secs(2)).await;
+    assert_eq!(got, Err("timed out after 2s".to_string()));
+    let text = std::fs::read_to_string(&pids).expect("the check wrote its pids");
+    for pid in text.split_whitespace() {
+        let pid: i32 = pid.parse().expect("a pid");
+        poll_until(&format!("pid {pid} gone"), || reaped(pid)).await;
+    }
 }

@@ -8,11 +8,13 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::cli::Overrides;
 use super::diag::{ConfigError, ConfigWarning, Loc};
 use super::expand::{ExpandError, Names, Value, expand};
 use super::ini::{Ini, IniOption, Section};
+use super::lifecycle::{self as lc, Lifecycle, PendingDeps, ProcessKey};
 use super::model::*;
 use super::options as opt;
 
@@ -91,6 +93,19 @@ const PROGRAM_OPTIONS: &[&str] = &[
     "environment",
     "serverurl",
     "io_node",
+    "depends_on",
+    "ready_check",
+    "ready_timeout",
+    "ready_check_interval",
+    "ready_check_timeout",
+    "health_check",
+    "health_check_interval",
+    "health_check_timeout",
+    "health_check_retries",
+    "essential",
+    "restart_backoff_initial",
+    "restart_backoff_max",
+    "restart_limit",
     "stdout_logfile",
     "stdout_logfile_maxbytes",
     "stdout_logfile_backups",
@@ -151,6 +166,8 @@ const DEFAULT_RESULT_HANDLER: &str = "supervisor.dispatchers:default_handler";
 struct Diag {
     errors: Vec<ConfigError>,
     warnings: Vec<ConfigWarning>,
+    /// Where each process's `depends_on` is, for resolving names once all are known.
+    depends_on: Vec<PendingDeps>,
 }
 
 impl Diag {
@@ -212,7 +229,12 @@ pub fn load(
     let global_env = supervisord.as_ref().map(|s| s.environment.clone()).unwrap_or_default();
 
     let rpcinterfaces = b.rpcinterfaces(&ini, &base, &mut d);
-    let groups = b.groups(&ini, &base, &global_env, &mut d);
+    let mut groups = b.groups(&ini, &base, &global_env, &mut d);
+    if d.errors.is_empty() {
+        for e in lc::resolve(&mut groups, &d.depends_on) {
+            d.error(e);
+        }
+    }
     let (unix, more_unix) = b.unix_servers(&ini, &base, &mut d);
     let (inet, more_inet) = b.inet_servers(&ini, &base, &mut d);
     let supervisorctl = ini.section("supervisorctl").map(|s| b.ctl(&ini, s, &base, &mut d));
@@ -841,6 +863,7 @@ impl<'a> Builder<'a> {
         let user = sec.get("user", n, d);
         let umask = sec.typed("umask", n, d, None, |v| opt::octal(v).map(Some));
         let io_node = sec.typed("io_node", n, d, false, opt::boolean);
+        let lifecycle = self.lifecycle(&sec, n, d);
         let environment_raw = sec.raw("environment").unwrap_or_default();
         let process_name_raw = sec.raw("process_name").unwrap_or("%(program_name)s");
         if let Err(why) = opt::process_or_group_name(process_name_raw) {
@@ -943,13 +966,99 @@ impl<'a> Builder<'a> {
                 stdout,
                 stderr,
                 io_node,
+                lifecycle: lifecycle.clone(),
             });
+            if sec.opt("depends_on").is_some() {
+                d.depends_on.push(PendingDeps {
+                    key: ProcessKey {
+                        group: group_name.to_string(),
+                        name: name.trim().to_string(),
+                    },
+                    loc: sec.loc("depends_on"),
+                    raw: sec.raw("depends_on").unwrap_or_default().to_string(),
+                });
+            }
             // One bad per-process value would otherwise be reported numprocs times.
             if d.errors.len() > errors_before {
                 break;
             }
         }
         out
+    }
+
+    /// The lifecycle options, with their defaults; timings given without their check are
+    /// warnings (they do nothing).
+    fn lifecycle(&self, sec: &Sec<'_>, n: &Names<'_>, d: &mut Diag) -> Lifecycle {
+        let secs = |key: &str, default: u64, d: &mut Diag| {
+            sec.typed(key, n, d, Duration::from_secs(default), lc::positive_seconds)
+        };
+        let depends_on = sec
+            .typed("depends_on", n, d, Vec::new(), lc::depends_on)
+            .into_iter()
+            .map(|(name, condition)| lc::Dependency { name, condition, processes: Vec::new() })
+            .collect();
+        let ready_form = sec
+            .typed("ready_check", n, d, None, |v| lc::check_form(v, lc::CheckUse::Ready).map(Some));
+        let ready_timeout = secs("ready_timeout", 60, d);
+        let ready_interval = secs("ready_check_interval", 1, d);
+        let ready_attempt = secs("ready_check_timeout", 1, d);
+        let health_form = sec.typed("health_check", n, d, None, |v| {
+            lc::check_form(v, lc::CheckUse::Health).map(Some)
+        });
+        let health_interval = secs("health_check_interval", 10, d);
+        let health_timeout = secs("health_check_timeout", 1, d);
+        let health_retries =
+            sec.typed("health_check_retries", n, d, 3, |v| match opt::count32(v) {
+                Ok(0) => Err("expected an integer >= 1".to_string()),
+                other => other,
+            });
+        let unused = |key: &str, check: &str, d: &mut Diag| {
+            if sec.opt(key).is_some() && sec.opt(check).is_none() {
+                d.warn(
+                    sec.loc(key).warning(format!("ignored: {key} has no effect without {check}")),
+                );
+            }
+        };
+        for key in ["ready_timeout", "ready_check_interval", "ready_check_timeout"] {
+            unused(key, "ready_check", d);
+        }
+        for key in ["health_check_interval", "health_check_timeout", "health_check_retries"] {
+            unused(key, "health_check", d);
+        }
+        unused("restart_backoff_initial", "restart_backoff_max", d);
+        let essential = sec.typed("essential", n, d, false, opt::boolean);
+        let initial = secs("restart_backoff_initial", 1, d);
+        let max =
+            sec.typed("restart_backoff_max", n, d, None, |v| lc::positive_seconds(v).map(Some));
+        if let Some(m) = max
+            && m < initial
+        {
+            d.error(sec.loc("restart_backoff_max").error(format!(
+                "invalid value '{}': restart_backoff_max must be at least restart_backoff_initial ({}s)",
+                sec.raw("restart_backoff_max").unwrap_or_default(),
+                initial.as_secs_f64()
+            )));
+        }
+        let restart_limit =
+            sec.typed("restart_limit", n, d, None, |v| lc::restart_limit(v).map(Some));
+        Lifecycle {
+            depends_on,
+            ready_check: ready_form.map(|form| lc::ReadyCheck {
+                form,
+                timeout: ready_timeout,
+                interval: ready_interval,
+                attempt_timeout: ready_attempt,
+            }),
+            health_check: health_form.map(|form| lc::HealthCheck {
+                form,
+                interval: health_interval,
+                timeout: health_timeout,
+                retries: health_retries,
+            }),
+            essential,
+            restart_backoff: lc::RestartBackoff { initial, max },
+            restart_limit,
+        }
     }
 
     fn log_config(
@@ -1272,6 +1381,7 @@ mod tests {
             stdout: auto.clone(),
             stderr: auto,
             io_node: false,
+            lifecycle: Lifecycle::default(),
         };
         assert_eq!(p, &want);
         let s = &cfg.supervisord;
@@ -1643,5 +1753,168 @@ mod tests {
             e.first().is_some_and(|l| l.starts_with("s.conf:5: [program:a] killasgroup:")),
             "{e:?}"
         );
+    }
+
+    #[test]
+    fn lifecycle_options_are_typed_with_defaults() {
+        let (_f, cfg) = ok("[supervisord]\n\
+             [program:cfg]\ncommand=/bin/true\n\
+             [program:api]\ncommand=/bin/api\nnumprocs=2\nprocess_name=api_%(process_num)d\n\
+             [group:edge]\nprograms=proxy,web\n\
+             [program:proxy]\ncommand=/bin/proxy\nessential=true\nrestart_backoff_max=30\n\
+             restart_limit=5/60\nready_check=tcp:127.0.0.1:10000\nready_check_interval=0.5\n\
+             [program:web]\ncommand=/bin/web\ndepends_on=cfg:completed, api, edge:proxy:started\n\
+             ready_check=http://127.0.0.1:8080/ready\nhealth_check=exec:/bin/probe -q\n\
+             health_check_retries=5\nrestart_backoff_initial=2\nrestart_backoff_max=2\n");
+        let get = |g: &str, n: &str| {
+            cfg.processes()
+                .find(|(gc, p)| gc.name == g && p.name == n)
+                .map(|(_, p)| p.lifecycle.clone())
+                .unwrap_or_else(|| panic!("{g}:{n}"))
+        };
+        assert_eq!(get("cfg", "cfg"), Lifecycle::default());
+        let proxy = get("edge", "proxy");
+        assert!(proxy.essential);
+        assert_eq!(proxy.restart_backoff.initial, Duration::from_secs(1));
+        assert_eq!(proxy.restart_backoff.max, Some(Duration::from_secs(30)));
+        assert_eq!(
+            proxy.restart_limit,
+            Some(lc::RestartLimit { restarts: 5, window: Duration::from_secs(60) })
+        );
+        assert_eq!(
+            proxy.ready_check,
+            Some(lc::ReadyCheck {
+                form: lc::CheckForm::Tcp { host: "127.0.0.1".into(), port: 10000 },
+                timeout: Duration::from_secs(60),
+                interval: Duration::from_millis(500),
+                attempt_timeout: Duration::from_secs(1),
+            })
+        );
+        let web = get("edge", "web");
+        let key = |g: &str, n: &str| ProcessKey { group: g.into(), name: n.into() };
+        let deps: Vec<_> = web
+            .depends_on
+            .iter()
+            .map(|d| (d.name.as_str(), d.condition, d.processes.clone()))
+            .collect();
+        use lc::DependencyCondition::*;
+        assert_eq!(
+            deps,
+            [
+                ("cfg", Completed, vec![key("cfg", "cfg")]),
+                ("api", Running, vec![key("api", "api_0"), key("api", "api_1")]),
+                ("edge:proxy", Started, vec![key("edge", "proxy")]),
+            ]
+        );
+        assert_eq!(
+            web.health_check,
+            Some(lc::HealthCheck {
+                form: lc::CheckForm::Exec { command: "/bin/probe -q".into() },
+                interval: Duration::from_secs(10),
+                timeout: Duration::from_secs(1),
+                retries: 5,
+            })
+        );
+        assert_eq!(web.restart_backoff.initial, Duration::from_secs(2));
+    }
+
+    #[test]
+    fn group_dependencies_mean_every_member() {
+        let (_f, cfg) = ok("[supervisord]\n[group:infra]\nprograms=db,cache\n\
+             [program:db]\ncommand=/bin/db\n[program:cache]\ncommand=/bin/c\n\
+             [program:app]\ncommand=/bin/app\ndepends_on=infra\n");
+        let app = cfg.processes().find(|(_, p)| p.name == "app").map(|(_, p)| p).expect("app");
+        let names: Vec<String> = app
+            .lifecycle
+            .depends_on
+            .iter()
+            .flat_map(|d| &d.processes)
+            .map(|k| k.to_string())
+            .collect();
+        assert_eq!(names, ["infra:cache", "infra:db"]);
+    }
+
+    #[test]
+    fn lifecycle_errors_name_file_line_and_option() {
+        assert_eq!(
+            errors(
+                "[supervisord]\n[program:a]\ncommand=/bin/a\ndepends_on=b, nope\n[program:b]\ncommand=/bin/b\n"
+            ),
+            [
+                "s.conf:4: [program:a] depends_on: invalid value 'b, nope': 'nope' names no program, group or group:process in this config"
+            ]
+        );
+        assert_eq!(
+            errors(
+                "[supervisord]\n[program:a]\ncommand=/bin/a\ndepends_on=b\n\
+                 [program:b]\ncommand=/bin/b\ndepends_on=c:started\n\
+                 [program:c]\ncommand=/bin/c\ndepends_on=a\n[program:d]\ncommand=/bin/d\ndepends_on=d\n"
+            ),
+            [
+                "s.conf:4: [program:a] depends_on: invalid value 'b': dependency cycle: a -> b -> c -> a",
+                "s.conf:13: [program:d] depends_on: invalid value 'd': dependency cycle: d -> d",
+            ]
+        );
+        let errs = errors(
+            "[supervisord]\n[program:a]\ncommand=/bin/a\nready_check=ping\n\
+             health_check=notify\nready_timeout=0\nhealth_check_retries=0\nessential=maybe\n\
+             restart_backoff_initial=5\nrestart_backoff_max=2\nrestart_limit=3\n",
+        );
+        let want = [
+            "s.conf:4: [program:a] ready_check: invalid value 'ping': expected tcp:HOST:PORT, http://HOST:PORT/PATH, exec:COMMAND, log:REGEX or notify",
+            "s.conf:6: [program:a] ready_timeout: invalid value '0': expected a number of seconds > 0, such as 1 or 0.5",
+            "s.conf:5: [program:a] health_check: invalid value 'notify': notify can only be a ready_check; a health_check is one of tcp:HOST:PORT, http://HOST:PORT/PATH or exec:COMMAND",
+            "s.conf:7: [program:a] health_check_retries: invalid value '0': expected an integer >= 1",
+            "s.conf:8: [program:a] essential: invalid value 'maybe': expected a boolean: true/false, yes/no, on/off or 1/0",
+            "s.conf:10: [program:a] restart_backoff_max: invalid value '2': restart_backoff_max must be at least restart_backoff_initial (5s)",
+            "s.conf:11: [program:a] restart_limit: invalid value '3': expected N/SECONDS, such as 5/60 (at most 5 automatic restarts in 60 seconds)",
+        ];
+        assert_eq!(errs, want);
+    }
+
+    #[test]
+    fn lifecycle_timings_without_their_check_warn() {
+        let (_f, cfg) = ok("[supervisord]\n[program:a]\ncommand=/bin/a\nready_timeout=5\n\
+             health_check_interval=3\nrestart_backoff_initial=2\n");
+        let warnings: Vec<String> = cfg.warnings.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            warnings,
+            [
+                "s.conf:4: [program:a] ready_timeout: ignored: ready_timeout has no effect without ready_check",
+                "s.conf:5: [program:a] health_check_interval: ignored: health_check_interval has no effect without health_check",
+                "s.conf:6: [program:a] restart_backoff_initial: ignored: restart_backoff_initial has no effect without restart_backoff_max",
+            ]
+        );
+    }
+
+    #[test]
+    fn dependency_graph_orders() {
+        // db <- api <- web, cache <- web, gen <- api; "zz" unrelated with the lowest
+        // priority so config order alone would start it first.
+        let (_f, cfg) = ok("[supervisord]\n\
+             [program:zz]\ncommand=/bin/z\npriority=1\n\
+             [program:web]\ncommand=/bin/w\npriority=2\ndepends_on=api, cache:started\n\
+             [program:api]\ncommand=/bin/a\npriority=3\ndepends_on=db,gen:completed\n\
+             [program:db]\ncommand=/bin/d\npriority=4\n\
+             [program:cache]\ncommand=/bin/c\npriority=5\n\
+             [program:gen]\ncommand=/bin/g\npriority=6\n");
+        let g = lc::DependencyGraph::new(&cfg);
+        let names = |v: Vec<ProcessKey>| v.into_iter().map(|k| k.name).collect::<Vec<_>>();
+        let k = |n: &str| ProcessKey { group: n.into(), name: n.into() };
+        assert_eq!(names(g.start_order()), ["zz", "db", "gen", "api", "cache", "web"]);
+        assert_eq!(names(g.stop_order()), ["web", "cache", "api", "gen", "db", "zz"]);
+        assert_eq!(names(g.start_first(&k("web"))), ["db", "gen", "api", "cache"]);
+        assert_eq!(names(g.start_first(&k("db"))), Vec::<String>::new());
+        assert_eq!(names(g.stop_first(&k("db"))), ["web", "api"]);
+        assert_eq!(names(g.stop_first(&k("web"))), Vec::<String>::new());
+        assert_eq!(names(g.dependencies(&k("api"))), ["db", "gen"]);
+        assert_eq!(names(g.dependents(&k("cache"))), ["web"]);
+        assert_eq!(names(g.dependents(&k("nope"))), Vec::<String>::new());
+        // Without depends_on the orders are the config's.
+        let (_f, cfg) =
+            ok("[supervisord]\n[program:b]\ncommand=/b\n[program:a]\ncommand=/a\npriority=5\n");
+        let g = lc::DependencyGraph::new(&cfg);
+        assert_eq!(names(g.start_order()), ["a", "b"]);
+        assert_eq!(names(g.stop_order()), ["b", "a"]);
     }
 }

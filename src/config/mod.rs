@@ -7,6 +7,7 @@
 //! - `build`: sections → [`Config`], with Python's defaults and rules, collecting every
 //!   problem as a [`ConfigError`] instead of stopping at the first;
 //! - [`model`]: the typed result the daemon runs from;
+//! - [`lifecycle`]: our dependency, check, essential and restart-budget options;
 //! - [`cli`]: the daemon's flags, which override the file.
 //!
 //! Users are not looked up here: `user=` and `chown=` stay strings for the daemon.
@@ -16,10 +17,15 @@ pub mod cli;
 pub mod diag;
 pub mod expand;
 pub mod ini;
+pub mod lifecycle;
 pub mod model;
 pub mod options;
 
 pub use build::{EVENT_TYPES, LoadContext, load, load_ctl};
 pub use cli::{Command, DaemonArgs, Overrides, UsageError};
 pub use diag::{ConfigError, ConfigWarning};
+pub use lifecycle::{
+    CheckForm, Dependency, DependencyCondition, DependencyGraph, HealthCheck, Lifecycle,
+    ProcessKey, ReadyCheck, RestartBackoff, RestartLimit,
+};
 pub use model::*;

@@ -7,6 +7,7 @@
 use std::path::PathBuf;
 
 use super::diag::ConfigWarning;
+use super::lifecycle::Lifecycle;
 
 /// A whole loaded configuration.
 #[derive(Clone, Debug, PartialEq)]
@@ -313,4 +314,6 @@ pub struct ProcessConfig {
     pub stderr: LogConfig,
     /// `io_node=` (ours, docs/control-plane.md): stopped by `weka.stopAllIoNodes`.
     pub io_node: bool,
+    /// Dependencies, checks, essential, restart backoff and budget (ours).
+    pub lifecycle: Lifecycle,
 }

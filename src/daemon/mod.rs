@@ -62,7 +62,8 @@ pub fn main(args: Vec<OsString>) -> u8 {
 }
 
 /// The `--check` table: one row per process in start order (group priority, group
-/// name, then process priority and name), with aligned columns.
+/// name, then process priority and name), with aligned columns; the lifecycle options a
+/// process sets follow its row, one indented `option = value` line each.
 pub fn process_table(cfg: &Config) -> String {
     let header = ["GROUP", "NAME", "PRIORITY", "COMMAND"];
     let rows: Vec<[String; 4]> = cfg
@@ -71,6 +72,8 @@ pub fn process_table(cfg: &Config) -> String {
             [g.name.clone(), p.name.clone(), p.priority.to_string(), p.command.replace('\n', " ")]
         })
         .collect();
+    // The lifecycle options a process sets, as indented lines under its row.
+    let extra: Vec<Vec<String>> = cfg.processes().map(|(_, p)| p.lifecycle.describe()).collect();
     let width = |col: usize| {
         let cells = rows.iter().filter_map(|r| r.get(col)).map(|c| c.chars().count());
         cells.chain(header.get(col).map(|h| h.len())).max().unwrap_or(0)
@@ -82,8 +85,11 @@ pub fn process_table(cfg: &Config) -> String {
         format!("{g:<wg$}  {n:<wn$}  {p:<wp$}  {c}\n")
     };
     let mut out = line(header);
-    for [g, n, p, c] in &rows {
+    for ([g, n, p, c], extra) in rows.iter().zip(&extra) {
         out.push_str(&line([g, n, p, c]));
+        for e in extra {
+            out.push_str(&format!("    {e}\n"));
+        }
     }
     out
 }
@@ -162,5 +168,31 @@ mod tests {
             table,
             "GROUP  NAME  PRIORITY  COMMAND\nzz     zz    1         /bin/z\na      a     999       /bin/a --flag\n"
         );
+    }
+
+    #[test]
+    fn table_lists_lifecycle_options_under_their_row() {
+        let dir = tempfile::Builder::new().prefix("sdtbl").tempdir_in("/tmp").expect("temp dir");
+        std::fs::write(
+            dir.path().join("t.conf"),
+            "[supervisord]\n[program:cfg]\ncommand=/bin/gen\npriority=1\n\
+             [program:web]\ncommand=/bin/web\ndepends_on=cfg:completed\nready_check=http://127.0.0.1:8080/ready\n\
+             health_check=tcp:127.0.0.1:8080\nessential=true\nrestart_backoff_max=30\nrestart_limit=5/60\n",
+        )
+        .expect("write conf");
+        let ctx = LoadContext { env: vec![], cwd: dir.path().into(), host_node_name: "h".into() };
+        let cfg = config::load(Path::new("t.conf"), &Overrides::default(), &ctx).expect("loads");
+        expect_test::expect![[r#"
+            GROUP  NAME  PRIORITY  COMMAND
+            cfg    cfg   1         /bin/gen
+            web    web   999       /bin/web
+                depends_on = cfg:completed
+                ready_check = http://127.0.0.1:8080/ready (timeout 60s, interval 1s, attempt timeout 1s)
+                health_check = tcp:127.0.0.1:8080 (interval 10s, timeout 1s, retries 3)
+                essential = true
+                restart_backoff = 1s doubling up to 30s
+                restart_limit = 5/60s
+        "#]]
+        .assert_eq(&process_table(&cfg));
     }
 }

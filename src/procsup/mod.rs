@@ -10,12 +10,15 @@
 //! - [`exit`]: `ExitStatus` and Python's `signame`.
 //! - [`log`]: daemon log lines as data, with Python's wording.
 //! - [`backoff`], [`autorecovery`]: pure arithmetic for retries and the autorecovery gate.
+//! - [`lifecycle`]: whether a dependency is met, exponential restart backoff, the restart
+//!   budget and the essential exit code, for the lifecycle options.
 
 pub mod action;
 pub mod autorecovery;
 pub mod backoff;
 pub mod exit;
 pub mod input;
+pub mod lifecycle;
 pub mod log;
 pub mod machine;
 pub mod policy;
@@ -29,6 +32,10 @@ pub use action::{Action, StartOutcome, StateChange, TimerKind, WaitOutcome};
 pub use autorecovery::AutoRecovery;
 pub use exit::{ExitStatus, signame};
 pub use input::{Ctx, Input};
+pub use lifecycle::{
+    BudgetVerdict, DepStatus, DepView, ExpBackoff, FailureStreak, Need, RestartBudget,
+    dependency_status, essential_exit_code,
+};
 pub use log::{Level, LogLine};
 pub use machine::{Description, Proc, Refusal, step};
 pub use policy::{AutoRestart, Policy};

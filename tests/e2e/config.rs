@@ -61,6 +61,26 @@ fn container_config_checks_in_priority_order() {
     );
 }
 
+/// The lifecycle examples check, with their options listed under their rows.
+#[test]
+fn lifecycle_examples_check() {
+    let r = check(&example("examples/container/gateway.conf"));
+    let out = &r.stdout;
+    for want in [
+        "    depends_on = config_generator:completed\n",
+        "    ready_check = http://127.0.0.1:9091/ready (timeout 30s, interval 0.5s, attempt timeout 1s)\n",
+        "    depends_on = config_generator:completed, brightstaff:running\n",
+        "    essential = true\n",
+    ] {
+        assert!(out.contains(want), "missing {want:?}\n{}", r.explain());
+    }
+    assert!(r.stderr.is_empty(), "{}", r.explain());
+    let r = check(&example("examples/sidecar/supervisord.conf"));
+    assert!(r.stdout.contains("    ready_check = notify ("), "{}", r.explain());
+    assert!(r.stdout.contains("    depends_on = app:running\n"), "{}", r.explain());
+    assert!(r.stderr.is_empty(), "{}", r.explain());
+}
+
 #[test]
 fn numprocs_groups_and_includes_check() {
     let dir = example("examples/numprocs");
@@ -99,6 +119,31 @@ struct Broken {
 }
 
 const BROKEN: &[Broken] = &[
+    Broken {
+        body: "[program:web]\ncommand=/bin/web\ndepends_on=db\n",
+        section: "[program:web]",
+        option: Some("depends_on"),
+    },
+    Broken {
+        body: "[program:a]\ncommand=/bin/a\ndepends_on=b\n[program:b]\ncommand=/bin/b\ndepends_on=a:started\n",
+        section: "[program:a]",
+        option: Some("depends_on"),
+    },
+    Broken {
+        body: "[program:web]\ncommand=/bin/web\nready_check=tcp:localhost\n",
+        section: "[program:web]",
+        option: Some("ready_check"),
+    },
+    Broken {
+        body: "[program:web]\ncommand=/bin/web\nhealth_check=log:ready\n",
+        section: "[program:web]",
+        option: Some("health_check"),
+    },
+    Broken {
+        body: "[program:web]\ncommand=/bin/web\nrestart_limit=five/60\n",
+        section: "[program:web]",
+        option: Some("restart_limit"),
+    },
     Broken {
         body: "[program:web]\ncommand=/bin/web\nstartsecs=abc\n",
         section: "[program:web]",
@@ -276,4 +321,33 @@ fn warnings_do_not_fail_the_check() {
         "{}",
         r.explain()
     );
+}
+
+/// Python's supervisord ignores the lifecycle options, so a config that uses every one of
+/// them still loads and runs there.
+#[test]
+fn python_supervisord_runs_a_config_with_lifecycle_options() {
+    let Some(py) = crate::support::pyref::pyref() else { return };
+    let body = "[program:gen]\ncommand=true\nautorestart=false\nstartsecs=0\n\
+        [program:web]\ncommand=sleep 100\nstartsecs=0\ndepends_on=gen:completed\n\
+        ready_check=tcp:127.0.0.1:9\nready_timeout=5\nready_check_interval=0.5\n\
+        ready_check_timeout=1\nhealth_check=exec:true\nhealth_check_interval=5\n\
+        health_check_timeout=1\nhealth_check_retries=2\nessential=true\n\
+        restart_backoff_initial=1\nrestart_backoff_max=30\nrestart_limit=5/60\n";
+    let text = crate::daemon::conf(body);
+    let ours = {
+        let dir = tempdir();
+        let conf = dir.path().join("c.conf");
+        std::fs::write(&conf, text.replace("{dir}", &dir.path().display().to_string()))
+            .expect("write conf");
+        check(&conf)
+    };
+    assert!(ours.stdout.contains("    essential = true\n"), "{}", ours.explain());
+    let pyd = crate::support::pydaemon::PyDaemon::start(&py, &text);
+    let url = format!("unix://{}", pyd.sock().display());
+    crate::support::daemon::poll("python's web RUNNING", crate::support::daemon::DEADLINE, || {
+        let r = crate::support::run_as(&py.supervisorctl, &["-s", &url, "status", "web"], None);
+        r.stdout.contains("RUNNING").then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}"));
 }

@@ -9,6 +9,7 @@ mod ctl;
 mod ctl_oracle;
 mod daemon;
 mod events;
+mod lifecycle;
 mod oracle;
 mod rpc;
 mod support;
