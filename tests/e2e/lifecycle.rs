@@ -344,3 +344,52 @@ fn sidecar_example_gates_on_notify_and_log_readiness() {
     assert_eq!(d.wait_exit(), Some(0), "{}", d.explain());
     assert!(at(&d, "stopped: proxy") < at(&d, "stopped: app"), "{}", d.explain());
 }
+
+/// The Kubernetes example: the pod's config (from its ConfigMap) includes the gateway and
+/// adds the inet server the probes use.
+#[test]
+fn kubernetes_example_runs_the_gateway_with_the_probe_port() {
+    let (src, gateway) = example_text("examples/container/gateway.conf");
+    let (_, pod) = example_text("examples/kubernetes/pod.yaml");
+    // The ConfigMap's `pod.conf: |` block, unindented.
+    let pod_conf: String = pod
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("pod.conf: |"))
+        .skip(1)
+        .take_while(|l| l.starts_with("    ") || l.is_empty())
+        .map(|l| format!("{}\n", l.get(4..).unwrap_or("")))
+        .collect();
+    assert!(pod_conf.contains("[include]"), "{pod_conf}");
+    let inc = crate::support::tempdir();
+    let here = inc.path().display().to_string();
+    let sock = inc.path().join("sock");
+    let (svc, proxy, http) = (free_port(), free_port(), free_port());
+    let gateway = gateway
+        .replace("%(here)s", &src.display().to_string())
+        .replace("/tmp/gateway", &format!("{here}/gateway"))
+        .replace("/tmp/supervisor.sock", &sock.display().to_string())
+        .replace("/tmp/supervisord.pid", &format!("{here}/sd.pid"))
+        .replace("childlogdir=/tmp", &format!("childlogdir={here}"))
+        .replace("9091", &svc.to_string())
+        .replace("10000", &proxy.to_string());
+    std::fs::write(inc.path().join("gateway.conf"), gateway).expect("write gateway.conf");
+    let conf = pod_conf
+        .replace("/app/gateway.conf", &inc.path().join("gateway.conf").display().to_string())
+        .replace("0.0.0.0:9001", &format!("127.0.0.1:{http}"));
+    let mut d = Daemon::start(&conf);
+    let state = |name: &str| {
+        crate::support::rpc::call(&sock, "supervisor.getProcessInfo", serde_json::json!([name]))
+            .ok()
+            .and_then(|i| i["statename"].as_str().map(str::to_string))
+    };
+    crate::support::daemon::poll("envoy RUNNING", crate::support::daemon::DEADLINE, || {
+        (state("envoy").as_deref() == Some("RUNNING")).then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    assert!(at(&d, "exited: config_generator") < at(&d, "spawned: 'brightstaff'"));
+    assert!(at(&d, "success: brightstaff") < at(&d, "spawned: 'envoy'"));
+    assert!(std::net::TcpStream::connect(("127.0.0.1", http)).is_ok(), "the probe port");
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(0), "{}", d.explain());
+    assert!(at(&d, "stopped: envoy") < at(&d, "stopped: brightstaff"), "{}", d.explain());
+}
