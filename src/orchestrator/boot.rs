@@ -63,9 +63,7 @@ impl<S: Shell> Orchestrator<S> {
             let Some(mut class) = self.start_queue.pop_front() else { return };
             if self.uses_deps() {
                 // Within a class, dependencies first: a dependent then waits for them.
-                let order = self.graph.start_order();
-                class
-                    .sort_by_key(|(g, p)| order.iter().position(|k| k.group == *g && k.name == *p));
+                class.sort_by_key(|(g, p)| self.dep_rank(g, p));
             }
             for (g, p) in class {
                 if !self.never_started(&g, &p) {

@@ -61,6 +61,8 @@ impl<S: Shell> Orchestrator<S> {
             .values()
             .flat_map(|g| g.procs.values())
             .any(|e| !e.config.lifecycle.depends_on.is_empty());
+        self.dependents_of.clear();
+        self.dep_rank.clear();
         if !uses {
             self.graph = DependencyGraph::default();
             return;
@@ -78,6 +80,48 @@ impl<S: Shell> Orchestrator<S> {
             })
             .collect();
         self.graph = DependencyGraph::new(&cfg);
+        let order = self.graph.start_order();
+        for k in &order {
+            for d in self.graph.dependencies(k) {
+                self.dependents_of.entry(d).or_default().push(k.clone());
+            }
+        }
+        self.dep_rank = order.into_iter().enumerate().map(|(i, k)| (k, i)).collect();
+    }
+
+    /// Where a process comes in the dependency start order (for sorting a boot class).
+    pub(super) fn dep_rank(&self, g: &str, p: &str) -> Option<usize> {
+        self.dep_rank.get(&Self::key(g, p)).copied()
+    }
+
+    /// Everything that depends on `g:p`, transitively, each after its own dependents
+    /// (an order to stop them in); `g:p` itself is not included.
+    pub(super) fn dependents_to_stop(&self, g: &str, p: &str) -> Vec<ProcessKey> {
+        let mut out = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let root = Self::key(g, p);
+        seen.insert(root.clone());
+        // Iterative post-order: (node, index of the next child to visit).
+        let mut stack: Vec<(ProcessKey, usize)> = vec![(root, 0)];
+        while let Some((node, i)) = stack.last_mut() {
+            let next = self.dependents_of.get(node).and_then(|c| c.get(*i)).cloned();
+            *i += 1;
+            match next {
+                Some(c) => {
+                    if seen.insert(c.clone()) {
+                        stack.push((c, 0));
+                    }
+                }
+                None => {
+                    if let Some((done, _)) = stack.pop()
+                        && !stack.is_empty()
+                    {
+                        out.push(done);
+                    }
+                }
+            }
+        }
+        out
     }
 
     /// Whether any process has `depends_on`.
@@ -89,7 +133,8 @@ impl<S: Shell> Orchestrator<S> {
         ProcessKey { group: g.to_string(), name: p.to_string() }
     }
 
-    /// Whether a start of `k` is coming without anyone asking.
+    /// Whether a start of `k` is coming without anyone asking. Only asked of a process
+    /// that is down (the queue scan is linear).
     fn start_coming(&self, k: &ProcessKey) -> bool {
         let Some(e) = self.entry(&k.group, &k.name) else { return false };
         e.life.waiting.is_some()
@@ -99,11 +144,16 @@ impl<S: Shell> Orchestrator<S> {
 
     fn dep_view(&self, k: &ProcessKey) -> Option<DepView> {
         let e = self.entry(&k.group, &k.name)?;
+        let state = e.proc.state();
+        let down = !matches!(
+            state,
+            ProcessState::Starting | ProcessState::Running | ProcessState::Backoff
+        );
         Some(DepView {
-            state: e.proc.state(),
+            state,
             spawned: e.life.spawned,
             completed: e.life.completed,
-            start_coming: self.start_coming(k),
+            start_coming: down && self.start_coming(k),
         })
     }
 
@@ -253,7 +303,7 @@ impl<S: Shell> Orchestrator<S> {
 
     /// Whether everything that depends on `g:p` (transitively) is down.
     pub(super) fn dependents_down(&self, g: &str, p: &str) -> bool {
-        self.graph.stop_first(&Self::key(g, p)).iter().all(|k| {
+        self.dependents_to_stop(g, p).iter().all(|k| {
             self.entry(&k.group, &k.name)
                 .is_none_or(|e| e.proc.state().is_stopped() && e.life.waiting.is_none())
         })
@@ -263,7 +313,7 @@ impl<S: Shell> Orchestrator<S> {
     /// their waiting starts). True when it may be stopped now; false when it must wait
     /// for them (it is marked to be stopped once they are down).
     pub(super) fn stop_dependents(&mut self, g: &str, p: &str) -> bool {
-        let first = self.graph.stop_first(&Self::key(g, p));
+        let first = self.dependents_to_stop(g, p);
         if first.is_empty() {
             return true;
         }

@@ -124,6 +124,10 @@ pub struct Orchestrator<S: Shell = TokioShell> {
     lingers: Vec<oneshot::Receiver<()>>,
     /// `depends_on` between the active processes.
     graph: crate::config::DependencyGraph,
+    /// The graph indexed for walks done per message: direct dependents of each process,
+    /// and each process's place in the dependency start order.
+    dependents_of: HashMap<crate::config::ProcessKey, Vec<crate::config::ProcessKey>>,
+    dep_rank: HashMap<crate::config::ProcessKey, usize>,
     /// Something changed that waiting starts or deferred stops may be waiting for.
     deps_dirty: bool,
     /// An essential process ended: the daemon shuts down and exits with this code.
@@ -208,6 +212,8 @@ impl<S: Shell> Orchestrator<S> {
             events_rx,
             lingers: Vec::new(),
             graph: crate::config::DependencyGraph::default(),
+            dependents_of: HashMap::new(),
+            dep_rank: HashMap::new(),
             deps_dirty: false,
             exit_code: None,
         };

@@ -39,9 +39,8 @@ impl<S: Shell> Orchestrator<S> {
                     continue;
                 }
                 // Dependents (in any group) go first, each once its own are down.
-                let key = crate::config::ProcessKey { group: g.clone(), name: p.clone() };
-                let mut chain = self.graph.stop_first(&key);
-                chain.push(key);
+                let mut chain = self.dependents_to_stop(g, p);
+                chain.push(crate::config::ProcessKey { group: g.clone(), name: p.clone() });
                 for k in chain {
                     if self.dependents_down(&k.group, &k.name) {
                         self.shut_one(&k.group, &k.name);

@@ -247,3 +247,22 @@ fn an_essential_exit_shuts_the_daemon_down_but_a_requested_stop_does_not() {
     w.run("boot spawned(main) stop(main) killed(main,15) getstate");
     assert_eq!(w.orch.exit_code, None, "an operator stop is no end");
 }
+
+#[test]
+fn many_dependents_of_one_process_boot_and_shut_down_in_order() {
+    let n = 300;
+    let mut w = World::new(&["[program:db]\ncommand=db\nstartsecs=0\n\
+         [program:w]\ncommand=w\nstartsecs=0\nnumprocs=300\nprocess_name=w_%(process_num)d\n\
+         depends_on=db\n"]);
+    let spawns: String = (0..n).map(|i| format!(" spawned(w_{i})")).collect();
+    w.run(&format!("boot spawned(db){spawns}"));
+    let up = w.orch.all_process_info().iter().filter(|i| i.state.name() == "RUNNING").count();
+    assert_eq!(up, n + 1);
+    let kills: String = (0..n - 1).map(|i| format!(" killed(w_{i},15)")).collect();
+    let out = w.run(&format!("sigterm{kills}")).to_string();
+    assert!(!out.contains("db: kill"), "db waits for its dependents");
+    let out = w.run(&format!("killed(w_{},15)", n - 1)).to_string();
+    assert!(out.contains("db: kill"), "{out}");
+    let out = w.run("killed(db,15)").to_string();
+    assert!(out.contains("=> all stopped"), "{out}");
+}
