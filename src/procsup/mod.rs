@@ -6,7 +6,9 @@
 //! - [`state`]: `ProcessState` with Python's codes and names.
 //! - [`policy`]: the per-process options the machine obeys.
 //! - [`input`] / [`action`]: the boundary with the shell.
-//! - [`machine`]: `Proc` and `step`.
+//! - [`machine`]: `Proc` and `step`, with the lifecycle inputs (`Ready`, `NotReady`,
+//!   `Unhealthy`, `DependencyFailed`) and policies (`ready_timeout`, `exp_backoff`,
+//!   `restart_limit`), which change nothing for a process that uses none of them.
 //! - [`exit`]: `ExitStatus` and Python's `signame`.
 //! - [`log`]: daemon log lines as data, with Python's wording.
 //! - [`backoff`], [`autorecovery`]: pure arithmetic for retries and the autorecovery gate.
