@@ -266,3 +266,42 @@ fn many_dependents_of_one_process_boot_and_shut_down_in_order() {
     let out = w.run("killed(db,15)").to_string();
     assert!(out.contains("=> all stopped"), "{out}");
 }
+
+#[test]
+fn stopping_a_waiting_start_gives_it_up_and_a_fatal_dependency_is_started_again() {
+    let mut w = World::new(&["[program:db]\ncommand=db\nstartsecs=0\nstartretries=0\n\
+         [program:api]\ncommand=api\nstartsecs=0\ndepends_on=db\n"]);
+    w.check(
+        "boot startnw(api) stop(api) states spawnfail(db) states startw(api) spawned(db) \
+         spawned(api)",
+        expect![[r#"
+            @0 boot
+              db: spawn
+              INFO waiting: api waits for db:running
+            @0 startnw(api)
+              = startnw api:api: waiting
+            @0 stop(api)
+              = stop api:api: ok
+              reply startnw api:api: ABNORMAL_TERMINATION: api
+            @0 states
+              = api:api STOPPED, db:db STARTING
+            @0 spawnfail(db)
+              INFO spawnerr: can't find command 'x'
+              INFO gave up: db entered FATAL state, too many start retries too quickly
+            @0 states
+              = api:api STOPPED, db:db FATAL
+            @0 startw(api)
+              = startw api:api: waiting
+              db: spawn
+              INFO waiting: api waits for db:running
+            @0 spawned(db)
+              INFO spawned: 'db' with pid 100
+              INFO success: db entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
+              api: spawn
+            @0 spawned(api)
+              INFO spawned: 'api' with pid 101
+              INFO success: api entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
+              reply startw api:api: ok
+        "#]],
+    );
+}
