@@ -75,6 +75,9 @@ pub fn prepare(command: &str, ctx: &ExecContext<'_>) -> Result<SpawnSpec, String
 /// How much of the command's output is kept for the failure reason.
 const KEEP: usize = 512;
 
+/// How long to wait for more output once the command has exited.
+const DRAIN: Duration = Duration::from_millis(100);
+
 /// Runs the command once: `Ok` on exit 0, else the exit (and the last line it printed),
 /// or `timed out after Ns` once it has been killed and reaped.
 pub async fn attempt(spec: &SpawnSpec, reaper: &ReaperHandle, timeout: Duration) -> Outcome {
@@ -111,11 +114,13 @@ pub async fn attempt(spec: &SpawnSpec, reaper: &ReaperHandle, timeout: Duration)
             }
         }
     };
-    // What the command wrote just before exiting is already in the pipe.
-    while let Some(rx) = &out {
-        match rx.try_read(&mut buf) {
-            Ok(n) if n > 0 => keep(&mut tail, buf.get(..n).unwrap_or_default()),
-            _ => break,
+    // What the command wrote just before exiting is already in the pipe, but the reactor
+    // may not have seen it yet (`try_read` would say WouldBlock): read to EOF, giving up
+    // on a pipe a leftover grandchild keeps open.
+    while out.is_some() {
+        match tokio::time::timeout(DRAIN, read(&mut out, &mut buf)).await {
+            Ok(Some(n)) => keep(&mut tail, buf.get(..n).unwrap_or_default()),
+            Ok(None) | Err(_) => break,
         }
     }
     let Ok(reaped) = reaped else {
