@@ -4,17 +4,16 @@
 //! commands and keeps a virtual clock.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::fmt;
 use std::time::{Instant, SystemTime};
 
 use tokio::sync::mpsc;
 
-use crate::runner::{Fact, ProcId, Runner, RunnerCmd, RunnerSpec};
+use crate::runner::{Fact, ProcId, Runner, RunnerCmd, RunnerSpec, Services};
 use crate::sys::clock;
-use crate::sys::reaper::ReaperHandle;
 
-/// Why a command did not reach its runner (the runner's inbox is full or gone).
+/// Why a command did not reach its runner (the runner is gone: its inbox is unbounded, so
+/// that no command is ever dropped while it runs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Undelivered(pub String);
 
@@ -40,21 +39,18 @@ pub trait Shell {
     fn retire(&mut self, id: ProcId) -> Result<(), Undelivered>;
 }
 
-/// The daemon's shell: one tokio task per runner, commands over its bounded inbox.
+/// The daemon's shell: one tokio task per runner, commands over its unbounded inbox (a
+/// dropped `Spawn`, `Signal` or deadline would leave a process in STARTING or STOPPING for
+/// ever; the state machine bounds how many are outstanding).
 pub struct TokioShell {
     facts: mpsc::Sender<Fact>,
-    reaper: ReaperHandle,
-    daemon_env: Vec<(OsString, OsString)>,
-    runners: HashMap<ProcId, mpsc::Sender<RunnerCmd>>,
+    services: Services,
+    runners: HashMap<ProcId, mpsc::UnboundedSender<RunnerCmd>>,
 }
 
 impl TokioShell {
-    pub fn new(
-        facts: mpsc::Sender<Fact>,
-        reaper: ReaperHandle,
-        daemon_env: Vec<(OsString, OsString)>,
-    ) -> TokioShell {
-        TokioShell { facts, reaper, daemon_env, runners: HashMap::new() }
+    pub fn new(facts: mpsc::Sender<Fact>, services: Services) -> TokioShell {
+        TokioShell { facts, services, runners: HashMap::new() }
     }
 }
 
@@ -69,14 +65,13 @@ impl Shell for TokioShell {
 
     fn start_runner(&mut self, spec: RunnerSpec) {
         let id = spec.id;
-        let tx =
-            Runner::spawn(spec, self.facts.clone(), self.reaper.clone(), self.daemon_env.clone());
+        let tx = Runner::spawn(spec, self.facts.clone(), self.services.clone());
         self.runners.insert(id, tx);
     }
 
     fn send(&mut self, id: ProcId, cmd: RunnerCmd) -> Result<(), Undelivered> {
         match self.runners.get(&id) {
-            Some(tx) => tx.try_send(cmd).map_err(|e| Undelivered(e.to_string())),
+            Some(tx) => tx.send(cmd).map_err(|_| Undelivered("the runner is gone".into())),
             None => Err(Undelivered("channel closed".into())),
         }
     }
