@@ -101,9 +101,14 @@ impl MainLogHandle {
             Level::Debug => tracing::level_filters::LevelFilter::DEBUG,
             Level::Trace | Level::Blather => tracing::level_filters::LevelFilter::TRACE,
         };
-        let subscriber =
-            tracing_subscriber::registry().with(TracingLayer { log: self.clone() }).with(filter);
+        let subscriber = tracing_subscriber::registry().with(self.tracing_layer()).with(filter);
         tracing::subscriber::set_global_default(subscriber).is_ok()
+    }
+
+    /// The layer holds the log weakly: the global subscriber lives for ever, and the log
+    /// thread must still end (writing what is queued) when the daemon drops its handles.
+    fn tracing_layer(&self) -> TracingLayer {
+        TracingLayer { tx: self.tx.downgrade(), level: self.level, dropped: self.dropped.clone() }
     }
 
     /// SIGUSR2: reopen by name.
@@ -155,7 +160,9 @@ impl Captured {
 
 /// The `tracing` layer that writes events as daemon log lines.
 struct TracingLayer {
-    log: MainLogHandle,
+    tx: mpsc::WeakSender<LogMsg>,
+    level: Level,
+    dropped: Arc<AtomicU64>,
 }
 
 impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
@@ -171,12 +178,14 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
             tracing::Level::DEBUG => Level::Debug,
             tracing::Level::TRACE => Level::Trace,
         };
-        if !self.log.enabled(level) {
+        if level < self.level {
             return;
         }
+        let Some(tx) = self.tx.upgrade() else { return };
+        let log = MainLogHandle { tx, level: self.level, dropped: self.dropped.clone() };
         let mut text = EventText(String::new());
         event.record(&mut text);
-        self.log.log(level, text.0);
+        log.log(level, text.0);
     }
 }
 
@@ -217,7 +226,7 @@ mod tests {
         let subscriber = {
             use tracing_subscriber::layer::SubscriberExt;
             tracing_subscriber::registry()
-                .with(TracingLayer { log: handle.clone() })
+                .with(handle.tracing_layer())
                 .with(tracing::level_filters::LevelFilter::WARN)
         };
         tracing::subscriber::with_default(subscriber, || {

@@ -149,8 +149,13 @@ impl RotatingWriter {
 /// file, whether it is regular, and its current size (0 for special files).
 fn open_append(path: &Path, truncate: bool) -> io::Result<(File, bool, u64)> {
     let mut opts = OpenOptions::new();
-    opts.append(true).create(true).mode(0o666);
+    // O_NONBLOCK for the open only: a FIFO nobody reads fails with ENXIO instead of
+    // blocking the opener for ever (Python hangs there). Writes block as usual.
+    opts.append(true).create(true).mode(0o666).custom_flags(libc::O_NONBLOCK);
     let file = opts.open(path)?;
+    let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)?;
+    let flags = nix::fcntl::OFlag::from_bits_retain(flags) - nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags))?;
     let meta = file.metadata()?;
     let ft = meta.file_type();
     let regular = ft.is_file();

@@ -582,3 +582,75 @@ fn dispatch_error(name: &str, e: &std::io::Error) -> String {
     let errno = e.raw_os_error().map(crate::sys::errno::display).unwrap_or_else(|| e.to_string());
     format!("unknown error making dispatchers for '{name}': {errno}")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> RunnerSpec {
+        let log = LogSpec {
+            path: None,
+            maxbytes: 0,
+            backups: 0,
+            capture_maxbytes: 0,
+            create_now: false,
+            events_enabled: false,
+        };
+        RunnerSpec {
+            id: 7,
+            name: "burst".into(),
+            group: "burst".into(),
+            command: "true".into(),
+            environment: Vec::new(),
+            directory: None,
+            umask: None,
+            user: None,
+            redirect_stderr: false,
+            server_url: None,
+            stdout: log.clone(),
+            stderr: log,
+            strip_ansi: false,
+            publisher: None,
+            pool: None,
+        }
+    }
+
+    #[test]
+    fn a_burst_of_thousands_of_commands_loses_none() {
+        const BURST: usize = 5000;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let services = Services {
+                reaper: ReaperHandle::detached(),
+                spawner: Spawner::start().unwrap(),
+                pumps: tokio::runtime::Handle::current(),
+                daemon_env: Arc::new(Vec::new()),
+            };
+            let (facts_tx, mut facts) = mpsc::channel(16);
+            let runner = Runner::spawn(spec(), facts_tx, services);
+            // All sent before the runner runs once (one thread): an inbox that could fill
+            // up would drop most of them. Signal 999 is invalid, so each one comes back as
+            // a `SignalFailed` fact, and nothing is signalled.
+            let me = std::process::id();
+            for _ in 0..BURST {
+                let cmd = RunnerCmd::Signal {
+                    pid: me,
+                    sig: 999,
+                    group: false,
+                    purpose: SignalPurpose::Kill,
+                };
+                runner.send(cmd).unwrap();
+            }
+            runner.send(RunnerCmd::Deadline(Some(crate::sys::clock::now()))).unwrap();
+            let (mut failed, mut ticked) = (0, false);
+            while !ticked {
+                match facts.recv().await {
+                    Some(Fact::SignalFailed { id: 7, .. }) => failed += 1,
+                    Some(Fact::Tick { id: 7 }) => ticked = true,
+                    other => panic!("unexpected fact {other:?}"),
+                }
+            }
+            assert_eq!(failed, BURST);
+        });
+    }
+}

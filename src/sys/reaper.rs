@@ -199,6 +199,13 @@ impl ReaperHandle {
         rx
     }
 
+    /// A handle whose reaper is gone: every watch errs at once. For tests of code that
+    /// needs a handle but starts no child.
+    pub fn detached() -> ReaperHandle {
+        let (inbox, _) = mpsc::channel(1);
+        ReaperHandle { inbox }
+    }
+
     /// [`Self::watch`] from a thread outside the runtime (the spawner thread). Must not be
     /// called from async code: it waits while the (always draining) inbox is full.
     pub fn watch_blocking(&self, pid: i32, birth: Birth) -> oneshot::Receiver<Reaped> {
