@@ -311,10 +311,19 @@ async fn supervise(
             return (2, Some(log_thread));
         }
     };
+    let scanner = match crate::sys::proctree::Scanner::start() {
+        Ok(s) => s,
+        Err(e) => {
+            log.log(Level::Critical, format!("cannot start the process-tree thread: {e}"));
+            listeners.remove_files();
+            return (2, Some(log_thread));
+        }
+    };
     let daemon_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
     let runners = crate::runner::Services {
         reaper: reaper.clone(),
         spawner,
+        scanner,
         pumps,
         daemon_env: Arc::new(daemon_env.clone()),
     };

@@ -18,6 +18,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::logio::pump::{self, LogCtl, LogCtlSender, PumpLabel, PumpOptions};
 use crate::logio::{Channel, RotatingWriter};
+use crate::sys::proctree::{self, Member, ProcKey, Scanner};
 use crate::sys::reaper::{ExitStatus as RawExit, Reaped, ReaperHandle};
 use crate::sys::spawn::{self, SpawnError, SpawnSpec, SupervisorVars};
 pub use spawner::Spawner;
@@ -27,6 +28,8 @@ pub use spawner::Spawner;
 pub struct Services {
     pub reaper: ReaperHandle,
     pub spawner: Spawner,
+    /// Finds the descendants of a stopped process (`stopastree`).
+    pub scanner: Scanner,
     /// The pump runtime: output pumps and log writers run there, off the orchestrator's
     /// thread, so a log write that blocks never stalls the control plane.
     pub pumps: tokio::runtime::Handle,
@@ -68,6 +71,8 @@ pub struct RunnerSpec {
     pub stdout: LogSpec,
     pub stderr: LogSpec,
     pub strip_ansi: bool,
+    /// `stopastree`: a stop also ends the descendants that left the process group.
+    pub stop_tree: bool,
     /// Where output events go; set when a channel has events or capture mode enabled.
     pub publisher: Option<crate::events::Publisher>,
     /// For `[eventlistener:x]` processes: the pool that gets the child's stdin and stdout
@@ -168,7 +173,43 @@ pub struct Runner {
     stdin_pending: Vec<u8>,
     deadline: Option<Instant>,
     retiring: bool,
+    /// The stop in progress when stopping as a tree: its latest signal, and the
+    /// descendants signalled so far with the last signal each got.
+    stop: Option<TreeStop>,
+    /// The child's exit, held back while its descendants are still alive.
+    held: Option<(u32, crate::procsup::ExitStatus)>,
+    /// A `/proc` scan in flight and what it is for; one at a time, a second is queued.
+    scan: Option<(oneshot::Receiver<Vec<Member>>, ScanFor)>,
+    next_scan: Option<ScanFor>,
+    /// When to look again for a stopped child's descendants.
+    rescan_at: Option<Instant>,
+    /// Processes left running by exits on their own: never stopped as this one's.
+    abandoned: Vec<ProcKey>,
 }
+
+/// A stop that also covers the process's descendants.
+#[derive(Debug, Default)]
+struct TreeStop {
+    sig: i32,
+    /// The signal went to the child's process group (`stopasgroup`/`killasgroup`), which
+    /// already reached the descendants still in it: they are not signalled twice.
+    group_of: Option<i32>,
+    signalled: Vec<(ProcKey, i32)>,
+}
+
+/// Why the runner looks for descendants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanFor {
+    /// A stop: signal them, and hold the exit until none is left.
+    Stop,
+    /// The child exited on its own: say what it left running, and leave it alone.
+    Leftover,
+}
+
+/// How often a stopped child's descendants are looked for until they are gone.
+const RESCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// Leftovers remembered per process, so the list cannot grow without bound.
+const ABANDONED_MAX: usize = 1024;
 
 impl Runner {
     /// Starts a runner task for `spec` and returns its command sender.
@@ -194,6 +235,12 @@ impl Runner {
             stdin_pending: Vec::new(),
             deadline: None,
             retiring: false,
+            stop: None,
+            held: None,
+            scan: None,
+            next_scan: None,
+            rescan_at: None,
+            abandoned: Vec::new(),
         };
         tokio::spawn(runner.run());
         tx
@@ -225,9 +272,33 @@ impl Runner {
                     _ => std::future::pending().await,
                 }
             };
+            let scan = async {
+                match self.scan.as_mut() {
+                    Some((rx, why)) => ((&mut *rx).await.unwrap_or_default(), *why),
+                    None => std::future::pending().await,
+                }
+            };
+            let rescan_at = self.rescan_at;
+            let rescan = async move {
+                match rescan_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 reaped = exit => self.on_exit(reaped).await,
+                (members, why) = scan => {
+                    self.scan = None;
+                    self.on_scan(members, why).await;
+                    if let Some(next) = self.next_scan.take() {
+                        self.start_scan(next);
+                    }
+                }
+                () = rescan => {
+                    self.rescan_at = None;
+                    self.start_scan(ScanFor::Stop);
+                }
                 cmd = self.inbox.recv() => match cmd {
                     Some(cmd) => self.on_cmd(cmd).await,
                     None => break,
@@ -242,7 +313,7 @@ impl Runner {
                     }
                 }
             }
-            if self.retiring && self.live.is_none() {
+            if self.retiring && self.live.is_none() && self.held.is_none() {
                 break;
             }
         }
@@ -258,12 +329,107 @@ impl Runner {
                 crate::procsup::ExitStatus::Signaled { sig: signal, core: core_dumped }
             }
         };
+        if self.stop.is_some() {
+            // Stopped as a tree: it counts as stopped once its descendants are gone too.
+            self.held = Some((live.pid, status));
+            self.start_scan(ScanFor::Stop);
+            return;
+        }
         let _ = self.facts.send(Fact::Exited { id: self.spec.id, pid: live.pid, status }).await;
+        if self.spec.stop_tree {
+            self.start_scan(ScanFor::Leftover);
+        }
+    }
+
+    fn start_scan(&mut self, why: ScanFor) {
+        if self.scan.is_some() {
+            // A stop's scan wins over a leftover report.
+            if self.next_scan != Some(ScanFor::Stop) {
+                self.next_scan = Some(why);
+            }
+            return;
+        }
+        let known = self.stop.iter().flat_map(|s| s.signalled.iter().map(|(k, _)| *k)).collect();
+        let q = proctree::Query {
+            child: self.live.as_ref().and_then(|l| i32::try_from(l.pid).ok()),
+            known,
+            name: self.spec.name.clone(),
+            group: self.spec.group.clone(),
+            exclude: self.abandoned.clone(),
+        };
+        self.scan = Some((self.services.scanner.scan(q), why));
+    }
+
+    async fn on_scan(&mut self, members: Vec<Member>, why: ScanFor) {
+        match why {
+            ScanFor::Leftover => {
+                if self.stop.is_some() || members.is_empty() {
+                    return;
+                }
+                let list = describe(&members);
+                self.log(
+                    crate::logio::mainlog::Level::Info,
+                    format!(
+                        "'{}' exited on its own and left processes running; they are left alone: {list}",
+                        self.spec.name
+                    ),
+                )
+                .await;
+                self.abandoned.extend(members.iter().map(|m| (m.pid, m.start)));
+                let excess = self.abandoned.len().saturating_sub(ABANDONED_MAX);
+                self.abandoned.drain(..excess);
+            }
+            ScanFor::Stop => {
+                let Some(stop) = self.stop.as_mut() else { return };
+                let (sig, group_of) = (stop.sig, stop.group_of);
+                let mut fresh = Vec::new();
+                for m in &members {
+                    let key = (m.pid, m.start);
+                    if group_of == Some(m.pgid) && self.held.is_none() {
+                        // killpg just reached it.
+                        continue;
+                    }
+                    match stop.signalled.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, last)) if *last == sig => continue,
+                        Some((_, last)) => *last = sig,
+                        None => stop.signalled.push((key, sig)),
+                    }
+                    // SAFETY: kill(2) with plain integers; the pid was alive with this
+                    // start time an instant ago.
+                    unsafe { libc::kill(m.pid, sig) };
+                    fresh.push(m.clone());
+                }
+                if !fresh.is_empty() {
+                    let message = format!(
+                        "sending {} to descendants of '{}': {}",
+                        crate::procsup::exit::signame(sig),
+                        self.spec.name,
+                        describe(&fresh)
+                    );
+                    self.log(crate::logio::mainlog::Level::Info, message).await;
+                }
+                if let Some((pid, status)) = self.held {
+                    if members.is_empty() {
+                        self.held = None;
+                        self.stop = None;
+                        let fact = Fact::Exited { id: self.spec.id, pid, status };
+                        let _ = self.facts.send(fact).await;
+                    } else {
+                        self.rescan_at = Some(crate::sys::clock::now() + RESCAN_EVERY);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn log(&self, level: crate::logio::mainlog::Level, message: String) {
+        let _ = self.facts.send(Fact::Log { level, message }).await;
     }
 
     async fn on_cmd(&mut self, cmd: RunnerCmd) {
         match cmd {
             RunnerCmd::Spawn => {
+                self.stop = None;
                 let fact = match self.start_child().await {
                     Ok(pid) => Fact::Spawned { id: self.spec.id, pid },
                     Err(message) => Fact::SpawnFailed { id: self.spec.id, message },
@@ -271,6 +437,17 @@ impl Runner {
                 let _ = self.facts.send(fact).await;
             }
             RunnerCmd::Signal { pid, sig, group, purpose } => {
+                if purpose == SignalPurpose::Kill && self.spec.stop_tree {
+                    let stop = self.stop.get_or_insert_with(TreeStop::default);
+                    stop.sig = sig;
+                    stop.group_of = group.then(|| pid as i32);
+                    self.start_scan(ScanFor::Stop);
+                }
+                if self.held.as_ref().is_some_and(|(held, _)| *held == pid) {
+                    // Reaped already (its exit waits for the descendants): the pid may be
+                    // someone else's by now.
+                    return;
+                }
                 let target = if group { -(pid as i32) } else { pid as i32 };
                 // SAFETY: kill(2) takes plain integers and touches no memory of ours.
                 let rc = unsafe { libc::kill(target, sig) };
@@ -578,6 +755,11 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
     })
 }
 
+/// `123 (sleep), 456 (sh)` for log lines.
+fn describe(members: &[Member]) -> String {
+    members.iter().map(|m| format!("{} ({})", m.pid, m.comm)).collect::<Vec<_>>().join(", ")
+}
+
 fn dispatch_error(name: &str, e: &std::io::Error) -> String {
     let errno = e.raw_os_error().map(crate::sys::errno::display).unwrap_or_else(|| e.to_string());
     format!("unknown error making dispatchers for '{name}': {errno}")
@@ -610,6 +792,7 @@ mod tests {
             stdout: log.clone(),
             stderr: log,
             strip_ansi: false,
+            stop_tree: false,
             publisher: None,
             pool: None,
         }
@@ -623,6 +806,7 @@ mod tests {
             let services = Services {
                 reaper: ReaperHandle::detached(),
                 spawner: Spawner::start().unwrap(),
+                scanner: Scanner::start().unwrap(),
                 pumps: tokio::runtime::Handle::current(),
                 daemon_env: Arc::new(Vec::new()),
             };

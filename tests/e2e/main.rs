@@ -14,3 +14,4 @@ mod liveness;
 mod oracle;
 mod rpc;
 mod support;
+mod tree;
