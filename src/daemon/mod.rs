@@ -56,6 +56,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
     if run.check {
         let warnings: String = cfg.warnings.iter().map(|w| format!("Warning: {w}\n")).collect();
         eprint(&warnings);
+        eprint(&tree_notes(&cfg));
         return print_out(&process_table(&cfg));
     }
     run::run(cfg, run::Launch { path, overrides: run.overrides, ctx, argv0 })
@@ -92,6 +93,19 @@ pub fn process_table(cfg: &Config) -> String {
         }
     }
     out
+}
+
+/// `--check` names the processes that a stop does not end as a tree (`stopastree=false`).
+pub fn tree_notes(cfg: &Config) -> String {
+    cfg.processes()
+        .filter(|(_, p)| !p.stopastree)
+        .map(|(g, p)| {
+            format!(
+                "Note: {}:{} has stopastree=false: a stop leaves its descendants outside its process group running\n",
+                g.name, p.name
+            )
+        })
+        .collect()
 }
 
 /// `supervisord --install-links DIR`: `supervisorctl` and `wekastop` symlinks in DIR that

@@ -115,3 +115,20 @@ fn an_exit_on_its_own_leaves_descendants_alone_and_says_so_once() {
         "{out}"
     );
 }
+
+#[test]
+fn check_names_stopastree_false_and_rejects_bad_values() {
+    let dir = crate::support::tempdir();
+    let conf_path = dir.path().join("supervisord.conf");
+    let c = conf_path.display().to_string();
+    std::fs::write(&conf_path, "[supervisord]\n[program:a]\ncommand=/bin/true\nstopastree=false\n")
+        .expect("write");
+    let r = crate::support::run(&["--check", "-c", &c], None);
+    r.expect_code(0);
+    assert!(r.stderr.contains("Note: a:a has stopastree=false"), "{}", r.explain());
+    std::fs::write(&conf_path, "[supervisord]\n[program:a]\ncommand=/bin/true\nstopastree=maybe\n")
+        .expect("write");
+    let r = crate::support::run(&["--check", "-c", &c], None);
+    r.expect_code(2);
+    assert!(r.stderr.contains("stopastree"), "{}", r.explain());
+}
