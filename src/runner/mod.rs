@@ -440,7 +440,7 @@ impl Runner {
                 if purpose == SignalPurpose::Kill && self.spec.stop_tree {
                     let stop = self.stop.get_or_insert_with(TreeStop::default);
                     stop.sig = sig;
-                    stop.group_of = group.then(|| pid as i32);
+                    stop.group_of = group.then_some(pid as i32);
                     self.start_scan(ScanFor::Stop);
                 }
                 if self.held.as_ref().is_some_and(|(held, _)| *held == pid) {

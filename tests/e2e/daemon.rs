@@ -1,7 +1,6 @@
 //! The daemon runs programs: real children, real signals, real log files.
 
 use std::path::Path;
-use std::time::Duration;
 
 use serde_json::json;
 

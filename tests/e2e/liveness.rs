@@ -107,7 +107,7 @@ fn a_log_that_cannot_be_written_is_reported_once_and_the_child_runs_on() {
     d.wait_for_log("bytes of output were dropped (the log could not be written)");
     let out = d.stdout();
     assert_eq!(out.matches("cannot write").count(), 1, "{out}");
-    assert!(out.contains(&format!("stopped: full (terminated by SIGTERM)")), "{out}");
+    assert!(out.contains("stopped: full (terminated by SIGTERM)"), "{out}");
     assert!(pid.as_i64().unwrap_or(0) > 0);
 }
 
