@@ -56,7 +56,6 @@ pub fn main(args: Vec<OsString>) -> u8 {
     if run.check {
         let warnings: String = cfg.warnings.iter().map(|w| format!("Warning: {w}\n")).collect();
         eprint(&warnings);
-        eprint(&tree_notes(&cfg));
         return print_out(&process_table(&cfg));
     }
     run::run(cfg, run::Launch { path, overrides: run.overrides, ctx, argv0 })
@@ -74,7 +73,17 @@ pub fn process_table(cfg: &Config) -> String {
         })
         .collect();
     // The lifecycle options a process sets, as indented lines under its row.
-    let extra: Vec<Vec<String>> = cfg.processes().map(|(_, p)| p.lifecycle.describe()).collect();
+    // `stopastree = false` is listed too: a stop then leaves descendants running.
+    let extra: Vec<Vec<String>> = cfg
+        .processes()
+        .map(|(_, p)| {
+            let mut lines = p.lifecycle.describe();
+            if !p.stopastree {
+                lines.push("stopastree = false".to_string());
+            }
+            lines
+        })
+        .collect();
     let width = |col: usize| {
         let cells = rows.iter().filter_map(|r| r.get(col)).map(|c| c.chars().count());
         cells.chain(header.get(col).map(|h| h.len())).max().unwrap_or(0)
@@ -93,19 +102,6 @@ pub fn process_table(cfg: &Config) -> String {
         }
     }
     out
-}
-
-/// `--check` names the processes that a stop does not end as a tree (`stopastree=false`).
-pub fn tree_notes(cfg: &Config) -> String {
-    cfg.processes()
-        .filter(|(_, p)| !p.stopastree)
-        .map(|(g, p)| {
-            format!(
-                "Note: {}:{} has stopastree=false: a stop leaves its descendants outside its process group running\n",
-                g.name, p.name
-            )
-        })
-        .collect()
 }
 
 /// `supervisord --install-links DIR`: `supervisorctl` and `wekastop` symlinks in DIR that

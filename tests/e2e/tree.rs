@@ -125,7 +125,11 @@ fn check_names_stopastree_false_and_rejects_bad_values() {
         .expect("write");
     let r = crate::support::run(&["--check", "-c", &c], None);
     r.expect_code(0);
-    assert!(r.stderr.contains("Note: a:a has stopastree=false"), "{}", r.explain());
+    assert!(
+        r.stdout.ends_with("a      a     999       /bin/true\n    stopastree = false\n"),
+        "{}",
+        r.explain()
+    );
     std::fs::write(&conf_path, "[supervisord]\n[program:a]\ncommand=/bin/true\nstopastree=maybe\n")
         .expect("write");
     let r = crate::support::run(&["--check", "-c", &c], None);
