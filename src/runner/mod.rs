@@ -195,6 +195,9 @@ struct TreeStop {
     /// already reached the descendants still in it: they are not signalled twice.
     group_of: Option<i32>,
     signalled: Vec<(ProcKey, i32)>,
+    /// The last "sending SIGx to descendants" line: a tree that keeps forking (a shell
+    /// loop) is reported once per signal and then at most once a second.
+    logged: Option<(i32, Instant)>,
 }
 
 /// Why the runner looks for descendants.
@@ -208,6 +211,8 @@ enum ScanFor {
 
 /// How often a stopped child's descendants are looked for until they are gone.
 const RESCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// How often a stop reports more descendants signalled with the same signal.
+const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
 /// Leftovers remembered per process, so the list cannot grow without bound.
 const ABANDONED_MAX: usize = 1024;
 
@@ -370,7 +375,7 @@ impl Runner {
                 self.log(
                     crate::logio::mainlog::Level::Info,
                     format!(
-                        "'{}' exited on its own and left processes running; they are left alone: {list}",
+                        "descendants of '{}' left running (it exited on its own): {list}",
                         self.spec.name
                     ),
                 )
@@ -399,7 +404,13 @@ impl Runner {
                     unsafe { libc::kill(m.pid, sig) };
                     fresh.push(m.clone());
                 }
-                if !fresh.is_empty() {
+                let now = crate::sys::clock::now();
+                let due = match stop.logged {
+                    Some((logged, at)) => logged != sig || now >= at + LOG_EVERY,
+                    None => true,
+                };
+                if !fresh.is_empty() && due {
+                    stop.logged = Some((sig, now));
                     let message = format!(
                         "sending {} to descendants of '{}': {}",
                         crate::procsup::exit::signame(sig),

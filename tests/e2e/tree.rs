@@ -44,12 +44,8 @@ fn a_stop_ends_descendants_that_left_the_group() {
     // STOPPED is reported only once the escaped descendant is gone.
     assert!(!running(pid), "descendant {pid} survived the stop\n{}", d.explain());
     assert_eq!(d.info("tree")["statename"], "STOPPED");
-    let out = d.stdout();
-    assert!(
-        out.contains(&format!("sending SIGTERM to descendants of 'tree': {pid} (sleep)")),
-        "{out}"
-    );
-    assert!(running(bystander), "another program's child was hit\n{out}");
+    d.wait_for_log(&format!("sending SIGTERM to descendants of 'tree': {pid} (sleep)"));
+    assert!(running(bystander), "another program's child was hit\n{}", d.explain());
 }
 
 #[test]
@@ -63,10 +59,9 @@ fn a_descendant_that_ignores_the_stop_signal_is_killed_after_stopwaitsecs() {
     let pid = escaped(&d);
     rpc::ok(&d.sock(), "supervisor.stopProcess", json!(["tree", true]));
     assert!(!running(pid), "descendant {pid} survived\n{}", d.explain());
-    let out = d.stdout();
-    assert!(out.contains("sending SIGKILL to descendants of 'tree'"), "{out}");
+    d.wait_for_log("sending SIGKILL to descendants of 'tree'");
     // The main child died of the SIGTERM; that is what the stop reports.
-    assert!(out.contains("stopped: tree (terminated by SIGTERM)"), "{out}");
+    d.wait_for_log("stopped: tree (terminated by SIGTERM)");
 }
 
 #[test]
@@ -102,7 +97,7 @@ fn an_exit_on_its_own_leaves_descendants_alone_and_says_so_once() {
     d.ready();
     let pid = escaped(&d);
     d.wait_state("leaver", "EXITED");
-    d.wait_for_log("'leaver' exited on its own and left processes running");
+    d.wait_for_log("descendants of 'leaver' left running (it exited on its own)");
     assert!(running(pid), "{}", d.explain());
     // Starting and stopping it again does not take the earlier leftover for its own.
     rpc::ok(&d.sock(), "supervisor.startProcess", json!(["leaver", false]));
@@ -110,7 +105,7 @@ fn an_exit_on_its_own_leaves_descendants_alone_and_says_so_once() {
     assert!(running(pid), "{}", d.explain());
     let out = d.stdout();
     assert_eq!(
-        out.matches(&format!("left processes running; they are left alone: {pid} (sleep)")).count(),
+        out.matches(&format!("left running (it exited on its own): {pid} (sleep)")).count(),
         1,
         "{out}"
     );
