@@ -100,6 +100,25 @@ fn main() {
             }
         }
     }
+    // Nothing a scenario started may outlive the run: every child and adopted orphan is
+    // ours (subreaper), so our children list must empty out (zombies are reaped promptly).
+    let left = (0..500).find_map(|_| {
+        let c = own_children();
+        if c.is_empty() {
+            return Some(c);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        None
+    });
+    if left.is_none() {
+        let c = own_children();
+        println!("test nothing_is_left_running ... FAILED: {c:?}");
+        for pid in c {
+            // SAFETY: kill(2) of our own child.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        failed.push("nothing_is_left_running");
+    }
     println!(
         "\ntest result: {}. {passed} passed; {} failed",
         if failed.is_empty() { "ok" } else { "FAILED" },
@@ -113,6 +132,21 @@ fn main() {
 
 // ---------------------------------------------------------------------------------------
 // Helpers
+
+/// Our children (of every thread), zombies included.
+fn own_children() -> Vec<i32> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else { return Vec::new() };
+    tasks
+        .flatten()
+        .flat_map(|t| {
+            std::fs::read_to_string(t.path().join("children"))
+                .unwrap_or_default()
+                .split_whitespace()
+                .filter_map(|p| p.parse().ok())
+                .collect::<Vec<i32>>()
+        })
+        .collect()
+}
 
 fn sh(script: &str) -> SpawnSpec {
     SpawnSpec {

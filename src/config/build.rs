@@ -86,6 +86,7 @@ const PROGRAM_OPTIONS: &[&str] = &[
     "stopwaitsecs",
     "stopasgroup",
     "killasgroup",
+    "stopastree",
     "user",
     "directory",
     "umask",
@@ -850,6 +851,7 @@ impl<'a> Builder<'a> {
         let stopwaitsecs = sec.typed("stopwaitsecs", n, d, 10, opt::count);
         let stopasgroup = sec.typed("stopasgroup", n, d, false, opt::boolean);
         let killasgroup = sec.typed("killasgroup", n, d, stopasgroup, opt::boolean);
+        let stopastree = sec.typed("stopastree", n, d, true, opt::boolean);
         let exitcodes = sec.typed("exitcodes", n, d, vec![0], opt::exitcodes);
         let redirect_stderr = sec.typed("redirect_stderr", n, d, false, opt::boolean);
         let numprocs = sec.typed("numprocs", n, d, 1, opt::count32);
@@ -957,6 +959,7 @@ impl<'a> Builder<'a> {
                 stopwaitsecs,
                 stopasgroup,
                 killasgroup,
+                stopastree,
                 user: user.clone(),
                 directory,
                 umask,
@@ -1372,6 +1375,7 @@ mod tests {
             stopwaitsecs: 10,
             stopasgroup: false,
             killasgroup: false,
+            stopastree: true,
             user: None,
             directory: None,
             umask: None,

@@ -296,6 +296,10 @@ pub struct ProcessConfig {
     pub stopasgroup: bool,
     /// `killasgroup`, default `stopasgroup`.
     pub killasgroup: bool,
+    /// `stopastree` (ours), default true: a stop also signals the process's descendants
+    /// that left its process group (`setsid`, double fork), with the same escalation, and
+    /// the process counts as stopped once they are gone too.
+    pub stopastree: bool,
     /// `user`: a name or uid, resolved by the daemon.
     pub user: Option<String>,
     /// `directory`: chdir in the child; not checked at load (Python fails at spawn).

@@ -73,7 +73,17 @@ pub fn process_table(cfg: &Config) -> String {
         })
         .collect();
     // The lifecycle options a process sets, as indented lines under its row.
-    let extra: Vec<Vec<String>> = cfg.processes().map(|(_, p)| p.lifecycle.describe()).collect();
+    // `stopastree = false` is listed too: a stop then leaves descendants running.
+    let extra: Vec<Vec<String>> = cfg
+        .processes()
+        .map(|(_, p)| {
+            let mut lines = p.lifecycle.describe();
+            if !p.stopastree {
+                lines.push("stopastree = false".to_string());
+            }
+            lines
+        })
+        .collect();
     let width = |col: usize| {
         let cells = rows.iter().filter_map(|r| r.get(col)).map(|c| c.chars().count());
         cells.chain(header.get(col).map(|h| h.len())).max().unwrap_or(0)

@@ -213,23 +213,35 @@ pub fn run(cfg: Config, launch: Launch) -> u8 {
             }
         }
     }
-    // One worker thread: the daemon's work is many tiny wake-ups (pipe reads, facts,
-    // requests), and a second worker mostly adds cross-thread wake-ups (bench_output: 25%
-    // more daemon CPU with two). Writes that can block (special files) go through
-    // `block_in_place`, file reads of RPCs through the blocking pool.
-    let rt =
-        match tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build() {
-            Ok(rt) => rt,
-            Err(e) => {
-                listeners.remove_files();
-                return fail(&format!("cannot start the runtime: {e}"));
-            }
-        };
-    let (code, log_thread) = rt.block_on(supervise(cfg, listeners, queued, launch.clone(), seed));
+    // One worker thread each: the daemon's work is many tiny wake-ups (pipe reads, facts,
+    // requests), and a second worker per runtime mostly adds cross-thread wake-ups
+    // (bench_output: 25% more daemon CPU with two). File reads of RPCs go through the
+    // blocking pool. Output pumps get a runtime of their own (one worker too): a log write that blocks
+    // (a FIFO's reader asleep, dirty-page throttling) stalls pumps, never the orchestrator,
+    // the runners or RPC. Special files' writes use `block_in_place`, which hands the
+    // other pumps to a second thread while one waits.
+    let runtime = |name: &str| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name(name)
+            .enable_all()
+            .build()
+    };
+    let (rt, pump_rt) = match (runtime("supervisord"), runtime("pumps")) {
+        (Ok(rt), Ok(p)) => (rt, p),
+        (Err(e), _) | (_, Err(e)) => {
+            listeners.remove_files();
+            return fail(&format!("cannot start the runtime: {e}"));
+        }
+    };
+    let pumps = pump_rt.handle().clone();
+    let (code, log_thread) =
+        rt.block_on(supervise(cfg, listeners, queued, launch.clone(), seed, pumps));
     // Tasks still running (pumps of children that left grandchildren behind, connections
     // being closed) end here; with them go the last log handles, so the log thread then
     // writes what is queued and ends.
     rt.shutdown_timeout(Duration::from_millis(200));
+    pump_rt.shutdown_timeout(Duration::from_millis(200));
     if let Some(t) = log_thread {
         let _ = t.join();
     }
@@ -256,6 +268,7 @@ async fn supervise(
     queued: Queued,
     launch: Arc<Launch>,
     seed: u64,
+    pumps: tokio::runtime::Handle,
 ) -> (u8, Option<std::thread::JoinHandle<()>>) {
     let mainlog = match open_main_log(&cfg) {
         Ok(l) => l,
@@ -266,6 +279,7 @@ async fn supervise(
         }
     };
     let (log, log_thread) = MainLogHandle::start(mainlog);
+    log.install_tracing();
     queued.flush(&log);
     let reaper = match Reaper::spawn() {
         Ok(r) => r,
@@ -283,10 +297,35 @@ async fn supervise(
             return (2, Some(log_thread));
         }
     };
-    if std::process::id() != 1 {
-        let _ = crate::sys::reaper::set_child_subreaper();
+    if std::process::id() != 1
+        && let Err(e) = crate::sys::reaper::set_child_subreaper()
+    {
+        log.log(Level::Warn, format!("cannot become a child subreaper: {e}"));
     }
+    let spawner = match crate::runner::Spawner::start() {
+        Ok(s) => s,
+        Err(e) => {
+            log.log(Level::Critical, format!("cannot start the spawner thread: {e}"));
+            listeners.remove_files();
+            return (2, Some(log_thread));
+        }
+    };
+    let scanner = match crate::sys::proctree::Scanner::start() {
+        Ok(s) => s,
+        Err(e) => {
+            log.log(Level::Critical, format!("cannot start the process-tree thread: {e}"));
+            listeners.remove_files();
+            return (2, Some(log_thread));
+        }
+    };
     let daemon_env: Vec<(OsString, OsString)> = std::env::vars_os().collect();
+    let runners = crate::runner::Services {
+        reaper: reaper.clone(),
+        spawner,
+        scanner,
+        pumps,
+        daemon_env: Arc::new(daemon_env.clone()),
+    };
     let mut first = true;
     let mut serial = crate::events::event::Serial::new();
     let code = loop {
@@ -300,7 +339,7 @@ async fn supervise(
         let cfg_arc = Arc::new(cfg.clone());
         let (orch, handle) = Orchestrator::new(Setup {
             config: cfg_arc.clone(),
-            reaper: reaper.clone(),
+            runners: runners.clone(),
             log: log.clone(),
             signals: sigs,
             daemon_env: daemon_env.clone(),

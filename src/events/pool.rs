@@ -17,7 +17,7 @@ use super::event::{Event, envelope};
 use super::pump::{self, Delivery, PumpReport};
 use crate::logio::mainlog::Level;
 use crate::logio::mainlog_task::MainLogHandle;
-use crate::logio::pump::SharedWriter;
+use crate::logio::pump::LogCtlSender;
 
 /// A pool's inbox: events, attached listeners, and pump reports. Pumps and runners
 /// `send().await` (the pool always drains); the orchestrator `try_send`s.
@@ -31,8 +31,9 @@ pub struct Attach {
     pub stdin: OwnedFd,
     /// The read end of the listener's stdout (the protocol channel).
     pub stdout: OwnedFd,
-    /// `stdout_logfile`: Python records the raw protocol bytes there.
-    pub log: Option<SharedWriter>,
+    /// `stdout_logfile`: Python records the raw protocol bytes there (through a writer task
+    /// on the pump runtime, so a slow log never stalls the protocol).
+    pub log: Option<LogCtlSender>,
     pub strip_ansi: bool,
 }
 

@@ -140,7 +140,7 @@ pub(crate) async fn run(setup: PumpSetup) {
                     } else {
                         data
                     };
-                    let _ = w.lock().write_all(logged);
+                    let _ = w.send(crate::logio::pump::LogCtl::Write(logged.to_vec()));
                 }
                 if !pump.notes(proto.feed(data)).await {
                     return;

@@ -81,6 +81,21 @@ pub fn create_auto_log(
     Err(io::Error::new(io::ErrorKind::AlreadyExists, "No usable temporary file name found"))
 }
 
+/// Creates the AUTO log at `path` (named by the orchestrator) as `mkstemp` would: mode
+/// 0600 and exclusive, so a file or symlink planted under that name is never written
+/// through; one found there is removed and the create retried once.
+pub fn create_private(path: &Path) -> io::Result<()> {
+    let create = || OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+    match create() {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            std::fs::remove_file(path)?;
+            create().map(drop)
+        }
+        Err(e) => Err(e),
+    }
+}
+
 /// True if Python's cleanup regex matches `file_name`: at least one character, then
 /// `---<identifier>-`, then a run of non-space characters containing `.log` after its
 /// first character. (Python interpolates the identifier into the regex unescaped; here it

@@ -2,6 +2,10 @@
 //! bounded channel, so that neither the orchestrator nor any other task ever does file IO
 //! for logging. Senders `try_send`; when the queue is full a line is dropped and counted,
 //! and the count is logged once the queue drains (a slow disk must not stall the daemon).
+//!
+//! Internal diagnostics (a failed `waitpid` or `accept`, a child log that cannot be
+//! written) are `tracing` events anywhere in the daemon; [`MainLogHandle::install_tracing`]
+//! routes them here, so they appear in the daemon log in its format and at its level.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -85,6 +89,28 @@ impl MainLogHandle {
         }
     }
 
+    /// Makes this log the process's `tracing` subscriber: every `tracing` event at or above
+    /// the configured `loglevel` becomes a daemon log line (ERROR → ERRO, WARN → WARN,
+    /// INFO → INFO, DEBUG → DEBG, TRACE → TRAC). False if a subscriber was already set.
+    pub fn install_tracing(&self) -> bool {
+        use tracing_subscriber::layer::SubscriberExt;
+        let filter = match self.level {
+            Level::Critical | Level::Error => tracing::level_filters::LevelFilter::ERROR,
+            Level::Warn => tracing::level_filters::LevelFilter::WARN,
+            Level::Info => tracing::level_filters::LevelFilter::INFO,
+            Level::Debug => tracing::level_filters::LevelFilter::DEBUG,
+            Level::Trace | Level::Blather => tracing::level_filters::LevelFilter::TRACE,
+        };
+        let subscriber = tracing_subscriber::registry().with(self.tracing_layer()).with(filter);
+        tracing::subscriber::set_global_default(subscriber).is_ok()
+    }
+
+    /// The layer holds the log weakly: the global subscriber lives for ever, and the log
+    /// thread must still end (writing what is queued) when the daemon drops its handles.
+    fn tracing_layer(&self) -> TracingLayer {
+        TracingLayer { tx: self.tx.downgrade(), level: self.level, dropped: self.dropped.clone() }
+    }
+
     /// SIGUSR2: reopen by name.
     pub async fn reopen(&self) -> std::io::Result<()> {
         let (reply, rx) = oneshot::channel();
@@ -129,5 +155,89 @@ impl Captured {
             }
         }
         out
+    }
+}
+
+/// The `tracing` layer that writes events as daemon log lines.
+struct TracingLayer {
+    tx: mpsc::WeakSender<LogMsg>,
+    level: Level,
+    dropped: Arc<AtomicU64>,
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
+    fn on_event(
+        &self,
+        event: &tracing::Event<'_>,
+        _ctx: tracing_subscriber::layer::Context<'_, S>,
+    ) {
+        let level = match *event.metadata().level() {
+            tracing::Level::ERROR => Level::Error,
+            tracing::Level::WARN => Level::Warn,
+            tracing::Level::INFO => Level::Info,
+            tracing::Level::DEBUG => Level::Debug,
+            tracing::Level::TRACE => Level::Trace,
+        };
+        if level < self.level {
+            return;
+        }
+        let Some(tx) = self.tx.upgrade() else { return };
+        let log = MainLogHandle { tx, level: self.level, dropped: self.dropped.clone() };
+        let mut text = EventText(String::new());
+        event.record(&mut text);
+        log.log(level, text.0);
+    }
+}
+
+/// An event's message followed by its other fields as `name=value`.
+struct EventText(String);
+
+impl tracing::field::Visit for EventText {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        use std::fmt::Write;
+        if field.name() == "message" {
+            let rest = std::mem::take(&mut self.0);
+            let _ = write!(self.0, "{value:?}");
+            self.0.push_str(&rest);
+        } else {
+            let _ = write!(self.0, " {}={value:?}", field.name());
+        }
+    }
+
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        if field.name() == "message" {
+            self.0.insert_str(0, value);
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tracing_events_become_log_lines_at_the_configured_level() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("main.log");
+        let log = MainLog::open(&path, 0, 0, Level::Warn, false).unwrap();
+        let (handle, thread) = MainLogHandle::start(log);
+        let subscriber = {
+            use tracing_subscriber::layer::SubscriberExt;
+            tracing_subscriber::registry()
+                .with(handle.tracing_layer())
+                .with(tracing::level_filters::LevelFilter::WARN)
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            tracing::error!("waitpid failed: {}", "ECHILD");
+            tracing::warn!(pid = 7, "discarding");
+            tracing::info!("not at this level");
+        });
+        drop(handle);
+        thread.join().unwrap();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().map(|l| l.get(24..).unwrap_or(l)).collect();
+        assert_eq!(lines, ["ERRO waitpid failed: ECHILD", "WARN discarding pid=7"]);
     }
 }

@@ -1,28 +1,34 @@
 //! The output pump: one async task per child pipe (stdout, stderr) that drains it into the
-//! channel's log writer until EOF, then reports.
+//! channel's log writer until EOF. The pump owns its writer: SIGUSR2's reopen and
+//! `clearProcessLogs` are [`LogCtl`] messages to it, handled between writes, so nothing
+//! else ever touches the file and no lock is held across a write.
 //!
 //! Hot path (no capture, no `strip_ansi`, no hook): one 64 KiB read, one `write` of the
 //! whole chunk, no per-byte or per-line work and no allocation. Child output is bytes: no
 //! newline is required and invalid UTF-8 is written unchanged (Python writes each chunk
-//! as is, too, as Python's dispatcher does).
+//! as is, too).
 //!
-//! Writes are plain blocking `write(2)`s on the tokio worker: a regular file write lands in
-//! the page cache in microseconds. A special file (`/dev/stdout` feeding a container log
-//! driver, a FIFO) can block on a slow reader, so those writes run under `block_in_place`
-//! on the multi-thread runtime, which moves the worker's other tasks (the orchestrator
-//! among them) elsewhere. The pump never sends to the orchestrator; events and main-log
-//! lines go through the [`OutputHook`], whose implementation must not await either.
+//! Pumps run on the daemon's pump runtime, never on the orchestrator's thread, so a write
+//! that blocks (dirty-page throttling, a full disk) never stalls the control plane. A
+//! regular file write is a plain `write(2)`; a special file (`/dev/stdout` feeding a
+//! container log driver, a FIFO) can block for as long as its reader sleeps, so those
+//! writes (and reopens) run under `block_in_place`, which hands the pump runtime's other
+//! pumps to another thread. The pump never sends to the orchestrator; events go through
+//! the [`OutputHook`], whose implementation must not await either.
 //!
-//! Pipes held open by a grandchild never reach EOF: the runner decides how long to wait
-//! and may drop the task; the writer is shared, so nothing already read is lost.
+//! A write that fails (disk full, the log's directory removed) does not stop the pump: the
+//! child must never block on a full pipe. The bytes are counted as dropped, the failure is
+//! logged once per cause, and the count when writing works again or the pump ends.
+//!
+//! Pipes held open by a grandchild never reach EOF; the pump then lives as long as they do.
 
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex, MutexGuard};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::{mpsc, oneshot};
 
 use super::RotatingWriter;
 use super::ansi;
@@ -32,32 +38,27 @@ use super::capture::{CaptureParser, Piece};
 /// full pipe drains in one read. Only the touched pages of it become resident.
 const READ_BUF: usize = 64 * 1024;
 
-/// A child log writer shared by its pump (which writes) and the control plane (which
-/// reopens it on SIGUSR2 and clears it for `clearProcessLogs`). The lock is uncontended
-/// except during those rare calls.
-#[derive(Debug, Clone)]
-pub struct SharedWriter(Arc<Mutex<RotatingWriter>>);
-
-impl SharedWriter {
-    /// Shares `writer`.
-    pub fn new(writer: RotatingWriter) -> SharedWriter {
-        SharedWriter(Arc::new(Mutex::new(writer)))
-    }
-
-    /// Locks the writer. A poisoned lock (a panic while writing) still holds a usable file.
-    pub fn lock(&self) -> MutexGuard<'_, RotatingWriter> {
-        self.0.lock().unwrap_or_else(|poison| poison.into_inner())
-    }
-
-    /// SIGUSR2: reopen by name.
-    pub fn reopen(&self) -> io::Result<()> {
-        self.lock().reopen()
-    }
-
+/// What the rest of the daemon may ask of a pump's writer.
+#[derive(Debug)]
+pub enum LogCtl {
+    /// SIGUSR2: reopen the file by name (failures are logged by the pump).
+    Reopen,
     /// `clearProcessLogs`: remove the current file and reopen it empty.
-    pub fn clear(&self) -> io::Result<()> {
-        self.lock().clear()
-    }
+    Clear(oneshot::Sender<io::Result<()>>),
+    /// Bytes to log, for a writer with no pipe of its own (an event listener's stdout
+    /// log, whose pipe the listener protocol reads).
+    Write(Vec<u8>),
+}
+
+/// The way to a pump's (or sink's) writer; unbounded so that no request is ever lost and
+/// no sender waits (reopen and clear are rare; `Write` is the listener protocol's output).
+pub type LogCtlSender = mpsc::UnboundedSender<LogCtl>;
+
+/// What a pump's messages call it: `'name' stdout log /path`.
+#[derive(Debug, Clone, Default)]
+pub struct PumpLabel {
+    pub name: String,
+    pub channel: &'static str,
 }
 
 /// What a pump does besides writing the log file. Calls happen on the pump's task, in
@@ -95,62 +96,95 @@ pub struct PumpReport {
     /// Chunks that could not be written (disk full, …); the pump kept draining anyway so
     /// the child never blocks on a full pipe.
     pub write_errors: u64,
-    /// The last write error, for one daemon-log line.
-    pub last_write_error: Option<io::Error>,
+    /// Bytes read but not written to the log (counted, and logged).
+    pub dropped_bytes: u64,
     /// Set if the pipe failed with something other than EOF (or was not a pipe).
     pub read_error: Option<io::Error>,
 }
 
-/// Drains `pipe` (the read end of a child's stdout or stderr) into `writer` (None for
-/// `NONE`) until EOF, applying `opts` and calling `hook`. Spawn it and await its
-/// `JoinHandle` to learn that the output is drained.
-pub async fn run(
+/// Starts a pump for `pipe` on `rt` and returns the way to its writer.
+pub fn spawn(
+    rt: &Handle,
     pipe: OwnedFd,
-    writer: Option<SharedWriter>,
+    writer: Option<RotatingWriter>,
     opts: PumpOptions,
     hook: Option<Box<dyn OutputHook>>,
+    label: PumpLabel,
+) -> LogCtlSender {
+    let (tx, rx) = mpsc::unbounded_channel();
+    rt.spawn(run(pipe, writer, rx, opts, hook, label));
+    tx
+}
+
+/// Starts a task on `rt` that owns `writer` and writes what it is sent ([`LogCtl::Write`]).
+pub fn spawn_sink(rt: &Handle, writer: RotatingWriter, label: PumpLabel) -> LogCtlSender {
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let mut sink = Sink::new(Some(writer), None, false, label);
+    rt.spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            sink.control(msg);
+        }
+        sink.finish();
+    });
+    tx
+}
+
+/// Drains `pipe` (the read end of a child's stdout or stderr) into `writer` (None for
+/// `NONE`) until EOF, applying `opts` and calling `hook`, and carries out `ctl` messages
+/// between reads.
+pub async fn run(
+    pipe: OwnedFd,
+    writer: Option<RotatingWriter>,
+    mut ctl: mpsc::UnboundedReceiver<LogCtl>,
+    opts: PumpOptions,
+    hook: Option<Box<dyn OutputHook>>,
+    label: PumpLabel,
 ) -> PumpReport {
-    let mut report = PumpReport::default();
+    let mut sink = Sink::new(writer, hook, opts.strip_ansi, label);
     // Checks that this is a pipe and makes it non-blocking.
-    let rx = match pipe::Receiver::from_owned_fd(pipe) {
+    let mut rx = match pipe::Receiver::from_owned_fd(pipe) {
         Ok(rx) => rx,
         Err(e) => {
-            report.read_error = Some(e);
-            return report;
+            tracing::error!("{} pipe: cannot read: {e}", sink.label());
+            sink.report.read_error = Some(e);
+            return sink.finish();
         }
-    };
-    let can_block_in_place =
-        Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
-    let mut sink = Sink {
-        writer,
-        hook,
-        strip_ansi: opts.strip_ansi,
-        can_block_in_place,
-        stripped: Vec::new(),
-        report,
     };
     let mut capture = (opts.capture_maxbytes > 0)
         .then(|| CaptureParser::new(opts.capture_maxbytes, opts.strip_ansi));
     // Capacity, not zeroed memory: an idle process's pump then costs no resident pages
     // (a zero-filled 64 KiB per pump was most of the daemon's RSS with 100 programs).
     let mut buf: Vec<u8> = Vec::with_capacity(READ_BUF);
-    let mut rx = rx;
+    let mut ctl_open = true;
     loop {
         buf.clear();
         // `read_buf` clears readiness after a short read, so the next wait sleeps instead of
         // failing with EAGAIN; it takes part in tokio's cooperative budget, so a child that
-        // never stops writing cannot starve the other tasks on this worker.
-        let n = match rx.read_buf(&mut buf).await {
+        // never stops writing cannot starve the other pumps. It is cancel-safe: when a
+        // control message wins the select, nothing was read.
+        let read = tokio::select! {
+            biased;
+            msg = ctl.recv(), if ctl_open => {
+                match msg {
+                    Some(msg) => sink.control(msg),
+                    None => ctl_open = false,
+                }
+                continue;
+            }
+            read = rx.read_buf(&mut buf) => read,
+        };
+        let n = match read {
             Ok(0) => break,
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => {
+                tracing::error!("{} pipe: read failed: {e}", sink.label());
                 sink.report.read_error = Some(e);
                 break;
             }
         };
         sink.report.bytes_read += n as u64;
-        let chunk = &buf[..n];
+        let chunk = buf.get(..n).unwrap_or_default();
         match &mut capture {
             None => sink.output(chunk),
             Some(parser) => parser.feed(chunk, &mut |piece| sink.piece(piece)),
@@ -159,21 +193,84 @@ pub async fn run(
     if let Some(parser) = &mut capture {
         parser.finish(&mut |piece| sink.piece(piece));
     }
-    sink.report
+    // Requests that arrived with the EOF are still answered.
+    ctl.close();
+    while let Ok(msg) = ctl.try_recv() {
+        sink.control(msg);
+    }
+    sink.finish()
 }
 
 /// The pump's output side, separate from the capture parser so both can be borrowed.
 struct Sink {
-    writer: Option<SharedWriter>,
+    writer: Option<RotatingWriter>,
     hook: Option<Box<dyn OutputHook>>,
     strip_ansi: bool,
     can_block_in_place: bool,
     /// Reused buffer for `strip_ansi` output.
     stripped: Vec<u8>,
+    label: PumpLabel,
+    /// The kind of the write failure being reported, so a cause is logged once.
+    failing: Option<io::ErrorKind>,
+    /// Bytes dropped since writing last worked.
+    dropped_now: u64,
     report: PumpReport,
 }
 
 impl Sink {
+    fn new(
+        writer: Option<RotatingWriter>,
+        hook: Option<Box<dyn OutputHook>>,
+        strip_ansi: bool,
+        label: PumpLabel,
+    ) -> Sink {
+        let can_block_in_place =
+            Handle::try_current().is_ok_and(|h| h.runtime_flavor() == RuntimeFlavor::MultiThread);
+        Sink {
+            writer,
+            hook,
+            strip_ansi,
+            can_block_in_place,
+            stripped: Vec::new(),
+            label,
+            failing: None,
+            dropped_now: 0,
+            report: PumpReport::default(),
+        }
+    }
+
+    /// `'name' stdout log /path` (or `'name' stdout` without a file).
+    fn label(&self) -> String {
+        let name = crate::pytext::repr(&self.label.name);
+        match &self.writer {
+            Some(w) => format!("{name} {} log {}", self.label.channel, w.path().display()),
+            None => format!("{name} {}", self.label.channel),
+        }
+    }
+
+    /// Runs `f` on the writer, under `block_in_place` when the file is special (a FIFO or
+    /// `/dev/stdout` may block on its reader).
+    fn with_writer<T>(&mut self, f: impl FnOnce(&mut RotatingWriter) -> T) -> Option<T> {
+        let block = self.can_block_in_place;
+        let w = self.writer.as_mut()?;
+        Some(if !w.is_regular() && block { tokio::task::block_in_place(|| f(w)) } else { f(w) })
+    }
+
+    fn control(&mut self, msg: LogCtl) {
+        match msg {
+            LogCtl::Reopen => {
+                if let Some(Err(e)) = self.with_writer(RotatingWriter::reopen) {
+                    tracing::error!("{}: cannot reopen: {e}", self.label());
+                }
+            }
+            LogCtl::Clear(reply) => {
+                let res = self.with_writer(RotatingWriter::clear).unwrap_or(Ok(()));
+                let _ = reply.send(res);
+            }
+            LogCtl::Write(data) => self.write(&data),
+        }
+    }
+
     fn piece(&mut self, piece: Piece<'_>) {
         match piece {
             Piece::Output(data) => self.output(data),
@@ -192,25 +289,65 @@ impl Sink {
     }
 
     fn output(&mut self, data: &[u8]) {
-        let data = strip_into(self.strip_ansi, &mut self.stripped, data);
-        if data.is_empty() {
-            return;
-        }
-        if let Some(writer) = &self.writer {
-            let mut w = writer.lock();
-            let res = if !w.is_regular() && self.can_block_in_place {
-                tokio::task::block_in_place(|| w.write_all(data))
-            } else {
-                w.write_all(data)
-            };
-            if let Err(e) = res {
-                self.report.write_errors += 1;
-                self.report.last_write_error = Some(e);
+        // Moved out (no allocation) so the stripped bytes can be written through `self`.
+        let mut stripped = std::mem::take(&mut self.stripped);
+        let data = strip_into(self.strip_ansi, &mut stripped, data);
+        if !data.is_empty() {
+            self.write(data);
+            if let Some(hook) = &mut self.hook {
+                hook.on_output(data);
             }
         }
-        if let Some(hook) = &mut self.hook {
-            hook.on_output(data);
+        self.stripped = stripped;
+    }
+
+    /// Writes one chunk; a failure drops it, counted, and is logged once per cause.
+    fn write(&mut self, data: &[u8]) {
+        let Some(res) = self.with_writer(|w| {
+            let res = w.write_all(data);
+            (res, w.take_rotate_error())
+        }) else {
+            return;
+        };
+        match res {
+            (Ok(()), rotate) => {
+                if let Some(kind) = self.failing.take() {
+                    tracing::warn!(
+                        "{}: writing again after {kind}; {} bytes of output were dropped",
+                        self.label(),
+                        self.dropped_now
+                    );
+                    self.dropped_now = 0;
+                }
+                if let Some(e) = rotate {
+                    tracing::error!("{}: cannot rotate: {e}", self.label());
+                }
+            }
+            (Err(e), _) => {
+                self.report.write_errors += 1;
+                self.report.dropped_bytes += data.len() as u64;
+                self.dropped_now += data.len() as u64;
+                if self.failing != Some(e.kind()) {
+                    tracing::error!(
+                        "{}: cannot write ({e}); the process keeps running and its output is dropped until the log can be written",
+                        self.label()
+                    );
+                    self.failing = Some(e.kind());
+                }
+            }
         }
+    }
+
+    /// The pump's end: a failure still in progress gets its final count.
+    fn finish(mut self) -> PumpReport {
+        if self.failing.is_some() && self.dropped_now > 0 {
+            tracing::error!(
+                "{}: {} bytes of output were dropped (the log could not be written)",
+                self.label(),
+                self.dropped_now
+            );
+        }
+        std::mem::take(&mut self.report)
     }
 }
 
@@ -241,10 +378,11 @@ mod tests {
     /// Writes `chunks` into a fresh pipe from a thread and pumps it to completion.
     fn pump_chunks(
         chunks: Vec<Vec<u8>>,
-        writer: Option<SharedWriter>,
+        writer: Option<RotatingWriter>,
         opts: PumpOptions,
         hook: Option<Box<dyn OutputHook>>,
     ) -> PumpReport {
+        let (_ctl, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let feeder = std::thread::spawn(move || {
             let mut w = std::fs::File::from(w);
@@ -252,14 +390,15 @@ mod tests {
                 w.write_all(&c).unwrap();
             }
         });
-        let report =
-            runtime().block_on(async { tokio::spawn(run(r, writer, opts, hook)).await.unwrap() });
+        let report = runtime().block_on(async {
+            tokio::spawn(run(r, writer, ctl_rx, opts, hook, PumpLabel::default())).await.unwrap()
+        });
         feeder.join().unwrap();
         report
     }
 
-    fn shared(path: &Path, maxbytes: u64, backups: u32) -> SharedWriter {
-        SharedWriter::new(RotatingWriter::open(path, maxbytes, backups).unwrap())
+    fn shared(path: &Path, maxbytes: u64, backups: u32) -> RotatingWriter {
+        RotatingWriter::open(path, maxbytes, backups).unwrap()
     }
 
     /// Records hook calls in order.
@@ -419,7 +558,9 @@ mod tests {
         let w = shared(&p, 0, 0);
         let (r, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let rt = runtime();
-        let task = rt.spawn(run(r, Some(w.clone()), PumpOptions::default(), None));
+        let (ctl, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
+        let task =
+            rt.spawn(run(r, Some(w), ctl_rx, PumpOptions::default(), None, PumpLabel::default()));
         let mut wr = std::fs::File::from(wr);
         wr.write_all(b"old").unwrap();
         // Poll (with a deadline) until the pump has written the first chunk.
@@ -428,7 +569,9 @@ mod tests {
             assert!(crate::sys::clock::now() < deadline, "pump never wrote");
             std::thread::yield_now();
         }
-        w.clear().unwrap();
+        let (reply, cleared) = tokio::sync::oneshot::channel();
+        ctl.send(LogCtl::Clear(reply)).unwrap();
+        rt.block_on(cleared).unwrap().unwrap();
         wr.write_all(b"new").unwrap();
         drop(wr);
         let report = rt.block_on(task).unwrap();
@@ -439,7 +582,15 @@ mod tests {
     #[test]
     fn not_a_pipe_is_a_read_error() {
         let f = std::fs::File::open("/dev/null").unwrap();
-        let report = runtime().block_on(run(f.into(), None, PumpOptions::default(), None));
+        let (_ctl, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
+        let report = runtime().block_on(run(
+            f.into(),
+            None,
+            ctl_rx,
+            PumpOptions::default(),
+            None,
+            PumpLabel::default(),
+        ));
         assert!(report.read_error.is_some());
     }
 }

@@ -41,6 +41,9 @@ pub struct RotatingWriter {
     /// against the real position before rotating, so an external truncation (logrotate's
     /// `copytruncate`) does not cause a premature rollover.
     size: u64,
+    /// The last rollover failure: the bytes were written, but the file could not be
+    /// rotated (a directory removed, a full disk). Taken by [`Self::take_rotate_error`].
+    rotate_error: Option<io::Error>,
 }
 
 impl RotatingWriter {
@@ -48,7 +51,7 @@ impl RotatingWriter {
     pub fn open(path: impl AsRef<Path>, maxbytes: u64, backups: u32) -> io::Result<Self> {
         let path = path.as_ref().to_path_buf();
         let (file, regular, size) = open_append(&path, false)?;
-        Ok(RotatingWriter { path, file, maxbytes, backups, regular, size })
+        Ok(RotatingWriter { path, file, maxbytes, backups, regular, size, rotate_error: None })
     }
 
     /// The path this writer was opened with (backups are `path.1`, `path.2`, …).
@@ -62,7 +65,9 @@ impl RotatingWriter {
         self.regular
     }
 
-    /// Writes all of `buf`, then rolls over if the file reached `maxbytes`.
+    /// Writes all of `buf`, then rolls over if the file reached `maxbytes`. `Err` means
+    /// the bytes were not (all) written; a failed rollover after a good write is `Ok` and
+    /// is kept for [`Self::take_rotate_error`] (the file keeps growing until it works).
     pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
         if buf.is_empty() {
             return Ok(());
@@ -72,12 +77,20 @@ impl RotatingWriter {
         if self.regular && self.maxbytes > 0 && self.size >= self.maxbytes {
             // O_APPEND puts the position at end of file after each write, so this is the
             // true size even if someone truncated the file behind our back.
-            self.size = self.file.stream_position()?;
-            if self.size >= self.maxbytes {
-                self.roll_over()?;
+            let rotated = self.file.stream_position().and_then(|size| {
+                self.size = size;
+                if size >= self.maxbytes { self.roll_over() } else { Ok(()) }
+            });
+            if let Err(e) = rotated {
+                self.rotate_error = Some(e);
             }
         }
         Ok(())
+    }
+
+    /// The last rollover failure since the previous call, if any.
+    pub fn take_rotate_error(&mut self) -> Option<io::Error> {
+        self.rotate_error.take()
     }
 
     /// Closes and reopens the file by name (SIGUSR2, after an external rotation).
@@ -136,8 +149,13 @@ impl RotatingWriter {
 /// file, whether it is regular, and its current size (0 for special files).
 fn open_append(path: &Path, truncate: bool) -> io::Result<(File, bool, u64)> {
     let mut opts = OpenOptions::new();
-    opts.append(true).create(true).mode(0o666);
+    // O_NONBLOCK for the open only: a FIFO nobody reads fails with ENXIO instead of
+    // blocking the opener for ever (Python hangs there). Writes block as usual.
+    opts.append(true).create(true).mode(0o666).custom_flags(libc::O_NONBLOCK);
     let file = opts.open(path)?;
+    let flags = nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_GETFL)?;
+    let flags = nix::fcntl::OFlag::from_bits_retain(flags) - nix::fcntl::OFlag::O_NONBLOCK;
+    nix::fcntl::fcntl(&file, nix::fcntl::FcntlArg::F_SETFL(flags))?;
     let meta = file.metadata()?;
     let ft = meta.file_type();
     let regular = ft.is_file();

@@ -193,7 +193,7 @@ impl<S: Shell> Orchestrator<S> {
         let (reply, rx) = oneshot::channel();
         self.shell
             .send(id, RunnerCmd::WriteStdin { data, reply })
-            .map_err(|_| Fault::with(FaultKind::Failed, format!("{spec}: runner is busy")))?;
+            .map_err(|_| Fault::with(FaultKind::Failed, format!("{spec}: runner is gone")))?;
         Ok(rx)
     }
 }

@@ -126,8 +126,8 @@ impl<S: Shell> Orchestrator<S> {
     }
 }
 
-/// The orchestrator never waits on a runner: an undeliverable command is a bug, logged,
-/// not awaited.
+/// The orchestrator never waits on a runner: an undeliverable command (the runner is gone)
+/// is a bug, logged, not awaited.
 pub(super) fn send_cmd<S: Shell>(log: &MainLogHandle, shell: &mut S, id: ProcId, cmd: RunnerCmd) {
     if let Err(e) = shell.send(id, cmd) {
         undelivered(log, &e);
@@ -135,5 +135,5 @@ pub(super) fn send_cmd<S: Shell>(log: &MainLogHandle, shell: &mut S, id: ProcId,
 }
 
 pub(super) fn undelivered(log: &MainLogHandle, e: &Undelivered) {
-    log.log(Level::Error, format!("runner inbox unavailable, command dropped: {e}"));
+    log.log(Level::Error, format!("command not delivered: {e}"));
 }

@@ -2,7 +2,8 @@
 //! the autorecovery count, the config snapshot, pending waiters, the lifecycle). Runners
 //! report facts into it, the RPC layer sends requests through an [`OrchestratorHandle`],
 //! and it answers by feeding the pure state machine (`procsup::step`) and carrying out the
-//! returned actions through its [`Shell`] (commands to runners, the clock), `try_send` to
+//! returned actions through its [`Shell`] (commands to runners on unbounded inboxes, the
+//! clock), `try_send` to
 //! the log thread and oneshot replies. It never awaits anything but its own inboxes, and
 //! does no IO.
 //!
@@ -45,7 +46,6 @@ use crate::events::{Bus, Event};
 use crate::logio::mainlog_task::MainLogHandle;
 use crate::procsup::{AutoRecovery, Ctx};
 use crate::runner::{Fact, ProcId};
-use crate::sys::reaper::ReaperHandle;
 use crate::sys::signals::DaemonSignal;
 
 pub use handle::OrchestratorHandle;
@@ -137,7 +137,8 @@ pub struct Orchestrator<S: Shell = TokioShell> {
 /// What the daemon needs to start an orchestrator.
 pub struct Setup {
     pub config: Arc<Config>,
-    pub reaper: ReaperHandle,
+    /// The reaper, spawner thread, process-tree scanner and pump runtime every runner uses.
+    pub runners: crate::runner::Services,
     pub log: MainLogHandle,
     pub signals: mpsc::Receiver<DaemonSignal>,
     pub daemon_env: Vec<(OsString, OsString)>,
@@ -163,7 +164,7 @@ impl Orchestrator {
     /// processes started) when [`Orchestrator::run`] begins.
     pub fn new(setup: Setup) -> (Orchestrator, OrchestratorHandle) {
         let (facts_tx, facts) = mpsc::channel(FACT_INBOX);
-        let shell = TokioShell::new(facts_tx, setup.reaper, setup.daemon_env.clone());
+        let shell = TokioShell::new(facts_tx, setup.runners);
         Orchestrator::with_shell(
             shell,
             Parts {

@@ -4,7 +4,6 @@
 //! commands and keeps a virtual clock.
 
 use std::collections::HashMap;
-use std::ffi::OsString;
 use std::fmt;
 use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
@@ -12,11 +11,11 @@ use std::time::{Duration, Instant, SystemTime};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::CheckForm;
-use crate::runner::{CheckKind, Fact, ProcId, Runner, RunnerCmd, RunnerSpec};
+use crate::runner::{CheckKind, Fact, ProcId, Runner, RunnerCmd, RunnerSpec, Services};
 use crate::sys::clock;
-use crate::sys::reaper::ReaperHandle;
 
-/// Why a command did not reach its runner (the runner's inbox is full or gone).
+/// Why a command did not reach its runner (the runner is gone: its inbox is unbounded, so
+/// that no command is ever dropped while it runs).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Undelivered(pub String);
 
@@ -80,12 +79,13 @@ pub struct ExecContext {
     pub user: Option<String>,
 }
 
-/// The daemon's shell: one tokio task per runner, commands over its bounded inbox.
+/// The daemon's shell: one tokio task per runner, commands over its unbounded inbox (a
+/// dropped `Spawn`, `Signal` or deadline would leave a process in STARTING or STOPPING for
+/// ever; the state machine bounds how many are outstanding).
 pub struct TokioShell {
     facts: mpsc::Sender<Fact>,
-    reaper: ReaperHandle,
-    daemon_env: Vec<(OsString, OsString)>,
-    runners: HashMap<ProcId, mpsc::Sender<RunnerCmd>>,
+    services: Services,
+    runners: HashMap<ProcId, mpsc::UnboundedSender<RunnerCmd>>,
     /// Running checks; dropping the sender ends the check after its current attempt.
     checks: HashMap<(ProcId, CheckKind), oneshot::Sender<()>>,
     /// The directory of `notify` sockets, made when first needed, removed with the shell.
@@ -93,15 +93,10 @@ pub struct TokioShell {
 }
 
 impl TokioShell {
-    pub fn new(
-        facts: mpsc::Sender<Fact>,
-        reaper: ReaperHandle,
-        daemon_env: Vec<(OsString, OsString)>,
-    ) -> TokioShell {
+    pub fn new(facts: mpsc::Sender<Fact>, services: Services) -> TokioShell {
         TokioShell {
             facts,
-            reaper,
-            daemon_env,
+            services,
             runners: HashMap::new(),
             checks: HashMap::new(),
             notify_dir: None,
@@ -120,14 +115,13 @@ impl Shell for TokioShell {
 
     fn start_runner(&mut self, spec: RunnerSpec) {
         let id = spec.id;
-        let tx =
-            Runner::spawn(spec, self.facts.clone(), self.reaper.clone(), self.daemon_env.clone());
+        let tx = Runner::spawn(spec, self.facts.clone(), self.services.clone());
         self.runners.insert(id, tx);
     }
 
     fn send(&mut self, id: ProcId, cmd: RunnerCmd) -> Result<(), Undelivered> {
         match self.runners.get(&id) {
-            Some(tx) => tx.try_send(cmd).map_err(|e| Undelivered(e.to_string())),
+            Some(tx) => tx.send(cmd).map_err(|_| Undelivered("the runner is gone".into())),
             None => Err(Undelivered("channel closed".into())),
         }
     }
@@ -143,9 +137,11 @@ impl Shell for TokioShell {
         let (stop_tx, stop_rx) = oneshot::channel();
         self.checks.insert((spec.id, spec.kind), stop_tx);
         let facts = self.facts.clone();
-        let reaper = self.reaper.clone();
-        let daemon_env = self.daemon_env.clone();
-        tokio::spawn(run_check(spec, stop_rx, facts, reaper, daemon_env));
+        let reaper = self.services.reaper.clone();
+        let daemon_env = self.services.daemon_env.clone();
+        // On the pump runtime: an `exec:` attempt spawns (a `clone` that waits for the
+        // exec) and nothing of a check may run on the orchestrator's thread.
+        self.services.pumps.spawn(run_check(spec, stop_rx, facts, reaper, daemon_env));
     }
 
     fn stop_check(&mut self, id: ProcId, kind: CheckKind) {
@@ -180,7 +176,7 @@ async fn run_check(
     mut stop: oneshot::Receiver<()>,
     facts: mpsc::Sender<Fact>,
     reaper: crate::sys::reaper::ReaperHandle,
-    daemon_env: Vec<(OsString, OsString)>,
+    daemon_env: std::sync::Arc<Vec<(std::ffi::OsString, std::ffi::OsString)>>,
 ) {
     // `exec:` resolves its command (PATH, user) once, off the runtime's thread.
     let prepared = match (&spec.form, spec.exec.clone()) {
@@ -193,7 +189,7 @@ async fn run_check(
                         process_name: &ctx.process_name,
                         group_name: &ctx.group_name,
                         environment: &ctx.environment,
-                        daemon_env: &daemon_env,
+                        daemon_env: daemon_env.as_slice(),
                         server_url: ctx.server_url.as_deref(),
                         directory: ctx.directory.as_deref(),
                         umask: ctx.umask,

@@ -209,6 +209,7 @@ impl<S: Shell> Orchestrator<S> {
                 stdout: log_spec(&stdout_path, &pc.stdout),
                 stderr: log_spec(&stderr_path, &pc.stderr),
                 strip_ansi: self.config.supervisord.strip_ansi,
+                stop_tree: pc.stopastree,
                 publisher: wants_events.then(|| self.bus.publisher()),
                 pool: pool.clone(),
                 readiness,

@@ -407,6 +407,8 @@ impl Listen for tokio::net::TcpListener {
 /// `MAX_CONNECTIONS` at once (further accepts wait, so a flood cannot exhaust fds).
 pub async fn serve<L: Listen>(listener: L, server: Arc<Server>, stop: CancellationToken) {
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
+    // The failure being reported, so a persistent one (EMFILE) is logged once.
+    let mut failing: Option<io::ErrorKind> = None;
     loop {
         let Ok(permit) = slots.clone().acquire_owned().await else { return };
         let accepted = tokio::select! {
@@ -415,6 +417,9 @@ pub async fn serve<L: Listen>(listener: L, server: Arc<Server>, stop: Cancellati
         };
         match accepted {
             Ok(stream) => {
+                if failing.take().is_some() {
+                    tracing::info!("accepting connections again");
+                }
                 let (server, stop) = (server.clone(), stop.clone());
                 tokio::spawn(async move {
                     serve_conn(server, stream, stop).await;
@@ -423,7 +428,10 @@ pub async fn serve<L: Listen>(listener: L, server: Arc<Server>, stop: Cancellati
             }
             // EMFILE and friends: back off briefly rather than spin.
             Err(e) => {
-                tracing::warn!("accept failed: {e}");
+                if failing != Some(e.kind()) {
+                    tracing::error!("accept failed: {e}");
+                    failing = Some(e.kind());
+                }
                 tokio::time::sleep(Duration::from_millis(50)).await;
             }
         }

@@ -1,27 +1,44 @@
 //! The per-process shell: one task per process instance that carries out what the
 //! orchestrator decided (spawn, signal, the next deadline) and reports facts back (`Spawned`,
-//! `SpawnFailed`, `Exited`, `Tick`). It decides nothing; it does the blocking work (fork,
-//! `/etc/passwd`, opening log files) so the orchestrator never has to.
+//! `SpawnFailed`, `Exited`, `Tick`). It decides nothing. The blocking work of a spawn
+//! (`/etc/passwd`, stats, opening log files, the clone) runs on the spawner thread
+//! ([`spawner`]); output pumps run on the pump runtime and own their log writers, which the
+//! runner reaches with [`LogCtl`] messages. A runner itself never blocks, so it can live on
+//! the orchestrator's thread.
 
 mod readiness;
+pub mod spawner;
+
 pub use readiness::ReadyWatch;
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::logio::pump::{self, PumpOptions, SharedWriter};
+use crate::logio::pump::{self, LogCtl, LogCtlSender, PumpLabel, PumpOptions};
 use crate::logio::{Channel, RotatingWriter};
+use crate::sys::proctree::{self, Member, ProcKey, Scanner};
 use crate::sys::reaper::{ExitStatus as RawExit, Reaped, ReaperHandle};
 use crate::sys::spawn::{self, SpawnError, SpawnSpec, SupervisorVars};
+pub use spawner::Spawner;
 
-/// Commands a runner can have outstanding is small by construction (the state machine
-/// issues at most a spawn or a couple of signals between facts), so a full inbox is a bug
-/// and is logged by the orchestrator rather than waited on.
-pub const RUNNER_INBOX: usize = 64;
+/// What every runner shares: where children are started, reaped and pumped.
+#[derive(Clone, Debug)]
+pub struct Services {
+    pub reaper: ReaperHandle,
+    pub spawner: Spawner,
+    /// Finds the descendants of a stopped process (`stopastree`).
+    pub scanner: Scanner,
+    /// The pump runtime: output pumps and log writers run there, off the orchestrator's
+    /// thread, so a log write that blocks never stalls the control plane.
+    pub pumps: tokio::runtime::Handle,
+    /// The daemon's environment, the base of every child's.
+    pub daemon_env: Arc<Vec<(OsString, OsString)>>,
+}
 
 /// A process instance's identity for the lifetime of its runner. Facts carry it so that a
 /// fact from a runner of a removed group (or a previous config) is recognised as stale.
@@ -57,6 +74,8 @@ pub struct RunnerSpec {
     pub stdout: LogSpec,
     pub stderr: LogSpec,
     pub strip_ansi: bool,
+    /// `stopastree`: a stop also ends the descendants that left the process group.
+    pub stop_tree: bool,
     /// Where output events go; set when a channel has events or capture mode enabled.
     pub publisher: Option<crate::events::Publisher>,
     /// For `[eventlistener:x]` processes: the pool that gets the child's stdin and stdout
@@ -169,13 +188,13 @@ struct Live {
 
 /// The runner task's state.
 pub struct Runner {
-    spec: RunnerSpec,
-    inbox: mpsc::Receiver<RunnerCmd>,
+    spec: Arc<RunnerSpec>,
+    inbox: mpsc::UnboundedReceiver<RunnerCmd>,
     facts: mpsc::Sender<Fact>,
-    reaper: ReaperHandle,
-    daemon_env: Vec<(OsString, OsString)>,
-    stdout_log: Option<SharedWriter>,
-    stderr_log: Option<SharedWriter>,
+    services: Services,
+    /// The log writers of this process's pumps that may still run (a pump outlives its
+    /// child while a grandchild holds the pipe), by channel.
+    logs: Vec<(Channel, LogCtlSender)>,
     live: Option<Live>,
     /// The live child's stdin (not for listeners, whose stdin carries events).
     stdin: Option<tokio::net::unix::pipe::Sender>,
@@ -184,32 +203,82 @@ pub struct Runner {
     stdin_pending: Vec<u8>,
     deadline: Option<Instant>,
     retiring: bool,
-    /// The `notify` socket's reader, once bound, and the child's `NOTIFY_SOCKET`.
-    notify: Option<(readiness::Watcher, (String, String))>,
+    /// The stop in progress when stopping as a tree: its latest signal, and the
+    /// descendants signalled so far with the last signal each got.
+    stop: Option<TreeStop>,
+    /// The child's exit, held back while its descendants are still alive.
+    held: Option<(u32, crate::procsup::ExitStatus)>,
+    /// A `/proc` scan in flight and what it is for; one at a time, a second is queued.
+    scan: Option<(oneshot::Receiver<Vec<Member>>, ScanFor)>,
+    next_scan: Option<ScanFor>,
+    /// When to look again for a stopped child's descendants.
+    rescan_at: Option<Instant>,
+    /// Processes left running by exits on their own: never stopped as this one's.
+    abandoned: Vec<ProcKey>,
+    /// The `notify` socket's reader, bound before the first spawn (the spawner gives the
+    /// socket file to the process's user and the child its `NOTIFY_SOCKET`).
+    notify: Option<readiness::Watcher>,
 }
+
+/// A stop that also covers the process's descendants.
+#[derive(Debug, Default)]
+struct TreeStop {
+    sig: i32,
+    /// The signal went to the child's process group (`stopasgroup`/`killasgroup`), which
+    /// already reached the descendants still in it: they are not signalled twice.
+    group_of: Option<i32>,
+    signalled: Vec<(ProcKey, i32)>,
+    /// The last "sending SIGx to descendants" line: a tree that keeps forking (a shell
+    /// loop) is reported once per signal and then at most once a second.
+    logged: Option<(i32, Instant)>,
+}
+
+/// Why the runner looks for descendants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ScanFor {
+    /// A stop: signal them, and hold the exit until none is left.
+    Stop,
+    /// The child exited on its own: say what it left running, and leave it alone.
+    Leftover,
+}
+
+/// How often a stopped child's descendants are looked for until they are gone.
+const RESCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
+/// How often a stop reports more descendants signalled with the same signal.
+const LOG_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+/// Leftovers remembered per process, so the list cannot grow without bound.
+const ABANDONED_MAX: usize = 1024;
 
 impl Runner {
     /// Starts a runner task for `spec` and returns its command sender.
     pub fn spawn(
         spec: RunnerSpec,
         facts: mpsc::Sender<Fact>,
-        reaper: ReaperHandle,
-        daemon_env: Vec<(OsString, OsString)>,
-    ) -> mpsc::Sender<RunnerCmd> {
-        let (tx, inbox) = mpsc::channel(RUNNER_INBOX);
+        services: Services,
+    ) -> mpsc::UnboundedSender<RunnerCmd> {
+        // Unbounded so that no command is ever dropped (a lost `Spawn` or `Signal` would
+        // leave the process in STARTING or STOPPING for ever) and the orchestrator never
+        // waits. The volume is bounded by the state machine: between two facts it issues
+        // at most a spawn, a couple of signals and a deadline per process; requests
+        // (stdin, clear) are bounded by the RPC connections waiting on them.
+        let (tx, inbox) = mpsc::unbounded_channel();
         let runner = Runner {
-            spec,
+            spec: Arc::new(spec),
             inbox,
             facts,
-            reaper,
-            daemon_env,
-            stdout_log: None,
-            stderr_log: None,
+            services,
+            logs: Vec::new(),
             live: None,
             stdin: None,
             stdin_pending: Vec::new(),
             deadline: None,
             retiring: false,
+            stop: None,
+            held: None,
+            scan: None,
+            next_scan: None,
+            rescan_at: None,
+            abandoned: Vec::new(),
             notify: None,
         };
         tokio::spawn(runner.run());
@@ -242,9 +311,33 @@ impl Runner {
                     _ => std::future::pending().await,
                 }
             };
+            let scan = async {
+                match self.scan.as_mut() {
+                    Some((rx, why)) => ((&mut *rx).await.unwrap_or_default(), *why),
+                    None => std::future::pending().await,
+                }
+            };
+            let rescan_at = self.rescan_at;
+            let rescan = async move {
+                match rescan_at {
+                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    None => std::future::pending().await,
+                }
+            };
             tokio::select! {
                 biased;
                 reaped = exit => self.on_exit(reaped).await,
+                (members, why) = scan => {
+                    self.scan = None;
+                    self.on_scan(members, why).await;
+                    if let Some(next) = self.next_scan.take() {
+                        self.start_scan(next);
+                    }
+                }
+                () = rescan => {
+                    self.rescan_at = None;
+                    self.start_scan(ScanFor::Stop);
+                }
                 cmd = self.inbox.recv() => match cmd {
                     Some(cmd) => self.on_cmd(cmd).await,
                     None => break,
@@ -259,7 +352,7 @@ impl Runner {
                     }
                 }
             }
-            if self.retiring && self.live.is_none() {
+            if self.retiring && self.live.is_none() && self.held.is_none() {
                 break;
             }
         }
@@ -275,12 +368,113 @@ impl Runner {
                 crate::procsup::ExitStatus::Signaled { sig: signal, core: core_dumped }
             }
         };
+        if self.stop.is_some() {
+            // Stopped as a tree: it counts as stopped once its descendants are gone too.
+            self.held = Some((live.pid, status));
+            self.start_scan(ScanFor::Stop);
+            return;
+        }
         let _ = self.facts.send(Fact::Exited { id: self.spec.id, pid: live.pid, status }).await;
+        if self.spec.stop_tree {
+            self.start_scan(ScanFor::Leftover);
+        }
+    }
+
+    fn start_scan(&mut self, why: ScanFor) {
+        if self.scan.is_some() {
+            // A stop's scan wins over a leftover report.
+            if self.next_scan != Some(ScanFor::Stop) {
+                self.next_scan = Some(why);
+            }
+            return;
+        }
+        let known = self.stop.iter().flat_map(|s| s.signalled.iter().map(|(k, _)| *k)).collect();
+        let q = proctree::Query {
+            child: self.live.as_ref().and_then(|l| i32::try_from(l.pid).ok()),
+            known,
+            name: self.spec.name.clone(),
+            group: self.spec.group.clone(),
+            exclude: self.abandoned.clone(),
+        };
+        self.scan = Some((self.services.scanner.scan(q), why));
+    }
+
+    async fn on_scan(&mut self, members: Vec<Member>, why: ScanFor) {
+        match why {
+            ScanFor::Leftover => {
+                if self.stop.is_some() || members.is_empty() {
+                    return;
+                }
+                let list = describe(&members);
+                self.log(
+                    crate::logio::mainlog::Level::Info,
+                    format!(
+                        "descendants of '{}' left running (it exited on its own): {list}",
+                        self.spec.name
+                    ),
+                )
+                .await;
+                self.abandoned.extend(members.iter().map(|m| (m.pid, m.start)));
+                let excess = self.abandoned.len().saturating_sub(ABANDONED_MAX);
+                self.abandoned.drain(..excess);
+            }
+            ScanFor::Stop => {
+                let Some(stop) = self.stop.as_mut() else { return };
+                let (sig, group_of) = (stop.sig, stop.group_of);
+                let mut fresh = Vec::new();
+                for m in &members {
+                    let key = (m.pid, m.start);
+                    if group_of == Some(m.pgid) && self.held.is_none() {
+                        // killpg just reached it.
+                        continue;
+                    }
+                    match stop.signalled.iter_mut().find(|(k, _)| *k == key) {
+                        Some((_, last)) if *last == sig => continue,
+                        Some((_, last)) => *last = sig,
+                        None => stop.signalled.push((key, sig)),
+                    }
+                    // SAFETY: kill(2) with plain integers; the pid was alive with this
+                    // start time an instant ago.
+                    unsafe { libc::kill(m.pid, sig) };
+                    fresh.push(m.clone());
+                }
+                let now = crate::sys::clock::now();
+                let due = match stop.logged {
+                    Some((logged, at)) => logged != sig || now >= at + LOG_EVERY,
+                    None => true,
+                };
+                if !fresh.is_empty() && due {
+                    stop.logged = Some((sig, now));
+                    let message = format!(
+                        "sending {} to descendants of '{}': {}",
+                        crate::procsup::exit::signame(sig),
+                        self.spec.name,
+                        describe(&fresh)
+                    );
+                    self.log(crate::logio::mainlog::Level::Info, message).await;
+                }
+                if let Some((pid, status)) = self.held {
+                    if members.is_empty() {
+                        self.held = None;
+                        self.stop = None;
+                        let fact = Fact::Exited { id: self.spec.id, pid, status };
+                        let _ = self.facts.send(fact).await;
+                    } else {
+                        self.rescan_at = Some(crate::sys::clock::now() + RESCAN_EVERY);
+                    }
+                }
+            }
+        }
+    }
+
+    async fn log(&self, level: crate::logio::mainlog::Level, message: String) {
+        let _ = self.facts.send(Fact::Log { level, message }).await;
     }
 
     async fn on_cmd(&mut self, cmd: RunnerCmd) {
         match cmd {
             RunnerCmd::Spawn => {
+                self.stop = None;
                 let fact = match self.start_child().await {
                     Ok(pid) => Fact::Spawned { id: self.spec.id, pid },
                     Err(message) => Fact::SpawnFailed { id: self.spec.id, message },
@@ -288,6 +482,17 @@ impl Runner {
                 let _ = self.facts.send(fact).await;
             }
             RunnerCmd::Signal { pid, sig, group, purpose } => {
+                if purpose == SignalPurpose::Kill && self.spec.stop_tree {
+                    let stop = self.stop.get_or_insert_with(TreeStop::default);
+                    stop.sig = sig;
+                    stop.group_of = group.then_some(pid as i32);
+                    self.start_scan(ScanFor::Stop);
+                }
+                if self.held.as_ref().is_some_and(|(held, _)| *held == pid) {
+                    // Reaped already (its exit waits for the descendants): the pid may be
+                    // someone else's by now.
+                    return;
+                }
                 let target = if group { -(pid as i32) } else { pid as i32 };
                 // SAFETY: kill(2) takes plain integers and touches no memory of ours.
                 let rc = unsafe { libc::kill(target, sig) };
@@ -309,51 +514,61 @@ impl Runner {
                 let _ = reply.send(res);
             }
             RunnerCmd::ReopenLogs => {
-                for w in [&self.stdout_log, &self.stderr_log].into_iter().flatten() {
-                    if let Err(e) = w.reopen() {
-                        self.log_error(format!(
-                            "could not reopen log for '{}': {e}",
-                            self.spec.name
-                        ))
-                        .await;
-                    }
-                }
+                // Handled by each pump between writes; failures are logged there.
+                self.logs.retain(|(_, tx)| tx.send(LogCtl::Reopen).is_ok());
             }
-            RunnerCmd::ClearLogs { label, reply } => {
-                let mut res = Ok(());
-                for (spec, w) in
-                    [(&self.spec.stdout, &self.stdout_log), (&self.spec.stderr, &self.stderr_log)]
-                {
-                    match w {
-                        Some(w) => {
-                            if let Err(e) = w.clear() {
-                                res = Err(e.to_string());
-                            }
-                        }
-                        // Never spawned yet: truncate the file if it exists.
-                        None => {
-                            if let Some(path) = &spec.path
-                                && path.exists()
-                                && let Err(e) = std::fs::File::create(path)
-                            {
-                                res = Err(e.to_string());
-                            }
-                        }
-                    }
-                }
-                let _ = reply.send(res.map_err(|e: String| {
-                    crate::rpc::Fault::with(crate::rpc::FaultKind::Failed, format!("{label}: {e}"))
-                }));
-            }
+            RunnerCmd::ClearLogs { label, reply } => self.clear_logs(label, reply),
             RunnerCmd::Retire => self.retiring = true,
         }
     }
 
-    async fn log_error(&self, message: String) {
-        let _ = self
-            .facts
-            .send(Fact::Log { level: crate::logio::mainlog::Level::Error, message })
-            .await;
+    /// Clears both logs: through the pumps that own them, or (no pump yet, or gone) by
+    /// truncating the file on a blocking thread. The answer is sent from a task of its
+    /// own, so a pump stuck on a slow reader delays only this request, not the runner.
+    fn clear_logs(&mut self, label: String, reply: oneshot::Sender<Result<(), crate::rpc::Fault>>) {
+        self.logs.retain(|(_, tx)| !tx.is_closed());
+        let mut waits = Vec::new();
+        for (channel, spec) in
+            [(Channel::Stdout, &self.spec.stdout), (Channel::Stderr, &self.spec.stderr)]
+        {
+            let Some(path) = spec.path.clone() else { continue };
+            let mut asked = false;
+            for (_, tx) in self.logs.iter().filter(|(c, _)| *c == channel) {
+                let (done, rx) = oneshot::channel();
+                if tx.send(LogCtl::Clear(done)).is_ok() {
+                    waits.push((path.clone(), Some(rx)));
+                    asked = true;
+                }
+            }
+            if !asked {
+                waits.push((path, None));
+            }
+        }
+        tokio::spawn(async move {
+            let mut res = Ok(());
+            for (path, rx) in waits {
+                let got = match rx {
+                    Some(rx) => rx.await.ok(),
+                    None => None,
+                };
+                // No pump answered (none yet, or it just ended): truncate the file if it
+                // exists, as a never-started process's log is cleared.
+                let got = match got {
+                    Some(r) => r,
+                    None => tokio::task::spawn_blocking(move || {
+                        if path.exists() { std::fs::File::create(&path).map(drop) } else { Ok(()) }
+                    })
+                    .await
+                    .unwrap_or_else(|e| Err(std::io::Error::other(e.to_string()))),
+                };
+                if let Err(e) = got {
+                    res = Err(e.to_string());
+                }
+            }
+            let _ = reply.send(res.map_err(|e: String| {
+                crate::rpc::Fault::with(crate::rpc::FaultKind::Failed, format!("{label}: {e}"))
+            }));
+        });
     }
 
     fn write_stdin(&mut self, data: &[u8]) -> Result<(), StdinError> {
@@ -397,100 +612,72 @@ impl Runner {
         Ok(())
     }
 
-    /// AUTO logs exist from the moment the process does (Python creates them with the group).
+    /// AUTO logs exist from the moment the process does (Python creates them with the
+    /// group), private to the daemon's user as Python's `mkstemp` makes them.
     fn create_auto_logs(&mut self) {
-        for spec in [&self.spec.stdout, &self.spec.stderr] {
-            if let (true, Some(path)) = (spec.create_now, &spec.path) {
-                let _ = std::fs::OpenOptions::new().create(true).append(true).open(path);
-            }
+        let paths: Vec<PathBuf> = [&self.spec.stdout, &self.spec.stderr]
+            .into_iter()
+            .filter(|s| s.create_now)
+            .filter_map(|s| s.path.clone())
+            .collect();
+        if paths.is_empty() {
+            return;
         }
+        // On the spawner thread, so it is done before this process's first spawn.
+        self.services.spawner.run(move || {
+            for path in paths {
+                if let Err(e) = crate::logio::autoname::create_private(&path) {
+                    tracing::error!("cannot create log file {}: {e}", path.display());
+                }
+            }
+        });
     }
 
-    fn open_log(spec: &LogSpec) -> std::io::Result<Option<SharedWriter>> {
-        match &spec.path {
-            None => Ok(None),
-            Some(p) => {
-                Ok(Some(SharedWriter::new(RotatingWriter::open(p, spec.maxbytes, spec.backups)?)))
-            }
-        }
-    }
-
-    /// Python's spawn, parent side: resolve the command, open the logs, fork. The message of
-    /// an `Err` is Python's `spawnerr` text.
+    /// Python's spawn: resolve the command, open the logs, fork (all on the spawner
+    /// thread), then start the pumps. The message of an `Err` is Python's `spawnerr` text.
     async fn start_child(&mut self) -> Result<u32, String> {
         if let Some(live) = &self.live {
             // The state machine never asks for this; be safe rather than orphan a child.
             return Ok(live.pid);
         }
-        let spec = &self.spec;
-        let argv = spawn::split_command(&spec.command).map_err(|e| e.to_string())?;
-        let program_path = spec
-            .environment
-            .iter()
-            .rev()
-            .find(|(k, _)| k == "PATH")
-            .map(|(_, v)| OsString::from(v));
-        let daemon_path = self.daemon_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
-        let search = spawn::search_path(program_path.as_deref(), daemon_path.as_deref());
-        let first = argv.first().cloned().unwrap_or_default();
-        let program = spawn::resolve_program(&first, &search).map_err(|e| e.to_string())?;
-        let uid = match &spec.user {
-            None => None,
-            Some(u) => Some(
-                crate::sys::users::lookup_user(u)
-                    .map_err(|e| format!("couldn't find user {u}: {e}"))?
-                    .uid,
-            ),
-        };
-        if self.stdout_log.is_none() {
-            self.stdout_log =
-                Self::open_log(&spec.stdout).map_err(|e| dispatch_error(&spec.name, &e))?;
+        if let Some(ReadyWatch::Notify(path)) = &self.spec.readiness
+            && self.notify.is_none()
+        {
+            let w = readiness::notify(path, self.spec.id, self.facts.clone())
+                .map_err(|e| format!("cannot create the notify socket {}: {e}", path.display()))?;
+            self.notify = Some(w);
         }
-        if self.stderr_log.is_none() && !spec.redirect_stderr {
-            self.stderr_log =
-                Self::open_log(&spec.stderr).map_err(|e| dispatch_error(&spec.name, &e))?;
+        let (reply, rx) = oneshot::channel();
+        let (spec, services) = (self.spec.clone(), self.services.clone());
+        let queued = self.services.spawner.run(move || {
+            let _ = reply.send(prepare_and_spawn(&spec, &services));
+        });
+        if !queued {
+            return Err(format!(
+                "unknown error during fork for '{}': spawner is gone",
+                self.spec.name
+            ));
         }
-        let vars = SupervisorVars {
-            server_url: spec.server_url.as_deref(),
-            process_name: &spec.name,
-            group_name: &spec.group,
-        };
-        let mut env =
-            spawn::env_for_child(self.daemon_env.iter().cloned(), &vars, &spec.environment);
-        if let Some(ReadyWatch::Notify(path)) = &spec.readiness {
-            if self.notify.is_none() {
-                let n = readiness::notify(path, uid, spec.id, self.facts.clone()).map_err(|e| {
-                    format!("cannot create the notify socket {}: {e}", path.display())
-                })?;
-                self.notify = Some(n);
-            }
-            if let Some((_, (k, v))) = &self.notify {
-                env.retain(|(name, _)| name != k.as_str());
-                env.push((k.into(), v.into()));
-            }
-        }
-        let sspec = SpawnSpec {
-            name: spec.name.clone(),
-            program,
-            argv,
-            env,
-            cwd: spec.directory.clone(),
-            umask: spec.umask,
-            user: uid,
-            redirect_stderr: spec.redirect_stderr,
-        };
-        let child = spawn::spawn(&sspec).map_err(|e: SpawnError| e.to_string())?;
-        let pid = u32::try_from(child.pid).unwrap_or(0);
-        let exit = self.reaper.watch(child.pid, child.birth).await;
-        let mut stdin = Some(child.stdin);
-        match (&self.spec.pool, stdin.take()) {
+        let started = rx.await.map_err(|_| {
+            format!("unknown error during fork for '{}': spawner is gone", self.spec.name)
+        })??;
+        let Started { pid, exit, stdin, stdout, stderr, stdout_log, stderr_log } = started;
+        self.logs.retain(|(_, tx)| !tx.is_closed());
+        let mut stdin = Some(stdin);
+        let spec = self.spec.clone();
+        match (&spec.pool, stdin.take()) {
             (Some(pool), Some(fd)) => {
+                let log = stdout_log.map(|w| {
+                    let tx = pump::spawn_sink(&self.services.pumps, w, self.label(Channel::Stdout));
+                    self.logs.push((Channel::Stdout, tx.clone()));
+                    tx
+                });
                 let attach = crate::events::Attach {
                     name: self.spec.name.clone(),
                     pid,
                     stdin: fd,
-                    stdout: child.stdout,
-                    log: self.stdout_log.clone(),
+                    stdout,
+                    log,
                     strip_ansi: self.spec.strip_ansi,
                 };
                 // A removed pool closes the pipes: the listener sees EOF and exits.
@@ -498,12 +685,11 @@ impl Runner {
             }
             (_, fd) => {
                 stdin = fd;
-                let (log, spec) = (self.stdout_log.clone(), &self.spec.stdout);
-                self.start_pump(child.stdout, log, spec, Channel::Stdout, pid);
+                self.start_pump(stdout, stdout_log, Channel::Stdout, pid);
             }
         }
-        if let Some(err) = child.stderr {
-            self.start_pump(err, self.stderr_log.clone(), &self.spec.stderr, Channel::Stderr, pid);
+        if let Some(err) = stderr {
+            self.start_pump(err, stderr_log, Channel::Stderr, pid);
         }
         self.stdin = stdin.and_then(|fd| tokio::net::unix::pipe::Sender::from_owned_fd(fd).ok());
         self.stdin_pending.clear();
@@ -511,14 +697,21 @@ impl Runner {
         Ok(pid)
     }
 
+    fn label(&self, channel: Channel) -> PumpLabel {
+        PumpLabel { name: self.spec.name.clone(), channel: channel.as_str() }
+    }
+
     fn start_pump(
-        &self,
+        &mut self,
         fd: OwnedFd,
-        writer: Option<SharedWriter>,
-        spec: &LogSpec,
+        writer: Option<RotatingWriter>,
         channel: Channel,
         pid: u32,
     ) {
+        let spec = match channel {
+            Channel::Stdout => &self.spec.stdout,
+            Channel::Stderr => &self.spec.stderr,
+        };
         let opts = PumpOptions {
             strip_ansi: self.spec.strip_ansi,
             capture_maxbytes: usize::try_from(spec.capture_maxbytes).unwrap_or(usize::MAX),
@@ -544,11 +737,168 @@ impl Runner {
             _ => hook,
         };
         // The pump outlives the child when a grandchild keeps the pipe open; it ends at EOF.
-        tokio::spawn(pump::run(fd, writer, opts, hook));
+        let tx = pump::spawn(&self.services.pumps, fd, writer, opts, hook, self.label(channel));
+        self.logs.push((channel, tx));
     }
+}
+
+/// What the spawner thread hands back: the child, its registered exit and its log writers.
+struct Started {
+    pid: u32,
+    exit: oneshot::Receiver<Reaped>,
+    stdin: OwnedFd,
+    stdout: OwnedFd,
+    stderr: Option<OwnedFd>,
+    stdout_log: Option<RotatingWriter>,
+    stderr_log: Option<RotatingWriter>,
+}
+
+fn open_log(spec: &LogSpec) -> std::io::Result<Option<RotatingWriter>> {
+    match &spec.path {
+        None => Ok(None),
+        Some(p) => Ok(Some(RotatingWriter::open(p, spec.maxbytes, spec.backups)?)),
+    }
+}
+
+/// The blocking part of a spawn, in Python's order, on the spawner thread. The child is
+/// registered with the reaper before this returns.
+fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, String> {
+    let argv = spawn::split_command(&spec.command).map_err(|e| e.to_string())?;
+    let program_path =
+        spec.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| OsString::from(v));
+    let daemon_path = services.daemon_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
+    let search = spawn::search_path(program_path.as_deref(), daemon_path.as_deref());
+    let first = argv.first().cloned().unwrap_or_default();
+    let program = spawn::resolve_program(&first, &search).map_err(|e| e.to_string())?;
+    let uid = match &spec.user {
+        None => None,
+        Some(u) => Some(
+            crate::sys::users::lookup_user(u)
+                .map_err(|e| format!("couldn't find user {u}: {e}"))?
+                .uid,
+        ),
+    };
+    let stdout_log = open_log(&spec.stdout).map_err(|e| dispatch_error(&spec.name, &e))?;
+    let stderr_log = if spec.redirect_stderr {
+        None
+    } else {
+        open_log(&spec.stderr).map_err(|e| dispatch_error(&spec.name, &e))?
+    };
+    let vars = SupervisorVars {
+        server_url: spec.server_url.as_deref(),
+        process_name: &spec.name,
+        group_name: &spec.group,
+    };
+    let mut env =
+        spawn::env_for_child(services.daemon_env.iter().cloned(), &vars, &spec.environment);
+    if let Some(ReadyWatch::Notify(path)) = &spec.readiness {
+        readiness::give_notify_socket(path, uid, &mut env)
+            .map_err(|e| format!("cannot give the notify socket to the process: {e}"))?;
+    }
+    let sspec = SpawnSpec {
+        name: spec.name.clone(),
+        program,
+        argv,
+        env,
+        cwd: spec.directory.clone(),
+        umask: spec.umask,
+        user: uid,
+        redirect_stderr: spec.redirect_stderr,
+    };
+    let child = spawn::spawn(&sspec).map_err(|e: SpawnError| e.to_string())?;
+    let exit = services.reaper.watch_blocking(child.pid, child.birth);
+    Ok(Started {
+        pid: u32::try_from(child.pid).unwrap_or(0),
+        exit,
+        stdin: child.stdin,
+        stdout: child.stdout,
+        stderr: child.stderr,
+        stdout_log,
+        stderr_log,
+    })
+}
+
+/// `123 (sleep), 456 (sh)` for log lines.
+fn describe(members: &[Member]) -> String {
+    members.iter().map(|m| format!("{} ({})", m.pid, m.comm)).collect::<Vec<_>>().join(", ")
 }
 
 fn dispatch_error(name: &str, e: &std::io::Error) -> String {
     let errno = e.raw_os_error().map(crate::sys::errno::display).unwrap_or_else(|| e.to_string());
     format!("unknown error making dispatchers for '{name}': {errno}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> RunnerSpec {
+        let log = LogSpec {
+            path: None,
+            maxbytes: 0,
+            backups: 0,
+            capture_maxbytes: 0,
+            create_now: false,
+            events_enabled: false,
+        };
+        RunnerSpec {
+            id: 7,
+            name: "burst".into(),
+            group: "burst".into(),
+            command: "true".into(),
+            environment: Vec::new(),
+            directory: None,
+            umask: None,
+            user: None,
+            redirect_stderr: false,
+            server_url: None,
+            stdout: log.clone(),
+            stderr: log,
+            strip_ansi: false,
+            stop_tree: false,
+            publisher: None,
+            pool: None,
+            readiness: None,
+        }
+    }
+
+    #[test]
+    fn a_burst_of_thousands_of_commands_loses_none() {
+        const BURST: usize = 5000;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let services = Services {
+                reaper: ReaperHandle::detached(),
+                spawner: Spawner::start().unwrap(),
+                scanner: Scanner::start().unwrap(),
+                pumps: tokio::runtime::Handle::current(),
+                daemon_env: Arc::new(Vec::new()),
+            };
+            let (facts_tx, mut facts) = mpsc::channel(16);
+            let runner = Runner::spawn(spec(), facts_tx, services);
+            // All sent before the runner runs once (one thread): an inbox that could fill
+            // up would drop most of them. Signal 999 is invalid, so each one comes back as
+            // a `SignalFailed` fact, and nothing is signalled.
+            let me = std::process::id();
+            for _ in 0..BURST {
+                let cmd = RunnerCmd::Signal {
+                    pid: me,
+                    sig: 999,
+                    group: false,
+                    purpose: SignalPurpose::Kill,
+                };
+                runner.send(cmd).unwrap();
+            }
+            runner.send(RunnerCmd::Deadline(Some(crate::sys::clock::now()))).unwrap();
+            let (mut failed, mut ticked) = (0, false);
+            while !ticked {
+                match facts.recv().await {
+                    Some(Fact::SignalFailed { id: 7, .. }) => failed += 1,
+                    Some(Fact::Tick { id: 7 }) => ticked = true,
+                    other => panic!("unexpected fact {other:?}"),
+                }
+            }
+            assert_eq!(failed, BURST);
+        });
+    }
 }

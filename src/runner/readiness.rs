@@ -30,16 +30,14 @@ impl Drop for Watcher {
     }
 }
 
-/// Binds the notify socket (owned by `owner`) and starts reading it. Returns the watcher
-/// and the `NOTIFY_SOCKET` pair for the child's environment.
+/// Binds the notify socket and starts reading it (the file is the daemon's until
+/// [`give_notify_socket`] hands it to the process's user at each spawn).
 pub(super) fn notify(
     path: &Path,
-    owner: Option<u32>,
     id: ProcId,
     facts: mpsc::Sender<Fact>,
-) -> std::io::Result<(Watcher, (String, String))> {
-    let sock = NotifySocket::bind(path, owner)?;
-    let env = sock.env();
+) -> std::io::Result<Watcher> {
+    let sock = NotifySocket::bind(path, None)?;
     let task = tokio::spawn(async move {
         while let Ok(n) = sock.recv().await {
             if !n.ready && n.status.is_none() {
@@ -51,7 +49,24 @@ pub(super) fn notify(
             }
         }
     });
-    Ok((Watcher(task.abort_handle()), env))
+    Ok(Watcher(task.abort_handle()))
+}
+
+/// On the spawner thread, for a spawn: the socket file goes to the process's user (`uid`),
+/// and the child's environment gets `NOTIFY_SOCKET`.
+pub(super) fn give_notify_socket(
+    path: &Path,
+    uid: Option<u32>,
+    env: &mut Vec<(std::ffi::OsString, std::ffi::OsString)>,
+) -> std::io::Result<()> {
+    if let Some(uid) = uid {
+        nix::unistd::chown(path, Some(nix::unistd::Uid::from_raw(uid)), None)
+            .map_err(std::io::Error::from)?;
+    }
+    let key = crate::checks::notify::NOTIFY_SOCKET;
+    env.retain(|(k, _)| k != key);
+    env.push((key.into(), path.as_os_str().to_os_string()));
+    Ok(())
 }
 
 /// Wraps a pump's hook with the `log:` matcher: the first matching line of child `pid`

@@ -15,7 +15,12 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::cell::UnsafeCell;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
+// Release/Acquire throughout: a block given back by one thread (the CAS that moves `next`
+// down) may be handed out next by another, which must see the first thread's last writes
+// to it as done.
+use std::sync::atomic::{
+    AtomicBool, AtomicUsize, Ordering::AcqRel, Ordering::Acquire, Ordering::Release,
+};
 
 /// Bytes in the region. It is `.bss`: pages nobody touches cost nothing.
 const SIZE: usize = 1 << 20;
@@ -49,13 +54,13 @@ impl<A> Arena<A> {
     /// From now on every allocation goes to the inner allocator (for long-lived processes,
     /// which free in any order). Memory already in the region stays valid.
     pub fn close(&self) {
-        self.closed.store(true, Relaxed);
+        self.closed.store(true, Release);
     }
 
     /// Bytes of the region handed out so far.
     #[cfg(test)]
     fn used(&self) -> usize {
-        self.next.load(Relaxed)
+        self.next.load(Acquire)
     }
 
     fn base() -> *mut u8 {
@@ -70,11 +75,11 @@ impl<A> Arena<A> {
 
     /// Claims `layout` from the region, or `None` when closed or full.
     fn bump(&self, layout: Layout) -> Option<*mut u8> {
-        if self.closed.load(Relaxed) {
+        if self.closed.load(Acquire) {
             return None;
         }
         let base = Self::base() as usize;
-        let mut cur = self.next.load(Relaxed);
+        let mut cur = self.next.load(Acquire);
         loop {
             // `align` is a power of two; the region's address is 4 KiB aligned.
             let start = (base + cur).checked_next_multiple_of(layout.align())? - base;
@@ -82,7 +87,7 @@ impl<A> Arena<A> {
             if end > SIZE {
                 return None;
             }
-            match self.next.compare_exchange_weak(cur, end, Relaxed, Relaxed) {
+            match self.next.compare_exchange_weak(cur, end, AcqRel, Acquire) {
                 Ok(_) => return Some(Self::base().wrapping_add(start)),
                 Err(now) => cur = now,
             }
@@ -124,7 +129,7 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Arena<A> {
         match Self::offset(ptr) {
             // Only the last block goes back; the others are abandoned.
             Some(off) => {
-                let _ = self.next.compare_exchange(off + layout.size(), off, Relaxed, Relaxed);
+                let _ = self.next.compare_exchange(off + layout.size(), off, AcqRel, Acquire);
             }
             // SAFETY: not a region block, so the inner allocator made it.
             None => unsafe { self.inner.dealloc(ptr, layout) },
@@ -139,9 +144,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Arena<A> {
         };
         let end = off + layout.size();
         let fits = off.checked_add(new_size).filter(|&e| e <= SIZE);
-        if let Some(new_end) = fits.filter(|_| !self.closed.load(Relaxed)) {
+        if let Some(new_end) = fits.filter(|_| !self.closed.load(Acquire)) {
             // The last block grows or shrinks where it is.
-            if self.next.compare_exchange(end, new_end, Relaxed, Relaxed).is_ok() {
+            if self.next.compare_exchange(end, new_end, AcqRel, Acquire).is_ok() {
                 return ptr;
             }
         }
@@ -173,7 +178,7 @@ mod tests {
     // moves `next` to a private offset first.
     fn arena_at(off: usize) -> Arena<System> {
         let a = Arena::new(System);
-        a.next.store(off, Relaxed);
+        a.next.store(off, Release);
         a
     }
 

@@ -16,6 +16,7 @@
 //! - [`arena`]: the clients' bump allocator (fewer pages touched per run).
 //! - [`memcpy`]: `memcpy`/`memmove` for the musl build (musl's are slow on short copies).
 //! - [`errno`]: Python's `errno.errorcode` names, used in spawn messages.
+//! - [`proctree`]: a process's descendants (also those that left its group), from `/proc`.
 //!
 //! Invariants (enforced by `clippy.toml` where a lint can see them): only [`spawn`] and
 //! [`daemonize`] fork, only [`reaper`] waits, only [`clock`] reads the clock, nothing uses
@@ -27,6 +28,7 @@ pub mod daemonize;
 pub mod errno;
 pub mod limits;
 pub mod memcpy;
+pub mod proctree;
 
 pub mod reaper;
 pub mod signals;

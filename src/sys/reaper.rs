@@ -198,6 +198,21 @@ impl ReaperHandle {
         let _ = self.inbox.send(Watch { pid, birth, reply }).await;
         rx
     }
+
+    /// A handle whose reaper is gone: every watch errs at once. For tests of code that
+    /// needs a handle but starts no child.
+    pub fn detached() -> ReaperHandle {
+        let (inbox, _) = mpsc::channel(1);
+        ReaperHandle { inbox }
+    }
+
+    /// [`Self::watch`] from a thread outside the runtime (the spawner thread). Must not be
+    /// called from async code: it waits while the (always draining) inbox is full.
+    pub fn watch_blocking(&self, pid: i32, birth: Birth) -> oneshot::Receiver<Reaped> {
+        let (reply, rx) = oneshot::channel();
+        let _ = self.inbox.blocking_send(Watch { pid, birth, reply });
+        rx
+    }
 }
 
 /// Why the reaper could not start.
@@ -216,6 +231,8 @@ pub struct Reaper {
     sigchld: Signal,
     inbox: mpsc::Receiver<Watch>,
     registry: Registry,
+    /// The `waitpid` failure last logged, so a persistent one is logged once.
+    failing: Option<Errno>,
 }
 
 impl Reaper {
@@ -233,7 +250,7 @@ impl Reaper {
             }
         };
         let (tx, inbox) = mpsc::channel(INBOX_CAP);
-        let reaper = Reaper { sigchld, inbox, registry: Registry::default() };
+        let reaper = Reaper { sigchld, inbox, registry: Registry::default(), failing: None };
         tokio::spawn(reaper.run());
         Ok(ReaperHandle { inbox: tx })
     }
@@ -263,11 +280,17 @@ impl Reaper {
     fn drain(&mut self) {
         loop {
             match reap_one() {
-                Ok(Some((reaped, no))) => self.registry.on_reaped(reaped, no),
+                Ok(Some((reaped, no))) => {
+                    self.failing = None;
+                    self.registry.on_reaped(reaped, no);
+                }
                 Ok(None) | Err(Errno::ECHILD) => return,
                 Err(Errno::EINTR) => continue,
                 Err(e) => {
-                    tracing::error!("waitpid failed: {e}");
+                    if self.failing != Some(e) {
+                        tracing::error!("waitpid failed: {e}");
+                        self.failing = Some(e);
+                    }
                     return;
                 }
             }

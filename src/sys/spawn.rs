@@ -299,14 +299,8 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
         Errno::EAGAIN => SpawnError::ProcessTableFull { name: spec.name.clone() },
         errno => SpawnError::Fork { name: spec.name.clone(), errno },
     })?;
-    // The child makes itself a group leader, but maybe not yet: doing it here too (the
-    // shells' trick) means the group exists when we return, so an immediate `killpg` (stop
-    // with stopasgroup) cannot miss it. EACCES (the child already exec'd, having done it
-    // itself) and ESRCH (already gone) are both fine.
-    let child_pid = nix::unistd::Pid::from_raw(pid);
-    if let Err(e @ (Errno::EPERM | Errno::EINVAL)) = nix::unistd::setpgid(child_pid, child_pid) {
-        tracing::warn!("setpgid({pid}) in the parent: {e}");
-    }
+    // No parent-side setpgid: with CLONE_VFORK the clone returns only after the child ran
+    // its own setpgid(0, 0) and exec'd (or exited), so the group already exists here.
     // The child ends close here (drop); the parent keeps only its own ends.
     drop((child_stdin, child_stdout));
     Ok(Child { pid, birth, stdin, stdout, stderr: child_stderr.map(|(r, _w)| r) })
@@ -374,7 +368,9 @@ struct ChildPlan {
     exec: Option<ExecArgs>,
     /// `supervisor: couldn't exec <argv0>: ` (or the full NUL-byte message).
     exec_failed: Vec<u8>,
-    /// Upper bound for the fallback close loop when `close_range` is unavailable.
+    /// Upper bound for the fallback close loop when `close_range` is unavailable: one past
+    /// the highest fd open before the clone. A descriptor another thread opens after that
+    /// is close-on-exec (Rust opens everything so), so exec closes it anyway.
     max_fd: c_int,
 }
 
@@ -404,8 +400,7 @@ impl ChildPlan {
             // A NUL byte cannot name a directory; chdir("") then fails with ENOENT.
             (CString::new(dir.as_os_str().as_bytes()).unwrap_or_default(), prefix)
         });
-        let max_fd = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
-            .map_or(1024, |(soft, _)| soft.min(1 << 20) as c_int);
+        let max_fd = highest_open_fd().saturating_add(1);
         ChildPlan {
             stdio,
             user: spec.user.map_or(UserPlan::Keep, user_plan),
@@ -563,6 +558,21 @@ fn user_plan(uid: u32) -> UserPlan {
     }
 }
 
+/// The highest fd this process has open (from `/proc/self/fd`), so the child's fallback
+/// close loop costs what is open, not `RLIMIT_NOFILE` (which may be a million). Without
+/// `/proc`, the soft limit, capped.
+fn highest_open_fd() -> c_int {
+    match std::fs::read_dir("/proc/self/fd") {
+        Ok(dir) => dir
+            .flatten()
+            .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<c_int>().ok()))
+            .max()
+            .unwrap_or(2),
+        Err(_) => nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map_or(1024, |(soft, _)| soft.min(1 << 16) as c_int),
+    }
+}
+
 /// Writes `parts` and the "not spawned" line to fd 2, then `_exit(127)`. Post-fork safe.
 fn child_fail(parts: &[&[u8]]) -> ! {
     for p in parts {
@@ -583,23 +593,28 @@ fn child_fail_errno(prefix: &[u8], code: i32) -> ! {
     child_fail(&[prefix, name, b"\n"])
 }
 
-/// Formats `n` into `buf` without allocating.
+/// Formats `n` into `buf` without allocating and without a path that can panic (it runs
+/// in the pre-exec child): 12 bytes hold `-2147483648`.
 fn format_int(n: i32, buf: &mut [u8; 12]) -> &[u8] {
     let mut v = i64::from(n).unsigned_abs();
     let mut i = buf.len();
+    let mut put = |i: &mut usize, b: u8| {
+        *i = i.saturating_sub(1);
+        if let Some(slot) = buf.get_mut(*i) {
+            *slot = b;
+        }
+    };
     loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
+        put(&mut i, b'0' + (v % 10) as u8);
         v /= 10;
         if v == 0 {
             break;
         }
     }
     if n < 0 {
-        i -= 1;
-        buf[i] = b'-';
+        put(&mut i, b'-');
     }
-    &buf[i..]
+    buf.get(i..).unwrap_or_default()
 }
 
 fn write_all_stderr(mut buf: &[u8]) {

@@ -135,6 +135,14 @@ fn wekastop_reenables_autorecovery_when_interrupted() {
     assert_eq!(status.code(), Some(130));
     let ar = rpc::ok(&d.sock(), "weka.getAutoRecovery", json!([]));
     assert_eq!(ar, json!({"enabled": true, "count": 1}));
+    // The stop is still waiting out stopwaitsecs=30: end it, so the daemon's own shutdown
+    // does not outlast the test's guard (which used to leave this loop running for ever).
+    let pid = d.info("stubborn")["pid"].as_i64().unwrap_or(0) as i32;
+    // SAFETY: a signal to the child the daemon reported.
+    unsafe {
+        libc::kill(pid, libc::SIGKILL);
+    }
+    d.wait_state("stubborn", "STOPPED");
 }
 
 #[test]

@@ -10,6 +10,8 @@ mod ctl_oracle;
 mod daemon;
 mod events;
 mod lifecycle;
+mod liveness;
 mod oracle;
 mod rpc;
 mod support;
+mod tree;

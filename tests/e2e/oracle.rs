@@ -33,6 +33,10 @@ const BY_DESIGN: &[(&str, &str)] = &[
     // grandchildren that the scenarios start (to hold pipes open) are therefore reaped, and
     // may be logged, by ours alone.
     ("INFO reaped unknown pid ", ")"),
+    // A stop ends the whole process tree (`stopastree`), and says which descendants it
+    // signalled; an exit on its own says which it left running. Python does neither.
+    ("INFO sending SIG", ")"),
+    ("INFO descendants of '", ")"),
 ];
 
 /// Lines dropped because of a bug of ours that is reported and not yet fixed. Delete an

@@ -64,7 +64,7 @@ fn a_full_runner_inbox_is_logged_and_clear_logs_fails() {
           = clearlogs a:a: FAILED: a:a
         @0 start(a)
           = start a:a: waiting
-          ERRO runner inbox unavailable, command dropped: no available capacity
+          ERRO command not delivered: the runner is gone
         @0 unfull
     "#]],
     );
@@ -146,7 +146,7 @@ fn stdin_needs_a_live_child_and_a_runner_that_takes_it() {
               a: stdin
             @0 full
             @0 stdin(a)
-              = FAILED: a: runner is busy
+              = FAILED: a: runner is gone
             @0 unfull
             @0 stop(a)
               = stop a:a: ok

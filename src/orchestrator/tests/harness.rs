@@ -12,7 +12,7 @@
 //!   `reread(N)` (the world's config N, 0-based) `add(g)` `remove(g)` `disable` `enable`
 //!   `autorecovery`;
 //! - `killfail(p)` `sigfail(p)` (a signal the runner could not send); `full` / `unfull`
-//!   (runner inboxes refuse commands); `clearlogs(spec)`; `stdin(p)`; `info(p)` (`getProcessInfo`);
+//!   (runners refuse commands, as if gone); `clearlogs(spec)`; `stdin(p)`; `info(p)` (`getProcessInfo`);
 //! - signals: `sigterm` `sighup`; `report` runs the stop report; `states` lists every
 //!   process's state.
 //!
@@ -47,7 +47,7 @@ pub struct FakeShell {
     pub now: Instant,
     names: HashMap<ProcId, String>,
     log: Captured,
-    /// While set, every command is refused as if the runner's inbox were full.
+    /// While set, every command is refused as if the runner were gone.
     full: bool,
     /// Transcript lines not yet printed: log lines and commands, in the order they happened.
     out: Vec<String>,
@@ -88,7 +88,7 @@ impl Shell for FakeShell {
 
     fn send(&mut self, id: ProcId, cmd: RunnerCmd) -> Result<(), Undelivered> {
         if self.full {
-            return Err(Undelivered("no available capacity".into()));
+            return Err(Undelivered("the runner is gone".into()));
         }
         let text = match cmd {
             RunnerCmd::Spawn => "spawn".to_string(),

@@ -63,6 +63,7 @@ impl Daemon {
         let stderr_path = dir.path().join("daemon.stderr");
         let mut cmd = Command::new(program);
         cmd.arg("-n").arg("-c").arg(&conf_path).args(extra);
+        cmd.env(super::leftovers::DAEMON_VAR, dir.path());
         cmd.current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(append(&stdout_path))
@@ -196,6 +197,13 @@ impl Drop for Daemon {
                 let _ = child.kill();
             }
             let _ = child.wait();
+        }
+        // Whatever the daemon left behind (children in groups or sessions of their own that
+        // a killed daemon could not stop) goes too.
+        let dir = self.dir.path().display().to_string();
+        let left = super::leftovers::kill_marked(super::leftovers::DAEMON_VAR, &dir);
+        if !left.is_empty() {
+            eprintln!("killed processes the daemon in {dir} left behind: {left:?}");
         }
         if std::thread::panicking() {
             eprintln!("{}", self.explain());

@@ -66,6 +66,7 @@ pub fn tempdir() -> tempfile::TempDir {
     tempfile::Builder::new().prefix("sd").tempdir_in("/tmp").expect("create temp dir under /tmp")
 }
 pub mod daemon;
+pub mod leftovers;
 pub mod mask;
 pub mod pydaemon;
 pub mod pyref;

@@ -26,6 +26,7 @@ impl PyDaemon {
             .args(["-n", "-c"])
             .arg(&conf_path)
             .current_dir(dir.path())
+            .env(super::leftovers::DAEMON_VAR, dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -70,5 +71,7 @@ impl Drop for PyDaemon {
             libc::kill(-pid, libc::SIGKILL);
         }
         let _ = self.child.wait();
+        let dir = self.dir.path().display().to_string();
+        super::leftovers::kill_marked(super::leftovers::DAEMON_VAR, &dir);
     }
 }
