@@ -9,7 +9,10 @@ use std::time::SystemTime;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::mainlog::{ClearError, Level, MainLog};
+use super::Channel;
+use super::mainlog::{ClearError, Level, MainLog, child_output_message};
+use super::pump::OutputHook;
+use crate::pytext::repr as py_repr;
 
 /// Lines that may wait for the disk; a burst of a few thousand state changes fits.
 pub const LOG_QUEUE: usize = 8192;
@@ -26,6 +29,12 @@ pub struct MainLogHandle {
     tx: mpsc::Sender<LogMsg>,
     level: Level,
     dropped: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for MainLogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MainLogHandle").field("level", &self.level).finish()
+    }
 }
 
 impl MainLogHandle {
@@ -129,5 +138,42 @@ impl Captured {
             }
         }
         out
+    }
+}
+
+/// The output-pump hook used when `loglevel` is debug or lower: every chunk of a child's
+/// output also goes to the daemon log at DEBG (`'web' stdout output:` and the text), and
+/// the end of a capture section is noted (`'web' stdout emitted a comm event`), as Python's
+/// output dispatcher does. Wraps the events hook, if any, which runs after the line.
+pub struct ChildOutputLog {
+    pub log: MainLogHandle,
+    pub name: String,
+    pub channel: Channel,
+    pub inner: Option<Box<dyn OutputHook>>,
+}
+
+impl OutputHook for ChildOutputLog {
+    fn on_output(&mut self, data: &[u8]) {
+        self.log.log(Level::Debug, child_output_message(&self.name, self.channel, data));
+        if let Some(inner) = &mut self.inner {
+            inner.on_output(data);
+        }
+    }
+
+    fn on_captured(&mut self, data: &[u8]) {
+        self.log.log(Level::Debug, child_output_message(&self.name, self.channel, data));
+        if let Some(inner) = &mut self.inner {
+            inner.on_captured(data);
+        }
+    }
+
+    fn on_communication(&mut self, payload: Vec<u8>) {
+        if let Some(inner) = &mut self.inner {
+            inner.on_communication(payload);
+        }
+        self.log.log(
+            Level::Debug,
+            format!("{} {} emitted a comm event", py_repr(&self.name), self.channel.as_str()),
+        );
     }
 }

@@ -12,6 +12,7 @@ use super::shell::Shell;
 use crate::config::{GroupConfig, LogConfig, LogTarget, ProcessConfig};
 use crate::events::Event;
 use crate::logio::Channel;
+use crate::logio::mainlog::Level;
 use crate::procsup::{self, Policy, Proc};
 use crate::rpc::{Fault, FaultKind};
 use crate::runner::{LogSpec, ProcId, RunnerSpec};
@@ -200,6 +201,7 @@ impl<S: Shell> Orchestrator<S> {
                 strip_ansi: self.config.supervisord.strip_ansi,
                 publisher: wants_events.then(|| self.bus.publisher()),
                 pool: pool.clone(),
+                mainlog: self.log.enabled(Level::Debug).then(|| self.log.clone()),
             };
             self.shell.start_runner(spec);
             let entry = Entry {

@@ -59,6 +59,9 @@ pub struct RunnerSpec {
     /// For `[eventlistener:x]` processes: the pool that gets the child's stdin and stdout
     /// (the protocol channel) instead of the stdout log pump.
     pub pool: Option<crate::events::PoolHandle>,
+    /// The daemon log, set only when `loglevel` is debug or lower: each chunk of output is
+    /// then logged there too, and the end of each output pipe is reported.
+    pub mainlog: Option<crate::logio::mainlog_task::MainLogHandle>,
 }
 
 /// What the orchestrator asks of a runner.
@@ -129,6 +132,18 @@ pub enum Fact {
         level: crate::logio::mainlog::Level,
         message: String,
     },
+    /// The child exited and its output pipe is no longer watched for it (sent only under
+    /// a debug `loglevel`, before `Exited`, for Python's DEBG `fd N closed, stopped
+    /// monitoring <POutputDispatcher …>` line). `process` and `dispatcher` are addresses
+    /// that stand in for Python's object ids; `kind` is Python's dispatcher class.
+    OutputClosed {
+        id: ProcId,
+        fd: i32,
+        channel: Channel,
+        kind: &'static str,
+        process: usize,
+        dispatcher: usize,
+    },
 }
 
 /// A live child as the runner sees it.
@@ -154,6 +169,9 @@ pub struct Runner {
     stdin_pending: Vec<u8>,
     deadline: Option<Instant>,
     retiring: bool,
+    /// The live child's output pumps (only kept under a debug `loglevel`, where the exit
+    /// waits briefly for them so that output and pipe lines precede the exit line).
+    pumps: Vec<Pumping>,
 }
 
 impl Runner {
@@ -178,6 +196,7 @@ impl Runner {
             stdin_pending: Vec::new(),
             deadline: None,
             retiring: false,
+            pumps: Vec::new(),
         };
         tokio::spawn(runner.run());
         tx
@@ -236,6 +255,27 @@ impl Runner {
         let Some(live) = self.live.take() else { return };
         // The reaper is gone only when the runtime is shutting down; nothing to report.
         let Some(reaped) = reaped else { return };
+        if !self.pumps.is_empty() {
+            // Python drains a child's pipes before it judges the exit, and stops watching
+            // them; give the pumps a moment to read what the exit has just made readable
+            // (a grandchild holding the pipes open is not waited for, and its output is
+            // still logged later), then report the pipes as Python closes them.
+            let mut pumps = std::mem::take(&mut self.pumps);
+            let handles = pumps.iter_mut().filter_map(|p| p.task.take());
+            let all = futures_join_all(handles.collect());
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(20), all).await;
+            for p in pumps {
+                let closed = Fact::OutputClosed {
+                    id: self.spec.id,
+                    fd: p.fd,
+                    channel: p.channel,
+                    kind: p.kind,
+                    process: std::ptr::from_ref(&self.spec) as usize,
+                    dispatcher: p.dispatcher,
+                };
+                let _ = self.facts.send(closed).await;
+            }
+        }
         let status = match reaped.status {
             RawExit::Exited(code) => crate::procsup::ExitStatus::Exited(code),
             RawExit::Signaled { signal, core_dumped } => {
@@ -261,7 +301,20 @@ impl Runner {
                 if rc != 0 {
                     let err = std::io::Error::last_os_error();
                     // ESRCH: it just exited on its own; the reap will follow.
-                    if err.raw_os_error() != Some(libc::ESRCH) {
+                    if err.raw_os_error() == Some(libc::ESRCH) {
+                        if self.spec.mainlog.is_some() {
+                            let now = match purpose {
+                                SignalPurpose::Kill => "",
+                                SignalPurpose::Signal => "now ",
+                            };
+                            let message = format!(
+                                "unable to signal {} (pid {pid}), it probably just {now}exited on its own: [Errno 3] No such process",
+                                self.spec.name
+                            );
+                            let level = crate::logio::mainlog::Level::Debug;
+                            let _ = self.facts.send(Fact::Log { level, message }).await;
+                        }
+                    } else {
                         let error = crate::sys::errno::display(err.raw_os_error().unwrap_or(0));
                         let _ = self
                             .facts
@@ -437,8 +490,19 @@ impl Runner {
         let pid = u32::try_from(child.pid).unwrap_or(0);
         let exit = self.reaper.watch(child.pid, child.birth).await;
         let mut stdin = Some(child.stdin);
+        self.pumps.clear();
         match (&self.spec.pool, stdin.take()) {
             (Some(pool), Some(fd)) => {
+                if self.spec.mainlog.is_some() {
+                    let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&child.stdout);
+                    self.pumps.push(Pumping {
+                        task: None,
+                        fd: raw_fd,
+                        channel: Channel::Stdout,
+                        kind: "PEventListenerDispatcher",
+                        dispatcher: std::ptr::from_ref(pool) as usize,
+                    });
+                }
                 let attach = crate::events::Attach {
                     name: self.spec.name.clone(),
                     pid,
@@ -452,12 +516,13 @@ impl Runner {
             }
             (_, fd) => {
                 stdin = fd;
-                let (log, spec) = (self.stdout_log.clone(), &self.spec.stdout);
-                self.start_pump(child.stdout, log, spec, Channel::Stdout, pid);
+                let (log, spec) = (self.stdout_log.clone(), self.spec.stdout.clone());
+                self.start_pump(child.stdout, log, &spec, Channel::Stdout, pid);
             }
         }
         if let Some(err) = child.stderr {
-            self.start_pump(err, self.stderr_log.clone(), &self.spec.stderr, Channel::Stderr, pid);
+            let spec = self.spec.stderr.clone();
+            self.start_pump(err, self.stderr_log.clone(), &spec, Channel::Stderr, pid);
         }
         self.stdin = stdin.and_then(|fd| tokio::net::unix::pipe::Sender::from_owned_fd(fd).ok());
         self.stdin_pending.clear();
@@ -466,7 +531,7 @@ impl Runner {
     }
 
     fn start_pump(
-        &self,
+        &mut self,
         fd: OwnedFd,
         writer: Option<SharedWriter>,
         spec: &LogSpec,
@@ -491,8 +556,42 @@ impl Runner {
             }
             _ => None,
         };
-        // The pump outlives the child when a grandchild keeps the pipe open; it ends at EOF.
-        tokio::spawn(pump::run(fd, writer, opts, hook));
+        let Some(log) = self.spec.mainlog.clone() else {
+            // The pump outlives the child when a grandchild keeps the pipe open; it ends at EOF.
+            tokio::spawn(pump::run(fd, writer, opts, hook));
+            return;
+        };
+        let hook: Box<dyn pump::OutputHook> =
+            Box::new(crate::logio::mainlog_task::ChildOutputLog {
+                log,
+                name: self.spec.name.clone(),
+                channel,
+                inner: hook,
+            });
+        let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
+        let pumping = Box::pin(pump::run(fd, writer, opts, Some(hook)));
+        let dispatcher = std::ptr::from_ref(&*pumping) as *const u8 as usize;
+        let task = tokio::spawn(async move {
+            pumping.await;
+        });
+        let kind = "POutputDispatcher";
+        self.pumps.push(Pumping { task: Some(task), fd: raw_fd, channel, kind, dispatcher });
+    }
+}
+
+/// A pump of the live child, as the debug log reports it when the child exits.
+struct Pumping {
+    task: Option<tokio::task::JoinHandle<()>>,
+    fd: i32,
+    channel: Channel,
+    kind: &'static str,
+    dispatcher: usize,
+}
+
+/// Awaits every handle (their results do not matter, only that they ended).
+async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<()>>) {
+    for h in handles {
+        let _ = h.await;
     }
 }
 
