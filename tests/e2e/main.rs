@@ -12,4 +12,5 @@ mod events;
 mod lifecycle;
 mod oracle;
 mod rpc;
+mod shell;
 mod support;
