@@ -262,8 +262,7 @@ fn open_main_log(cfg: &Config) -> Result<MainLog, String> {
             MainLog::open(p, s.logfile_maxbytes, s.logfile_backups, level, to_stdout)
                 .map_err(|e| format!("could not open the log file {}: {e}", p.display()))
         }
-        // Syslog output is not built; the lines still reach stdout under -n.
-        DaemonLog::Syslog => Ok(MainLog::new(level, None, to_stdout)),
+        DaemonLog::Syslog => Ok(MainLog::syslog(level, to_stdout)),
     }
 }
 

@@ -199,7 +199,8 @@ pub enum ClearError {
     Failed,
 }
 
-/// The daemon log: a rotating file and, under `-n` without `-s`, stdout.
+/// The daemon log: a rotating file (or syslog) and, under `-n` without `-s`, stdout. It
+/// also sends the children's `*_syslog` lines, so that only its thread talks to syslog.
 #[derive(Debug)]
 pub struct MainLog {
     level: Level,
@@ -207,12 +208,52 @@ pub struct MainLog {
     to_stdout: bool,
     /// True after a failed file write, so a full disk is reported once, not per line.
     failing: bool,
+    /// `logfile=syslog`.
+    to_syslog: bool,
+    syslog: super::syslog::Syslog,
+    /// True after a failed syslog send, reported once until a send succeeds.
+    syslog_failing: bool,
 }
 
 impl MainLog {
     /// A log over an already opened writer (or none), at `level`.
     pub fn new(level: Level, file: Option<RotatingWriter>, to_stdout: bool) -> MainLog {
-        MainLog { level, file, to_stdout, failing: false }
+        MainLog {
+            level,
+            file,
+            to_stdout,
+            failing: false,
+            to_syslog: false,
+            syslog: super::syslog::Syslog::default(),
+            syslog_failing: false,
+        }
+    }
+
+    /// A log that goes to syslog (`logfile=syslog`), each line of a message on its own, as
+    /// Python's `SyslogHandler` sends it.
+    pub fn syslog(level: Level, to_stdout: bool) -> MainLog {
+        MainLog { to_syslog: true, ..MainLog::new(level, None, to_stdout) }
+    }
+
+    /// Sends one message to syslog; a failure is reported once (on stderr, and in the log
+    /// file when there is one) until a send succeeds again.
+    pub fn send_syslog(&mut self, wall: SystemTime, msg: &str) {
+        match self.syslog.send(wall, msg) {
+            Ok(()) => self.syslog_failing = false,
+            Err(e) => {
+                if !self.syslog_failing {
+                    self.syslog_failing = true;
+                    let note = format!(
+                        "cannot send to syslog at {}: {e} (lines are lost until it answers)",
+                        self.syslog.path().display()
+                    );
+                    eprintln!("supervisord: {note}");
+                    if let Some(file) = &mut self.file {
+                        let _ = file.write_all(format_line(wall, Level::Error, &note).as_bytes());
+                    }
+                }
+            }
+        }
     }
 
     /// Opens `logfile` with its rotation settings; `to_stdout` is `nodaemon && !silent`.
@@ -251,6 +292,11 @@ impl MainLog {
             // Python's stdout handler ignores EPIPE; a closed stdout must not stop logging.
             let mut out = io::stdout().lock();
             let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+        }
+        if self.to_syslog {
+            for part in super::syslog::lines(msg) {
+                self.send_syslog(wall, &format_line(wall, level, part));
+            }
         }
         if let Some(file) = &mut self.file {
             match file.write_all(line.as_bytes()) {

@@ -18,9 +18,24 @@ use crate::pytext::repr as py_repr;
 pub const LOG_QUEUE: usize = 8192;
 
 enum LogMsg {
-    Line { wall: SystemTime, level: Level, msg: String },
-    Reopen { wall: SystemTime, reply: oneshot::Sender<std::io::Result<()>> },
-    Clear { wall: SystemTime, reply: oneshot::Sender<Result<(), ClearError>> },
+    Line {
+        wall: SystemTime,
+        level: Level,
+        msg: String,
+    },
+    /// A child's `*_syslog` line, already prefixed with its process name.
+    Syslog {
+        wall: SystemTime,
+        msg: String,
+    },
+    Reopen {
+        wall: SystemTime,
+        reply: oneshot::Sender<std::io::Result<()>>,
+    },
+    Clear {
+        wall: SystemTime,
+        reply: oneshot::Sender<Result<(), ClearError>>,
+    },
 }
 
 /// A cheap handle for writing to the daemon log.
@@ -60,6 +75,7 @@ impl MainLogHandle {
                         }
                         log.log(wall, level, &msg);
                     }
+                    LogMsg::Syslog { wall, msg } => log.send_syslog(wall, &msg),
                     LogMsg::Reopen { wall, reply } => {
                         let _ = reply.send(log.reopen(wall));
                     }
@@ -89,6 +105,15 @@ impl MainLogHandle {
             return;
         }
         let line = LogMsg::Line { wall: crate::sys::clock::wall_now(), level, msg: msg.into() };
+        if self.tx.try_send(line).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Queues one child output line for syslog (whatever the level; dropped lines are
+    /// counted and reported like the log's own).
+    pub fn syslog(&self, msg: String) {
+        let line = LogMsg::Syslog { wall: crate::sys::clock::wall_now(), msg };
         if self.tx.try_send(line).is_err() {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
@@ -175,5 +200,39 @@ impl OutputHook for ChildOutputLog {
             Level::Debug,
             format!("{} {} emitted a comm event", py_repr(&self.name), self.channel.as_str()),
         );
+    }
+}
+
+/// The output-pump hook for `stdout_syslog`/`stderr_syslog`: each line of each chunk goes
+/// to syslog as `<process name> <line>` (Python's format for it), before the hooks it wraps.
+/// Bytes that are not UTF-8 are replaced (Python fails on them and loses the chunk).
+pub struct SyslogOutput {
+    pub log: MainLogHandle,
+    pub name: String,
+    pub inner: Option<Box<dyn OutputHook>>,
+}
+
+impl OutputHook for SyslogOutput {
+    fn on_output(&mut self, data: &[u8]) {
+        let text = String::from_utf8_lossy(data);
+        for line in super::syslog::lines(&text) {
+            self.log.syslog(format!("{} {line}", self.name));
+        }
+        if let Some(inner) = &mut self.inner {
+            inner.on_output(data);
+        }
+    }
+
+    fn on_captured(&mut self, data: &[u8]) {
+        // Captured output goes to the capture log, not to the normal log's syslog.
+        if let Some(inner) = &mut self.inner {
+            inner.on_captured(data);
+        }
+    }
+
+    fn on_communication(&mut self, payload: Vec<u8>) {
+        if let Some(inner) = &mut self.inner {
+            inner.on_communication(payload);
+        }
     }
 }

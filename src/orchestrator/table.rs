@@ -181,6 +181,7 @@ impl<S: Shell> Orchestrator<S> {
                 capture_maxbytes: lc.capture_maxbytes,
                 create_now: lc.logfile == LogTarget::Auto,
                 events_enabled: lc.events_enabled,
+                syslog: lc.syslog,
             };
             let wants_events = [&pc.stdout, &pc.stderr]
                 .iter()
@@ -202,6 +203,7 @@ impl<S: Shell> Orchestrator<S> {
                 publisher: wants_events.then(|| self.bus.publisher()),
                 pool: pool.clone(),
                 mainlog: self.log.enabled(Level::Debug).then(|| self.log.clone()),
+                syslog: (pc.stdout.syslog || pc.stderr.syslog).then(|| self.log.clone()),
             };
             self.shell.start_runner(spec);
             let entry = Entry {

@@ -36,6 +36,8 @@ pub struct LogSpec {
     pub create_now: bool,
     /// `*_events_enabled`: PROCESS_LOG events for this channel's output.
     pub events_enabled: bool,
+    /// `*_syslog`: each output line to syslog too.
+    pub syslog: bool,
 }
 
 /// Everything a runner needs to spawn its process; fixed for the runner's lifetime.
@@ -62,6 +64,8 @@ pub struct RunnerSpec {
     /// The daemon log, set only when `loglevel` is debug or lower: each chunk of output is
     /// then logged there too, and the end of each output pipe is reported.
     pub mainlog: Option<crate::logio::mainlog_task::MainLogHandle>,
+    /// The daemon log, whose thread sends `*_syslog` lines (set when a channel has it).
+    pub syslog: Option<crate::logio::mainlog_task::MainLogHandle>,
 }
 
 /// What the orchestrator asks of a runner.
@@ -556,20 +560,40 @@ impl Runner {
             }
             _ => None,
         };
-        let Some(log) = self.spec.mainlog.clone() else {
+        // Python's order for a chunk: the child log (syslog included), the DEBG line, events.
+        let debug = self.spec.mainlog.clone();
+        let hook = match &debug {
+            Some(log) => {
+                let hook: Box<dyn pump::OutputHook> =
+                    Box::new(crate::logio::mainlog_task::ChildOutputLog {
+                        log: log.clone(),
+                        name: self.spec.name.clone(),
+                        channel,
+                        inner: hook,
+                    });
+                Some(hook)
+            }
+            None => hook,
+        };
+        let hook = match (&self.spec.syslog, spec.syslog) {
+            (Some(log), true) => {
+                let hook: Box<dyn pump::OutputHook> =
+                    Box::new(crate::logio::mainlog_task::SyslogOutput {
+                        log: log.clone(),
+                        name: self.spec.name.clone(),
+                        inner: hook,
+                    });
+                Some(hook)
+            }
+            _ => hook,
+        };
+        if debug.is_none() {
             // The pump outlives the child when a grandchild keeps the pipe open; it ends at EOF.
             tokio::spawn(pump::run(fd, writer, opts, hook));
             return;
-        };
-        let hook: Box<dyn pump::OutputHook> =
-            Box::new(crate::logio::mainlog_task::ChildOutputLog {
-                log,
-                name: self.spec.name.clone(),
-                channel,
-                inner: hook,
-            });
+        }
         let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
-        let pumping = Box::pin(pump::run(fd, writer, opts, Some(hook)));
+        let pumping = Box::pin(pump::run(fd, writer, opts, hook));
         let dispatcher = std::ptr::from_ref(&*pumping) as *const u8 as usize;
         let task = tokio::spawn(async move {
             pumping.await;

@@ -442,3 +442,48 @@ fn container_style_dev_stdout_logs() {
     d.wait_for_log("hello from the child");
     d.wait_for_log("success: hello entered RUNNING state");
 }
+
+#[test]
+fn syslog_gets_the_daemon_log_and_child_output_lines() {
+    let sock_dir = crate::support::tempdir();
+    let sock_path = sock_dir.path().join("log");
+    let server = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind syslog socket");
+    server.set_read_timeout(Some(std::time::Duration::from_millis(200))).expect("timeout");
+    let text = conf(
+        "[program:talk]\ncommand=sh -c 'printf \"one\\ntwo\\n\"; printf \"bad \\377\\n\" >&2; exec sleep 1000'\n\
+         stdout_syslog=true\nstderr_syslog=true\n\
+         [program:quiet]\ncommand=sh -c 'echo not-to-syslog; exec sleep 1000'\n",
+    )
+    .replace("logfile={dir}/main.log", "logfile=syslog");
+    let sock = sock_path.display().to_string();
+    let d = Daemon::start_env(
+        &crate::support::bin(),
+        &text,
+        &[],
+        &[("SUPERVISORD_SYSLOG_SOCKET", sock.as_str())],
+    );
+    let mut got: Vec<String> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let wanted =
+        ["supervisord: talk one", "supervisord: talk two", "supervisord: talk bad \u{fffd}"];
+    let res = poll("syslog lines", DEADLINE, || {
+        while let Ok(n) = server.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        let spawned = got.iter().any(|l| l.contains(" INFO spawned: 'talk' with pid "));
+        (spawned && wanted.iter().all(|w| got.iter().any(|l| l.ends_with(w)))).then_some(())
+    });
+    if let Err(e) = res {
+        panic!("{e}\n{got:#?}\n{}", d.explain());
+    }
+    for l in &got {
+        // `<14>`: user.info, whatever the level; glibc's stamp; then supervisord's ident.
+        assert!(l.starts_with("<14>") && l[4..].chars().nth(15) == Some(' '), "{l:?}");
+        assert!(l[20..].starts_with("supervisord: "), "{l:?}");
+    }
+    let daemon_line = got.iter().find(|l| l.contains(" INFO spawned: 'talk'")).expect("spawn line");
+    assert!(daemon_line.ends_with('\n'), "the daemon log's format ends in a newline");
+    assert!(!got.iter().any(|l| l.contains("not-to-syslog")), "{got:#?}");
+    // Under -n the lines still reach stdout.
+    assert!(d.stdout().contains("INFO spawned: 'talk' with pid "), "{}", d.explain());
+}
