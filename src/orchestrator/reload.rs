@@ -61,6 +61,10 @@ impl<S: Shell> Orchestrator<S> {
                     undelivered(&self.log, &err);
                 }
             }
+            if let crate::config::GroupKind::FcgiProgram { socket, .. } = &group.config.kind {
+                let url = crate::sys::socket::url(socket);
+                self.log.log(crate::logio::mainlog::Level::Info, format!("Closing socket {url}"));
+            }
             // Python unsubscribes the pool before announcing the removal.
             self.bus.remove_pool(name);
             self.bus.publish(Event::group_removed(name));

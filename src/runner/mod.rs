@@ -64,6 +64,9 @@ pub struct RunnerSpec {
     /// The daemon log, set only when `loglevel` is debug or lower: each chunk of output is
     /// then logged there too, and the end of each output pipe is reported.
     pub mainlog: Option<crate::logio::mainlog_task::MainLogHandle>,
+    /// An `[fcgi-program:x]`'s socket, the child's fd 0 (shared by the group's processes),
+    /// or why it could not be created (then every spawn fails with that message).
+    pub fcgi_socket: Option<Result<std::sync::Arc<OwnedFd>, String>>,
     /// The daemon log, whose thread sends `*_syslog` lines (set when a channel has it).
     pub syslog: Option<crate::logio::mainlog_task::MainLogHandle>,
 }
@@ -480,7 +483,13 @@ impl Runner {
             group_name: &spec.group,
         };
         let env = spawn::env_for_child(self.daemon_env.iter().cloned(), &vars, &spec.environment);
+        let stdin_socket = match &spec.fcgi_socket {
+            None => None,
+            Some(Ok(sock)) => Some(std::os::fd::AsRawFd::as_raw_fd(&**sock)),
+            Some(Err(message)) => return Err(message.clone()),
+        };
         let sspec = SpawnSpec {
+            stdin_socket,
             name: spec.name.clone(),
             program,
             argv,

@@ -30,5 +30,6 @@ pub mod memcpy;
 
 pub mod reaper;
 pub mod signals;
+pub mod socket;
 pub mod spawn;
 pub mod users;

@@ -487,3 +487,53 @@ fn syslog_gets_the_daemon_log_and_child_output_lines() {
     // Under -n the lines still reach stdout.
     assert!(d.stdout().contains("INFO spawned: 'talk' with pid "), "{}", d.explain());
 }
+
+#[test]
+fn fcgi_program_processes_share_the_socket_as_fd_0() {
+    // Accepts on fd 0 for ever and answers each connection with its pid.
+    let server = "import socket,os;s=socket.socket(fileno=0);\
+                  [(lambda c:(c.sendall(str(os.getpid()).encode()),c.close()))(s.accept()[0]) \
+                  for _ in iter(int,1)]";
+    let text = conf(&format!(
+        "[fcgi-program:app]\ncommand=python3 -c \"{server}\"\nsocket=unix://{{dir}}/%(program_name)s.sock\n\
+         socket_mode=0660\nnumprocs=2\nprocess_name=%(program_name)s_%(process_num)d\nstartsecs=0\n"
+    ));
+    let d = Daemon::start(&text);
+    d.ready();
+    let pids: Vec<i64> = ["app:app_0", "app:app_1"]
+        .iter()
+        .map(|n| d.wait_state(n, "RUNNING")["pid"].as_i64().unwrap_or(0))
+        .collect();
+    let sock = d.path("app.sock");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&sock).expect("socket").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o660);
+    // Both processes have the one listening socket as their stdin.
+    let fd0: Vec<String> = pids
+        .iter()
+        .map(|p| {
+            std::fs::read_link(format!("/proc/{p}/fd/0"))
+                .map(|l| l.display().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(fd0[0].starts_with("socket:[") && fd0[0] == fd0[1], "{fd0:?}");
+    let answer = poll("an answer on the socket", DEADLINE, || {
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).ok()?;
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut s, &mut out).ok()?;
+        Some(out)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    let pid: i64 = answer.trim().parse().unwrap_or(0);
+    assert!(pids.contains(&pid), "{answer:?} from {pids:?}");
+    // Removing the group closes the socket.
+    crate::support::rpc::ok(&d.sock(), "supervisor.stopProcessGroup", serde_json::json!(["app"]));
+    crate::support::rpc::ok(&d.sock(), "supervisor.removeProcessGroup", serde_json::json!(["app"]));
+    poll("the socket to close", DEADLINE, || {
+        std::os::unix::net::UnixStream::connect(&sock).is_err().then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    assert!(d.stdout().contains(&format!("INFO Closing socket unix://{}", sock.display())));
+}
