@@ -882,6 +882,16 @@ impl<'a> Ctl<'a> {
         } else {
             None
         };
+        // The Go rewrite's `tail NAME [stdout|stderr] BYTES`: a trailing number, which
+        // Python refuses as a bad channel, is the byte count.
+        let go_bytes = if modifier.is_none()
+            && (2..=3).contains(&args.len())
+            && args.last().is_some_and(|b| !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()))
+        {
+            args.pop().and_then(py_int)
+        } else {
+            None
+        };
         let (name, channel) = match args.as_slice() {
             [name] => (*name, "stdout".to_string()),
             [name, .., last] => {
@@ -898,7 +908,7 @@ impl<'a> Ctl<'a> {
             [] => return fail(self, "Error: tail requires process name", false),
         };
         let bytes = match modifier {
-            None => Some(1600),
+            None => Some(go_bytes.unwrap_or(1600)),
             Some(m) if &m[1..] == "f" => None,
             Some(m) => match py_int(&m[1..]) {
                 Some(n) => Some(n),
@@ -953,6 +963,11 @@ impl<'a> Ctl<'a> {
                     return self.follow_and_report(&[Source::Main], "/mainlogtail");
                 }
                 Some(what) => match py_int(what) {
+                    Some(n) => n,
+                    None => return fail(self, &format!("Error: bad argument {a}"), false),
+                },
+                // The Go rewrite's `maintail BYTES` (Python: a bad argument).
+                None if !a.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) => match py_int(a) {
                     Some(n) => n,
                     None => return fail(self, &format!("Error: bad argument {a}"), false),
                 },

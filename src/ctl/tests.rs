@@ -657,3 +657,27 @@ fn search_path_is_pythons() {
         ]
     );
 }
+
+#[test]
+fn go_style_tail_and_maintail_byte_counts() {
+    let read = |method: &str, name: Option<&str>, bytes: i64| {
+        let mut params: Vec<Value> = name.map(|n| vec![s(n)]).unwrap_or_default();
+        params.extend([i(-bytes), i(0)]);
+        rec(method, params, Ok(s("data\n")))
+    };
+    for (line, call) in [
+        ("tail web 100", read("supervisor.readProcessStdoutLog", Some("web"), 100)),
+        ("tail web stderr 7", read("supervisor.readProcessStderrLog", Some("web"), 7)),
+        ("tail web STDOUT 5", read("supervisor.readProcessStdoutLog", Some("web"), 5)),
+        ("maintail 300", read("supervisor.readLog", None, 300)),
+    ] {
+        let got = run_line(Replay::new("unix:///s", vec![call]), line, &mut Script::new(0));
+        assert_eq!((got.stdout.as_str(), got.exit), ("data\n\n", 0), "{line}");
+        assert!(got.replay.calls.is_empty(), "{line}: {:?}", got.replay.calls);
+    }
+    // What Python means stays: a word that is not a number is still a bad channel.
+    let version = rec("supervisor.getVersion", vec![], Ok(s("3.0")));
+    let got =
+        run_line(Replay::new("unix:///s", vec![version]), "tail web 10x", &mut Script::new(0));
+    assert_eq!((got.stdout.as_str(), got.exit), ("Error: bad channel '10x'\n", 1));
+}
