@@ -101,6 +101,7 @@ impl<S: Shell> Orchestrator<S> {
             }
             Fact::Exited { pid, status, .. } => {
                 self.feed(&g, &p, Input::Exited { pid, status });
+                self.release_holds(id, &format!("{g}:{p}"));
                 // Python notes the SIGCHLD after it has reaped and judged the exit.
                 self.log.log(Level::Debug, "received SIGCHLD indicating a child quit");
             }

@@ -54,6 +54,7 @@ impl<S: Shell> Orchestrator<S> {
         }
         if let Some(group) = self.groups.remove(name) {
             for e in group.procs.values() {
+                self.holds.remove(&e.id);
                 self.by_id.remove(&e.id);
                 self.waiters.remove(&e.id);
                 self.spawn_answered(e.id);
