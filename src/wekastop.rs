@@ -78,7 +78,7 @@ pub fn main(args: Vec<OsString>) -> u8 {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut err = std::io::stderr();
-    let mut env = ctl::Terminal::new();
+    let mut env = ctl::Terminal::new(ctl::shell::Console::plain());
     let code = {
         let mut ctl = Ctl::new(&mut client, &mut out, &mut err, &mut env);
         // Python's stop, message for message; a dead daemon is reported here too.

@@ -158,6 +158,7 @@ fn sh(script: &str) -> SpawnSpec {
         umask: None,
         user: None,
         redirect_stderr: false,
+        stdin_socket: None,
     }
 }
 

@@ -69,6 +69,7 @@ pub fn prepare(command: &str, ctx: &ExecContext<'_>) -> Result<SpawnSpec, String
         user,
         // One pipe for both streams: its last line is the failure reason.
         redirect_stderr: true,
+        stdin_socket: None,
     })
 }
 

@@ -19,6 +19,10 @@ pub struct ClientConfig {
     pub serverurl: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// `prompt` (the shell's prompt is this and `> `); `None` for Python's `supervisor`.
+    pub prompt: Option<String>,
+    /// `history_file` (`%(here)s` expanded, made absolute): the shell's readline history.
+    pub history_file: Option<String>,
 }
 
 /// Reads `path`. The error is the message Python's `ClientOptions` gives (printed as a
@@ -47,7 +51,11 @@ pub fn read(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<ClientC
     };
     let username = get(ctl, "supervisorctl", "username", &names)?;
     let password = get(ctl, "supervisorctl", "password", &names)?;
+    let prompt = get(ctl, "supervisorctl", "prompt", &names)?;
     names.here = Some(&here);
+    let history_file = get(ctl, "supervisorctl", "history_file", &names)?
+        .filter(|h| !h.is_empty())
+        .map(|h| normalize_path(Path::new(&h)).to_string_lossy().into_owned());
     let mut serverurl = get(ctl, "supervisorctl", "serverurl", &names)?;
     if serverurl.is_none()
         && let Some(http) = sections.get("unix_http_server")
@@ -59,7 +67,7 @@ pub fn read(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<ClientC
         Some(p) => format!("unix://{}", normalize_path(Path::new(p)).display()),
         None => url,
     });
-    Ok(ClientConfig { serverurl, username, password })
+    Ok(ClientConfig { serverurl, username, password, prompt, history_file })
 }
 
 type Sections = HashMap<String, HashMap<String, String>>;

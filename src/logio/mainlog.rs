@@ -95,6 +95,63 @@ pub fn format_line(wall: SystemTime, level: Level, msg: &str) -> String {
     format_line_at(LocalTime::of(wall), level, msg)
 }
 
+/// Python's `time.ctime()` in local time: `Sun Nov 29 19:37:59 2026`.
+pub fn ctime(wall: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = i64::try_from(wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+        .unwrap_or(i64::MAX);
+    // SAFETY: an all-zero `tm` is a valid value; localtime_r only writes the `tm` given.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers for the call; localtime_r is thread-safe.
+    unsafe { libc::localtime_r(&secs, &mut tm) };
+    let day = usize::try_from(tm.tm_wday).ok().and_then(|d| DAYS.get(d)).unwrap_or(&"Sun");
+    let month = usize::try_from(tm.tm_mon).ok().and_then(|m| MONTHS.get(m)).unwrap_or(&"Jan");
+    format!(
+        "{day} {month} {:2} {:02}:{:02}:{:02} {}",
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        tm.tm_year + 1900
+    )
+}
+
+/// Medusa's access-log date: the UTC time followed by the local zone's standard offset
+/// (`29/Nov/2026:19:38:02 +0000`; Medusa pairs GMT with the local offset, and so do we).
+pub fn medusa_date(wall: SystemTime) -> String {
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = i64::try_from(wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+        .unwrap_or(i64::MAX);
+    // SAFETY: all-zero `tm`s are valid values; both calls only write the `tm` they are given.
+    let (mut gmt, mut local): (libc::tm, libc::tm) = unsafe { std::mem::zeroed() };
+    // SAFETY: valid pointers for the calls; the _r variants are thread-safe.
+    unsafe {
+        libc::gmtime_r(&secs, &mut gmt);
+        libc::localtime_r(&secs, &mut local);
+    }
+    // Python's `time.timezone`: the offset without daylight saving.
+    let mut offset = local.tm_gmtoff;
+    if local.tm_isdst > 0 {
+        offset -= 3600;
+    }
+    let sign = if offset < 0 { '-' } else { '+' };
+    let offset = offset.unsigned_abs();
+    let month = usize::try_from(gmt.tm_mon).ok().and_then(|m| MONTHS.get(m)).unwrap_or(&"Jan");
+    format!(
+        "{:02}/{month}/{}:{:02}:{:02}:{:02} {sign}{:02}{:02}",
+        gmt.tm_mday,
+        gmt.tm_year + 1900,
+        gmt.tm_hour,
+        gmt.tm_min,
+        gmt.tm_sec,
+        offset / 3600,
+        offset % 3600 / 60
+    )
+}
+
 /// The DEBG message Python logs for each chunk of child output when `loglevel` is debug or
 /// lower: `'web' stdout output:\n<text>`, or `Undecodable: b'…'` when the chunk is not
 /// UTF-8 (Python's `POutputDispatcher._log`).
@@ -142,7 +199,8 @@ pub enum ClearError {
     Failed,
 }
 
-/// The daemon log: a rotating file and, under `-n` without `-s`, stdout.
+/// The daemon log: a rotating file (or syslog) and, under `-n` without `-s`, stdout. It
+/// also sends the children's `*_syslog` lines, so that only its thread talks to syslog.
 #[derive(Debug)]
 pub struct MainLog {
     level: Level,
@@ -150,12 +208,52 @@ pub struct MainLog {
     to_stdout: bool,
     /// True after a failed file write, so a full disk is reported once, not per line.
     failing: bool,
+    /// `logfile=syslog`.
+    to_syslog: bool,
+    syslog: super::syslog::Syslog,
+    /// True after a failed syslog send, reported once until a send succeeds.
+    syslog_failing: bool,
 }
 
 impl MainLog {
     /// A log over an already opened writer (or none), at `level`.
     pub fn new(level: Level, file: Option<RotatingWriter>, to_stdout: bool) -> MainLog {
-        MainLog { level, file, to_stdout, failing: false }
+        MainLog {
+            level,
+            file,
+            to_stdout,
+            failing: false,
+            to_syslog: false,
+            syslog: super::syslog::Syslog::default(),
+            syslog_failing: false,
+        }
+    }
+
+    /// A log that goes to syslog (`logfile=syslog`), each line of a message on its own, as
+    /// Python's `SyslogHandler` sends it.
+    pub fn syslog(level: Level, to_stdout: bool) -> MainLog {
+        MainLog { to_syslog: true, ..MainLog::new(level, None, to_stdout) }
+    }
+
+    /// Sends one message to syslog; a failure is reported once (on stderr, and in the log
+    /// file when there is one) until a send succeeds again.
+    pub fn send_syslog(&mut self, wall: SystemTime, msg: &str) {
+        match self.syslog.send(wall, msg) {
+            Ok(()) => self.syslog_failing = false,
+            Err(e) => {
+                if !self.syslog_failing {
+                    self.syslog_failing = true;
+                    let note = format!(
+                        "cannot send to syslog at {}: {e} (lines are lost until it answers)",
+                        self.syslog.path().display()
+                    );
+                    eprintln!("supervisord: {note}");
+                    if let Some(file) = &mut self.file {
+                        let _ = file.write_all(format_line(wall, Level::Error, &note).as_bytes());
+                    }
+                }
+            }
+        }
     }
 
     /// Opens `logfile` with its rotation settings; `to_stdout` is `nodaemon && !silent`.
@@ -194,6 +292,11 @@ impl MainLog {
             // Python's stdout handler ignores EPIPE; a closed stdout must not stop logging.
             let mut out = io::stdout().lock();
             let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+        }
+        if self.to_syslog {
+            for part in super::syslog::lines(msg) {
+                self.send_syslog(wall, &format_line(wall, level, part));
+            }
         }
         if let Some(file) = &mut self.file {
             match file.write_all(line.as_bytes()) {
@@ -314,6 +417,19 @@ mod tests {
         );
         assert_eq!(py_bytes_repr(b"it's \"x\"\\\t\x7f"), "b'it\\'s \"x\"\\\\\\t\\x7f'");
         assert_eq!(py_bytes_repr(b"it's"), "b\"it's\"");
+    }
+
+    #[test]
+    fn medusa_and_ctime_dates() {
+        // 2026-11-29 19:38:02 UTC, a Sunday; under TZ=UTC (the test's zone may differ, so
+        // only the zone-free parts are exact).
+        let wall = UNIX_EPOCH + Duration::from_secs(1_795_981_082);
+        let d = medusa_date(wall);
+        assert!(d.starts_with("29/Nov/2026:19:38:02 "), "{d}");
+        assert_eq!(d.len(), "29/Nov/2026:19:38:02 +0000".len());
+        let c = ctime(UNIX_EPOCH + Duration::from_secs(1_795_000_000));
+        assert_eq!(c.len(), "Sun Nov 29 19:37:59 2026".len(), "{c}");
+        assert!(c.ends_with(" 2026"), "{c}");
     }
 
     #[test]

@@ -74,5 +74,6 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime) -> ProcessInfo {
         stderr_logfile: path_str(&e.stderr_path),
         pid: e.proc.pid().map_or(0, i64::from),
         description,
+        last_exit: e.proc.last_exit().map(|s| i64::from(s.code())),
     }
 }

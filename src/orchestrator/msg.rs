@@ -57,6 +57,9 @@ pub struct ProcessInfo {
     pub stderr_logfile: String,
     pub pid: i64,
     pub description: String,
+    /// The status of the last exit, too-quick ones included (which Python's `exitstatus`
+    /// does not keep); `None` before the first. Only `weka.getLastExitStatus` shows it.
+    pub last_exit: Option<i64>,
 }
 
 /// The answer for one process of a start/stop/signal: done now, or a receiver the caller
@@ -220,11 +223,16 @@ pub enum Request {
     GetAutoRecovery {
         reply: Reply<(bool, i64)>,
     },
+    /// `weka.disableAutoRecovery([holder])`: with a holder (`group:name`), the hold is
+    /// released when that process exits, if it has not released it itself.
     DisableAutoRecovery {
-        reply: Reply<()>,
+        holder: Option<String>,
+        reply: Reply<Result<(), Fault>>,
     },
+    /// `weka.enableAutoRecovery([holder])`: a holder releases one of its own holds.
     EnableAutoRecovery {
-        reply: Reply<()>,
+        holder: Option<String>,
+        reply: Reply<Result<(), Fault>>,
     },
     /// `sendRemoteCommEvent(type, data)`: a REMOTE_COMMUNICATION event.
     RemoteCommEvent {

@@ -54,12 +54,17 @@ impl<S: Shell> Orchestrator<S> {
         }
         if let Some(group) = self.groups.remove(name) {
             for e in group.procs.values() {
+                self.holds.remove(&e.id);
                 self.by_id.remove(&e.id);
                 self.waiters.remove(&e.id);
                 self.spawn_answered(e.id);
                 if let Err(err) = self.shell.retire(e.id) {
                     undelivered(&self.log, &err);
                 }
+            }
+            if let crate::config::GroupKind::FcgiProgram { socket, .. } = &group.config.kind {
+                let url = crate::sys::socket::url(socket);
+                self.log.log(crate::logio::mainlog::Level::Info, format!("Closing socket {url}"));
             }
             // Python unsubscribes the pool before announcing the removal.
             self.bus.remove_pool(name);

@@ -60,7 +60,7 @@ pub enum LogLine {
     /// INFO `spawnerr: can't find command 'x'`.
     SpawnErr { msg: String },
     /// INFO `success: web entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)`.
-    Success { name: String, startsecs: u64 },
+    Success { name: String, startsecs: i64 },
     /// `exited: web (exit status 3; not expected)`: INFO when expected, else WARN.
     Exited { name: String, status: ExitStatus, expected: bool },
     /// `stopped: web (terminated by SIGTERM)`: INFO when the status is in `exitcodes`, else WARN.

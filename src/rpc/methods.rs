@@ -696,14 +696,18 @@ impl Methods {
                 let (enabled, count) = self.ask(|reply| Request::GetAutoRecovery { reply }).await?;
                 Ok(Value::record([("enabled", Value::Bool(enabled)), ("count", Value::Int(count))]))
             }
+            // An optional `group:name` ties the hold to that process: the daemon releases it
+            // when the process exits (a listener that crashed cannot keep it for good).
             "disableAutoRecovery" => {
-                Params::new(params, 0, 0)?;
-                self.ask(|reply| Request::DisableAutoRecovery { reply }).await?;
+                let p = Params::new(params, 0, 1)?;
+                let holder = if p.v.is_empty() { None } else { Some(p.str(0)?) };
+                self.ask(|reply| Request::DisableAutoRecovery { holder, reply }).await??;
                 Ok(Value::Bool(true))
             }
             "enableAutoRecovery" => {
-                Params::new(params, 0, 0)?;
-                self.ask(|reply| Request::EnableAutoRecovery { reply }).await?;
+                let p = Params::new(params, 0, 1)?;
+                let holder = if p.v.is_empty() { None } else { Some(p.str(0)?) };
+                self.ask(|reply| Request::EnableAutoRecovery { holder, reply }).await??;
                 Ok(Value::Bool(true))
             }
             "startProcess" => {
@@ -711,9 +715,17 @@ impl Methods {
                 let (spec, wait) = (p.str(0)?, p.bool_or(1, true)?);
                 self.start_spec(spec, wait, true).await
             }
+            // The last exit's status (-1 for a signal), also after an exit within
+            // startsecs, where getProcessInfo's exitstatus is 0 as in Python; false before
+            // the first exit.
+            "getLastExitStatus" => {
+                let spec = Params::new(params, 1, 1)?.str(0)?;
+                let info = self.ask(|reply| Request::ProcessInfo { spec, reply }).await??;
+                Ok(info.last_exit.map_or(Value::Bool(false), Value::Int))
+            }
             "stopAllIoNodes" => {
                 let wait = Params::new(params, 0, 1)?.bool_or(0, true)?;
-                self.ask(|reply| Request::DisableAutoRecovery { reply }).await?;
+                self.ask(|reply| Request::DisableAutoRecovery { holder: None, reply }).await??;
                 let res =
                     self.ask(|reply| Request::Stop { target: Target::IoNodes, wait, reply }).await;
                 let out = match res {
@@ -721,7 +733,7 @@ impl Methods {
                     Ok(Err(f)) | Err(f) => Err(f),
                 };
                 // Re-enable whatever happened, so a failed call cannot leave it held off.
-                let _ = self.ask(|reply| Request::EnableAutoRecovery { reply }).await;
+                let _ = self.ask(|reply| Request::EnableAutoRecovery { holder: None, reply }).await;
                 out
             }
             _ => Err(Fault::bare(FaultKind::UnknownMethod)),
@@ -771,13 +783,18 @@ fn fault_value(f: &Fault) -> Value {
 const WEKA: &[(&str, &[&str], &str)] = &[
     (
         "weka.disableAutoRecovery",
-        &["boolean"],
-        "Hold off automatic restarts (nestable).\n\n@return boolean result",
+        &["boolean", "string"],
+        "Hold off automatic restarts (nestable). With the name of the calling process, the hold is released when that process exits.\n\n@param string holder (optional)\n@return boolean result",
     ),
     (
         "weka.enableAutoRecovery",
-        &["boolean"],
-        "Undo one disableAutoRecovery (never above on).\n\n@return boolean result",
+        &["boolean", "string"],
+        "Undo one disableAutoRecovery (never above on); a holder releases its own hold.\n\n@param string holder (optional)\n@return boolean result",
+    ),
+    (
+        "weka.getLastExitStatus",
+        &["int", "string"],
+        "The status of a process's last exit, also within startsecs (-1 for a signal; false before any).\n\n@param string name\n@return int result",
     ),
     (
         "weka.getAutoRecovery",

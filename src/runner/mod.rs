@@ -53,6 +53,8 @@ pub struct LogSpec {
     pub create_now: bool,
     /// `*_events_enabled`: PROCESS_LOG events for this channel's output.
     pub events_enabled: bool,
+    /// `*_syslog`: each output line to syslog too.
+    pub syslog: bool,
 }
 
 /// Everything a runner needs to spawn its process; fixed for the runner's lifetime.
@@ -78,6 +80,14 @@ pub struct RunnerSpec {
     /// For `[eventlistener:x]` processes: the pool that gets the child's stdin and stdout
     /// (the protocol channel) instead of the stdout log pump.
     pub pool: Option<crate::events::PoolHandle>,
+    /// The daemon log, set only when `loglevel` is debug or lower: each chunk of output is
+    /// then logged there too, and the end of each output pipe is reported.
+    pub mainlog: Option<crate::logio::mainlog_task::MainLogHandle>,
+    /// An `[fcgi-program:x]`'s socket, the child's fd 0 (shared by the group's processes),
+    /// or why it could not be created (then every spawn fails with that message).
+    pub fcgi_socket: Option<Result<std::sync::Arc<OwnedFd>, String>>,
+    /// The daemon log, whose thread sends `*_syslog` lines (set when a channel has it).
+    pub syslog: Option<crate::logio::mainlog_task::MainLogHandle>,
 }
 
 /// What the orchestrator asks of a runner.
@@ -148,6 +158,18 @@ pub enum Fact {
         level: crate::logio::mainlog::Level,
         message: String,
     },
+    /// The child exited and its output pipe is no longer watched for it (sent only under
+    /// a debug `loglevel`, before `Exited`, for Python's DEBG `fd N closed, stopped
+    /// monitoring <POutputDispatcher …>` line). `process` and `dispatcher` are addresses
+    /// that stand in for Python's object ids; `kind` is Python's dispatcher class.
+    OutputClosed {
+        id: ProcId,
+        fd: i32,
+        channel: Channel,
+        kind: &'static str,
+        process: usize,
+        dispatcher: usize,
+    },
 }
 
 /// A live child as the runner sees it.
@@ -185,6 +207,9 @@ pub struct Runner {
     rescan_at: Option<Instant>,
     /// Processes left running by exits on their own: never stopped as this one's.
     abandoned: Vec<ProcKey>,
+    /// The live child's output pumps (only kept under a debug `loglevel`, where the exit
+    /// waits briefly for them so that output and pipe lines precede the exit line).
+    pumps: Vec<Pumping>,
 }
 
 /// A stop that also covers the process's descendants.
@@ -246,6 +271,7 @@ impl Runner {
             next_scan: None,
             rescan_at: None,
             abandoned: Vec::new(),
+            pumps: Vec::new(),
         };
         tokio::spawn(runner.run());
         tx
@@ -328,6 +354,27 @@ impl Runner {
         let Some(live) = self.live.take() else { return };
         // The reaper is gone only when the runtime is shutting down; nothing to report.
         let Some(reaped) = reaped else { return };
+        if !self.pumps.is_empty() {
+            // Python drains a child's pipes before it judges the exit, and stops watching
+            // them; give the pumps a moment to read what the exit has just made readable
+            // (a grandchild holding the pipes open is not waited for, and its output is
+            // still logged later), then report the pipes as Python closes them.
+            let mut pumps = std::mem::take(&mut self.pumps);
+            let handles = pumps.iter_mut().filter_map(|p| p.task.take());
+            let all = futures_join_all(handles.collect());
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(20), all).await;
+            for p in pumps {
+                let closed = Fact::OutputClosed {
+                    id: self.spec.id,
+                    fd: p.fd,
+                    channel: p.channel,
+                    kind: p.kind,
+                    process: std::ptr::from_ref(&self.spec) as usize,
+                    dispatcher: p.dispatcher,
+                };
+                let _ = self.facts.send(closed).await;
+            }
+        }
         let status = match reaped.status {
             RawExit::Exited(code) => crate::procsup::ExitStatus::Exited(code),
             RawExit::Signaled { signal, core_dumped } => {
@@ -465,7 +512,20 @@ impl Runner {
                 if rc != 0 {
                     let err = std::io::Error::last_os_error();
                     // ESRCH: it just exited on its own; the reap will follow.
-                    if err.raw_os_error() != Some(libc::ESRCH) {
+                    if err.raw_os_error() == Some(libc::ESRCH) {
+                        if self.spec.mainlog.is_some() {
+                            let now = match purpose {
+                                SignalPurpose::Kill => "",
+                                SignalPurpose::Signal => "now ",
+                            };
+                            let message = format!(
+                                "unable to signal {} (pid {pid}), it probably just {now}exited on its own: [Errno 3] No such process",
+                                self.spec.name
+                            );
+                            let level = crate::logio::mainlog::Level::Debug;
+                            let _ = self.facts.send(Fact::Log { level, message }).await;
+                        }
+                    } else {
                         let error = crate::sys::errno::display(err.raw_os_error().unwrap_or(0));
                         let _ = self
                             .facts
@@ -624,8 +684,20 @@ impl Runner {
         self.logs.retain(|(_, tx)| !tx.is_closed());
         let mut stdin = Some(stdin);
         let spec = self.spec.clone();
+        self.pumps.clear();
         match (&spec.pool, stdin.take()) {
             (Some(pool), Some(fd)) => {
+                if self.spec.mainlog.is_some() {
+                    let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&stdout);
+                    self.pumps.push(Pumping {
+                        task: None,
+                        fd: raw_fd,
+                        channel: Channel::Stdout,
+                        kind: "PEventListenerDispatcher",
+                        dispatcher: std::ptr::from_ref(pool) as usize,
+                        _id: Box::new(0),
+                    });
+                }
                 let log = stdout_log.map(|w| {
                     let tx = pump::spawn_sink(&self.services.pumps, w, self.label(Channel::Stdout));
                     self.logs.push((Channel::Stdout, tx.clone()));
@@ -689,9 +761,64 @@ impl Runner {
             }
             _ => None,
         };
+        // Python's order for a chunk: the child log (syslog included), the DEBG line, events.
+        let debug = self.spec.mainlog.clone();
+        let hook = match &debug {
+            Some(log) => {
+                let hook: Box<dyn pump::OutputHook> =
+                    Box::new(crate::logio::mainlog_task::ChildOutputLog {
+                        log: log.clone(),
+                        name: self.spec.name.clone(),
+                        channel,
+                        inner: hook,
+                    });
+                Some(hook)
+            }
+            None => hook,
+        };
+        let hook = match (&self.spec.syslog, spec.syslog) {
+            (Some(log), true) => {
+                let hook: Box<dyn pump::OutputHook> =
+                    Box::new(crate::logio::mainlog_task::SyslogOutput {
+                        log: log.clone(),
+                        name: self.spec.name.clone(),
+                        inner: hook,
+                    });
+                Some(hook)
+            }
+            _ => hook,
+        };
+        let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
         // The pump outlives the child when a grandchild keeps the pipe open; it ends at EOF.
-        let tx = pump::spawn(&self.services.pumps, fd, writer, opts, hook, self.label(channel));
+        let (tx, task) =
+            pump::spawn(&self.services.pumps, fd, writer, opts, hook, self.label(channel));
         self.logs.push((channel, tx));
+        if debug.is_some() {
+            // A unique address stands in for Python's dispatcher object id.
+            let id = Box::new(0u8);
+            let dispatcher = std::ptr::from_ref(&*id) as usize;
+            let kind = "POutputDispatcher";
+            let task = Some(task);
+            self.pumps.push(Pumping { task, fd: raw_fd, channel, kind, dispatcher, _id: id });
+        }
+    }
+}
+
+/// A pump of the live child, as the debug log reports it when the child exits.
+struct Pumping {
+    task: Option<tokio::task::JoinHandle<pump::PumpReport>>,
+    fd: i32,
+    channel: Channel,
+    kind: &'static str,
+    dispatcher: usize,
+    /// Keeps `dispatcher`'s address unique while the pump is reported.
+    _id: Box<u8>,
+}
+
+/// Awaits every handle (their results do not matter, only that they ended).
+async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<pump::PumpReport>>) {
+    for h in handles {
+        let _ = h.await;
     }
 }
 
@@ -743,7 +870,13 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
         group_name: &spec.group,
     };
     let env = spawn::env_for_child(services.daemon_env.iter().cloned(), &vars, &spec.environment);
+    let stdin_socket = match &spec.fcgi_socket {
+        None => None,
+        Some(Ok(sock)) => Some(std::os::fd::AsRawFd::as_raw_fd(&**sock)),
+        Some(Err(message)) => return Err(message.clone()),
+    };
     let sspec = SpawnSpec {
+        stdin_socket,
         name: spec.name.clone(),
         program,
         argv,
@@ -788,6 +921,7 @@ mod tests {
             capture_maxbytes: 0,
             create_now: false,
             events_enabled: false,
+            syslog: false,
         };
         RunnerSpec {
             id: 7,
@@ -806,6 +940,9 @@ mod tests {
             stop_tree: false,
             publisher: None,
             pool: None,
+            mainlog: None,
+            fcgi_socket: None,
+            syslog: None,
         }
     }
 

@@ -32,5 +32,6 @@ pub mod proctree;
 
 pub mod reaper;
 pub mod signals;
+pub mod socket;
 pub mod spawn;
 pub mod users;

@@ -358,8 +358,18 @@ impl World {
                 let res = self.ask(|reply| Request::RemoveGroup { name, reply });
                 self.answer(res);
             }
-            "disable" => self.ask(|reply| Request::DisableAutoRecovery { reply }),
-            "enable" => self.ask(|reply| Request::EnableAutoRecovery { reply }),
+            // An optional argument names the holder process (`disable lst:lst`).
+            "disable" | "enable" => {
+                let holder = args.first().map(|a| a.to_string());
+                let res = if verb == "disable" {
+                    self.ask(|reply| Request::DisableAutoRecovery { holder, reply })
+                } else {
+                    self.ask(|reply| Request::EnableAutoRecovery { holder, reply })
+                };
+                if res.is_err() {
+                    self.answer(res);
+                }
+            }
             "autorecovery" => {
                 let (on, count) = self.ask(|reply| Request::GetAutoRecovery { reply });
                 self.line(format!("  = on:{on} count:{count}"));
