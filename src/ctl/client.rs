@@ -16,7 +16,7 @@ use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 
 use base64::Engine as _;
 
-use crate::rpc::fault::Fault;
+use crate::fault::Fault;
 use crate::rpc::jsonrpc::{self, Reply};
 use crate::rpc::value::Value;
 use crate::sys::clock;

@@ -7,9 +7,9 @@
 //! A multi-line message is written as is. With `nodaemon` and not `silent` the same lines
 //! go to stdout too, before the file (so with `logfile=/dev/stdout` they appear twice).
 //!
-//! Local time comes from `libc::localtime_r`, which honours `TZ` and `/etc/localtime` in
-//! the static glibc build, as Python's `time.localtime` does. [`MainLog`] is a plain
-//! synchronous writer: the daemon gives it to one log task, and nothing else writes it.
+//! Local time comes from `sys::clock::local_tm`, as Python's `time.localtime`. [`MainLog`]
+//! is a plain synchronous writer: the daemon gives it to one log task, and nothing else
+//! writes it.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -43,13 +43,8 @@ impl LocalTime {
     /// `wall` in the local time zone (the epoch for a time before 1970).
     pub fn of(wall: SystemTime) -> LocalTime {
         let since = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
-        // time_t is i64 on every 64-bit Linux libc (the alias is deprecated on musl).
         let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-        // SAFETY: an all-zero `tm` is a valid value (integers, and a null `tm_zone`).
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        // SAFETY: both pointers are valid for the call; localtime_r is thread-safe.
-        let res = unsafe { libc::localtime_r(&secs, &mut tm) };
-        if res.is_null() {
+        let Some(tm) = crate::sys::clock::local_tm(secs) else {
             // Only for times glibc cannot represent; keep the line well-formed.
             return LocalTime {
                 year: 1970,
@@ -60,7 +55,7 @@ impl LocalTime {
                 second: 0,
                 millis: 0,
             };
-        }
+        };
         let u = |v: libc::c_int| u32::try_from(v).unwrap_or(0);
         LocalTime {
             year: tm.tm_year.saturating_add(1900),

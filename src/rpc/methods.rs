@@ -7,10 +7,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use super::docs::METHODS;
-use super::fault::{Fault, FaultKind};
 use super::server::{self, Dispatch, DispatchFuture, PathFuture, TailSource};
 use super::value::Value;
 use crate::config::{Config, GroupConfig, LogTarget, ProcessConfig};
+use crate::fault::{Fault, FaultKind};
 use crate::logio::mainlog::ClearError;
 use crate::logio::mainlog_task::MainLogHandle;
 use crate::logio::tail;

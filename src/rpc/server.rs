@@ -26,9 +26,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::fault::Fault;
 use super::value::Value;
 use super::{jsonrpc, logtail, xmlrpc};
+use crate::fault::Fault;
 use crate::orchestrator::LogChannel;
 
 /// The largest request body accepted; `sendProcessStdin` is the only method that sends
