@@ -12,14 +12,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
 use base64::Engine as _;
 
 use crate::fault::Fault;
 use crate::rpc::jsonrpc::{self, Reply};
 use crate::rpc::value::Value;
-use crate::sys::clock;
 
 /// Where our JSON-RPC endpoint lives on the daemon's HTTP server (docs/control-plane.md).
 pub const JRPC_PATH: &str = "/weka/jrpc";
@@ -27,14 +24,6 @@ pub const JRPC_PATH: &str = "/weka/jrpc";
 /// A response head or body bigger than this is garbage, not a reply.
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: u64 = 1 << 30;
-
-/// How long a call polls for its reply before it sleeps in `read`. A process that
-/// blocks lets its CPU go idle, and waking an idle CPU (an interrupt; under
-/// virtualization a trip through the hypervisor) costs about as much as the daemon takes
-/// to answer a `status`: on the 2-CPU VM of our benchmarks, 50-100 µs of a ~1 ms run.
-/// Calls that take longer (`start` waiting out startsecs) spend at most this polling,
-/// yielding the CPU between polls.
-const SPIN: Duration = Duration::from_micros(1000);
 
 /// Why one RPC call did not return a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,22 +105,6 @@ impl AsFd for Stream {
             Stream::Unix(s) => s.as_fd(),
             Stream::Tcp(s) => s.as_fd(),
         }
-    }
-}
-
-/// Returns when `stream` has bytes to read, an error or hang-up to report, or [`SPIN`]
-/// has passed (the caller's `read` then blocks as usual).
-fn await_reply(stream: &Stream) {
-    let start = clock::now();
-    loop {
-        let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
-        if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0)) {
-            return;
-        }
-        if clock::now().duration_since(start) >= SPIN {
-            return;
-        }
-        std::thread::yield_now();
     }
 }
 
@@ -361,9 +334,6 @@ impl Client {
             } else {
                 Exchange::Failed(CallError::io(&e))
             });
-        }
-        if conn.buffer().is_empty() {
-            await_reply(conn.get_ref());
         }
         read_response(conn)
     }
