@@ -397,7 +397,8 @@ impl<'a> Ctl<'a> {
     }
 
     /// stdout went away; streaming commands stop.
-    pub fn output_broken(&self) -> bool {
+    #[cfg(test)]
+    pub(crate) fn output_broken(&self) -> bool {
         self.out.broken()
     }
 

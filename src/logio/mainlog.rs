@@ -15,8 +15,7 @@ use std::io::{self, Write};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use super::{Channel, RotatingWriter};
-use crate::pytext::repr as py_repr;
+use super::RotatingWriter;
 
 pub use crate::procsup::log::Level;
 
@@ -90,17 +89,6 @@ pub fn format_line(wall: SystemTime, level: Level, msg: &str) -> String {
     format_line_at(LocalTime::of(wall), level, msg)
 }
 
-/// The DEBG message Python logs for each chunk of child output when `loglevel` is debug or
-/// lower: `'web' stdout output:\n<text>`, or `Undecodable: b'…'` when the chunk is not
-/// UTF-8 (Python's `POutputDispatcher._log`).
-pub fn child_output_message(name: &str, channel: Channel, data: &[u8]) -> String {
-    let text = match std::str::from_utf8(data) {
-        Ok(s) => s.to_string(),
-        Err(_) => format!("Undecodable: {}", py_bytes_repr(data)),
-    };
-    format!("{} {} output:\n{}", py_repr(name), channel.as_str(), text)
-}
-
 /// Python's `repr()` of a bytes object: `b'...'`, printable ASCII as is, `\t \n \r \\`
 /// escaped, everything else as `\xNN`; double quotes when it holds `'` but no `"`.
 pub fn py_bytes_repr(data: &[u8]) -> String {
@@ -172,11 +160,6 @@ impl MainLog {
     /// True if a message at `level` would be written (check before formatting costly text).
     pub fn enabled(&self, level: Level) -> bool {
         level >= self.level
-    }
-
-    /// The log file's path, for `readLog` (None when there is no file).
-    pub fn path(&self) -> Option<&Path> {
-        self.file.as_ref().map(RotatingWriter::path)
     }
 
     /// Writes `msg` at `level`, stamped with `wall`, if the level passes.
@@ -298,15 +281,7 @@ mod tests {
     }
 
     #[test]
-    fn child_output_lines() {
-        assert_eq!(
-            child_output_message("comm", Channel::Stdout, b"before\n"),
-            "'comm' stdout output:\nbefore\n"
-        );
-        assert_eq!(
-            child_output_message("u", Channel::Stderr, b"\x88\n"),
-            "'u' stderr output:\nUndecodable: b'\\x88\\n'"
-        );
+    fn bytes_repr() {
         assert_eq!(py_bytes_repr(b"it's \"x\"\\\t\x7f"), "b'it\\'s \"x\"\\\\\\t\\x7f'");
         assert_eq!(py_bytes_repr(b"it's"), "b\"it's\"");
     }

@@ -11,5 +11,4 @@ pub mod server;
 pub mod value;
 pub mod xmlrpc;
 
-pub use crate::fault::{Fault, FaultKind};
 pub use value::Value;

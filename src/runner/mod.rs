@@ -632,7 +632,6 @@ impl Runner {
                 });
                 let attach = crate::events::Attach {
                     name: self.spec.name.clone(),
-                    pid,
                     stdin: fd,
                     stdout,
                     log,
