@@ -223,12 +223,13 @@ impl<'a> Iterator for Lexer<'a> {
     fn next(&mut self) -> Option<(usize, Line<'a>)> {
         let raw = self.next_raw()?;
         self.lineno += 1;
-        let comment = comment_start(raw);
+        let unindented = raw.trim_start();
+        let comment = comment_start(raw, unindented);
         let value = raw[..comment.unwrap_or(raw.len())].trim();
         let line = if value.is_empty() {
             Line::Blank { in_value: comment.is_none() && self.in_option }
         } else {
-            let indent = raw.len() - raw.trim_start().len();
+            let indent = raw.len() - unindented.len();
             if self.in_option && indent > self.indent_level {
                 Line::Continuation(value)
             } else {
@@ -254,9 +255,9 @@ impl<'a> Iterator for Lexer<'a> {
 /// Byte index where a comment starts on `line`, if any: a full-line `;`/`#`, or an inline
 /// one preceded by whitespace (`a=b;c` keeps `;c`, `a=b ;c` does not). Scans bytes (both
 /// markers are ASCII) and decodes only the character before a marker.
-fn comment_start(line: &str) -> Option<usize> {
-    let trimmed = line.trim_start();
-    if trimmed.starts_with(';') || trimmed.starts_with('#') {
+/// `unindented` is `line` without its leading whitespace.
+fn comment_start(line: &str, unindented: &str) -> Option<usize> {
+    if unindented.starts_with([';', '#']) {
         return Some(0);
     }
     line.bytes().enumerate().position(|(i, b)| {
@@ -275,7 +276,8 @@ fn section_header(value: &str) -> Option<&str> {
 
 /// Splits `key = value` at the first `=` or `:`; the key must not be empty.
 fn split_option(value: &str) -> Option<(&str, &str)> {
-    let at = value.find(['=', ':'])?;
+    // Bytes, not a char search: both are ASCII, and supervisorctl lexes every line per run.
+    let at = value.bytes().position(|b| b == b'=' || b == b':')?;
     let key = value.get(..at)?.trim();
     let val = value.get(at + 1..)?.trim();
     (!key.is_empty()).then_some((key, val))
