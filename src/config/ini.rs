@@ -225,7 +225,7 @@ impl<'a> Iterator for Lexer<'a> {
         self.lineno += 1;
         let unindented = raw.trim_start();
         let comment = comment_start(raw, unindented);
-        let value = raw[..comment.unwrap_or(raw.len())].trim();
+        let value = trim(&raw[..comment.unwrap_or(raw.len())]);
         let line = if value.is_empty() {
             Line::Blank { in_value: comment.is_none() && self.in_option }
         } else {
@@ -257,7 +257,7 @@ impl<'a> Iterator for Lexer<'a> {
 /// markers are ASCII) and decodes only the character before a marker.
 /// `unindented` is `line` without its leading whitespace.
 fn comment_start(line: &str, unindented: &str) -> Option<usize> {
-    if unindented.starts_with([';', '#']) {
+    if matches!(unindented.as_bytes().first(), Some(b';' | b'#')) {
         return Some(0);
     }
     line.bytes().enumerate().position(|(i, b)| {
@@ -278,9 +278,19 @@ fn section_header(value: &str) -> Option<&str> {
 fn split_option(value: &str) -> Option<(&str, &str)> {
     // Bytes, not a char search: both are ASCII, and supervisorctl lexes every line per run.
     let at = value.bytes().position(|b| b == b'=' || b == b':')?;
-    let key = value.get(..at)?.trim();
-    let val = value.get(at + 1..)?.trim();
+    let key = trim(value.get(..at)?);
+    let val = trim(value.get(at + 1..)?);
     (!key.is_empty()).then_some((key, val))
+}
+
+/// `str::trim` (Python's `strip()`: Unicode whitespace), answering at once for the usual
+/// text that starts and ends with a visible ASCII character: supervisorctl lexes every
+/// line of the config on every run.
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
 }
 
 #[cfg(test)]
@@ -338,6 +348,13 @@ mod tests {
             let mut lexer = Lexer::new(text);
             let got: Vec<&str> = std::iter::from_fn(|| lexer.next_raw()).collect();
             assert_eq!(got, text.lines().collect::<Vec<_>>(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        for s in ["", " ", "a", " a ", "a b", "\ta\u{a0}", "\u{a0}x", "x\u{2003}", "é", " é "] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
         }
     }
 
