@@ -260,22 +260,6 @@ pub fn load(
     }
 }
 
-/// Reads only `[supervisorctl]` from `path`, as supervisorctl does (no includes, and no
-/// `[supervisord]` needed). `Ok(None)` when the file has no such section.
-pub fn load_ctl(path: &Path, ctx: &LoadContext) -> Result<Option<CtlSection>, Vec<ConfigError>> {
-    let full = ctx.cwd.join(path);
-    let text = read_text(&full)
-        .map_err(|why| vec![Loc::file(path).error(format!("could not read config file: {why}"))])?;
-    let mut ini = Ini::default();
-    let mut d = Diag::default();
-    d.errors.extend(ini.read_str(&text, path));
-    let base: BTreeMap<String, Value> =
-        ctx.env.iter().map(|(k, v)| (format!("ENV_{k}"), Value::Str(v.clone()))).collect();
-    let b = Builder { ctx, main: path.to_path_buf(), home: ctx.var("HOME").map(str::to_string) };
-    let ctl = ini.section("supervisorctl").map(|s| b.ctl(&ini, s, &base, &mut d));
-    if d.errors.is_empty() { Ok(ctl) } else { Err(d.errors) }
-}
-
 fn read_text(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     String::from_utf8(bytes)

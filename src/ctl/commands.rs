@@ -13,8 +13,8 @@ use std::io::Write;
 use super::client::{CallError, Client};
 use super::follow::Source;
 use super::format::{self, py_split, py_strip, split_namespec};
+use crate::fault::Fault;
 use crate::procsup::ProcessState;
-use crate::rpc::fault::Fault;
 use crate::rpc::value::Value;
 
 /// LSB init exit statuses (`LSBInitExitStatuses`).
@@ -31,9 +31,9 @@ pub mod exit {
 }
 
 /// Supervisor fault codes the commands branch on, as constants for `match` patterns; the
-/// numbers come from the one table in `rpc::fault`.
+/// numbers come from the one table in `fault`.
 mod code {
-    use crate::rpc::FaultKind as K;
+    use crate::fault::FaultKind as K;
     pub const UNKNOWN_METHOD: i64 = K::UnknownMethod.code() as i64;
     pub const SHUTDOWN_STATE: i64 = K::ShutdownState.code() as i64;
     pub const BAD_NAME: i64 = K::BadName.code() as i64;
@@ -443,8 +443,8 @@ impl<'a> Ctl<'a> {
         self.env.ask(question).is_some_and(|a| a.to_lowercase().starts_with('y'))
     }
 
-    /// stdout went away; streaming commands stop.
-    pub fn output_broken(&self) -> bool {
+    /// stdout went away; streaming commands (and the shell) stop.
+    pub(crate) fn output_broken(&self) -> bool {
         self.out.broken()
     }
 

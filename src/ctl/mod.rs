@@ -141,6 +141,46 @@ fn find_config(progname: &str) -> Option<PathBuf> {
     search_paths(progname).into_iter().find(|p| p.exists())
 }
 
+/// The connection options of our own clients (`wekastop`, `supervisord bridge`), spelled
+/// as supervisorctl's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnArgs {
+    /// Configuration file path (default: searched as supervisorctl searches)
+    #[arg(short = 'c', long = "configuration", value_name = "FILE")]
+    pub configuration: Option<String>,
+    /// URL on which supervisord server is listening
+    #[arg(short = 's', long = "serverurl", value_name = "URL")]
+    pub serverurl: Option<String>,
+    /// Username to use for authentication with server
+    #[arg(short = 'u', long = "username", value_name = "USER")]
+    pub username: Option<String>,
+    /// Password to use for authentication with server
+    #[arg(short = 'p', long = "password", value_name = "PASSWORD")]
+    pub password: Option<String>,
+}
+
+impl ConnArgs {
+    /// supervisorctl's options with these and no command words.
+    pub fn options(&self) -> Options {
+        Options {
+            configfile: self.configuration.clone(),
+            serverurl: self.serverurl.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            ..Options::default()
+        }
+    }
+}
+
+/// Parses our own clients' command lines with clap. `Err` is the exit code after clap has
+/// printed help (0) or a usage error (2).
+pub fn parse_clap<T: clap::Parser>(args: Vec<OsString>) -> Result<T, u8> {
+    T::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        u8::try_from(e.exit_code()).unwrap_or(2)
+    })
+}
+
 /// The options supervisorctl takes.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Options {

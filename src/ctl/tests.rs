@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 use super::client::CallError;
 use super::commands::{Ctl, Env, Rpc, StdinLine};
 use super::*;
-use crate::rpc::fault::Fault;
+use crate::fault::Fault;
 use crate::rpc::value::Value;
 
 const TRANSCRIPTS: &str = include_str!("testdata/python-4.3.0.jsonl");

@@ -7,9 +7,9 @@
 //! A multi-line message is written as is. With `nodaemon` and not `silent` the same lines
 //! go to stdout too, before the file (so with `logfile=/dev/stdout` they appear twice).
 //!
-//! Local time comes from `libc::localtime_r`, which honours `TZ` and `/etc/localtime` in
-//! the static glibc build, as Python's `time.localtime` does. [`MainLog`] is a plain
-//! synchronous writer: the daemon gives it to one log task, and nothing else writes it.
+//! Local time comes from `sys::clock::local_tm`, as Python's `time.localtime`. [`MainLog`]
+//! is a plain synchronous writer: the daemon gives it to one log task, and nothing else
+//! writes it.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -43,13 +43,8 @@ impl LocalTime {
     /// `wall` in the local time zone (the epoch for a time before 1970).
     pub fn of(wall: SystemTime) -> LocalTime {
         let since = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
-        // time_t is i64 on every 64-bit Linux libc (the alias is deprecated on musl).
         let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-        // SAFETY: an all-zero `tm` is a valid value (integers, and a null `tm_zone`).
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        // SAFETY: both pointers are valid for the call; localtime_r is thread-safe.
-        let res = unsafe { libc::localtime_r(&secs, &mut tm) };
-        if res.is_null() {
+        let Some(tm) = crate::sys::clock::local_tm(secs) else {
             // Only for times glibc cannot represent; keep the line well-formed.
             return LocalTime {
                 year: 1970,
@@ -60,7 +55,7 @@ impl LocalTime {
                 second: 0,
                 millis: 0,
             };
-        }
+        };
         let u = |v: libc::c_int| u32::try_from(v).unwrap_or(0);
         LocalTime {
             year: tm.tm_year.saturating_add(1900),
@@ -102,10 +97,8 @@ pub fn ctime(wall: SystemTime) -> String {
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let secs = i64::try_from(wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
         .unwrap_or(i64::MAX);
-    // SAFETY: an all-zero `tm` is a valid value; localtime_r only writes the `tm` given.
-    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers for the call; localtime_r is thread-safe.
-    unsafe { libc::localtime_r(&secs, &mut tm) };
+    // SAFETY: an all-zero `tm` is a valid value (the fallback when localtime fails).
+    let tm = crate::sys::clock::local_tm(secs).unwrap_or(unsafe { std::mem::zeroed() });
     let day = usize::try_from(tm.tm_wday).ok().and_then(|d| DAYS.get(d)).unwrap_or(&"Sun");
     let month = usize::try_from(tm.tm_mon).ok().and_then(|m| MONTHS.get(m)).unwrap_or(&"Jan");
     format!(
@@ -125,13 +118,13 @@ pub fn medusa_date(wall: SystemTime) -> String {
         ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
     let secs = i64::try_from(wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
         .unwrap_or(i64::MAX);
-    // SAFETY: all-zero `tm`s are valid values; both calls only write the `tm` they are given.
-    let (mut gmt, mut local): (libc::tm, libc::tm) = unsafe { std::mem::zeroed() };
-    // SAFETY: valid pointers for the calls; the _r variants are thread-safe.
-    unsafe {
-        libc::gmtime_r(&secs, &mut gmt);
-        libc::localtime_r(&secs, &mut local);
-    }
+    // SAFETY: an all-zero `tm` is a valid value; gmtime_r only writes the `tm` it is given
+    // and is thread-safe.
+    let mut gmt: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::gmtime_r(&secs, &mut gmt) };
+    // SAFETY: an all-zero `tm` is a valid value (the fallback when localtime fails).
+    let local = crate::sys::clock::local_tm(secs).unwrap_or(unsafe { std::mem::zeroed() });
     // Python's `time.timezone`: the offset without daylight saving.
     let mut offset = local.tm_gmtoff;
     if local.tm_isdst > 0 {
@@ -277,11 +270,6 @@ impl MainLog {
         level >= self.level
     }
 
-    /// The log file's path, for `readLog` (None when there is no file).
-    pub fn path(&self) -> Option<&Path> {
-        self.file.as_ref().map(RotatingWriter::path)
-    }
-
     /// Writes `msg` at `level`, stamped with `wall`, if the level passes.
     pub fn log(&mut self, wall: SystemTime, level: Level, msg: &str) {
         if !self.enabled(level) {
@@ -406,15 +394,7 @@ mod tests {
     }
 
     #[test]
-    fn child_output_lines() {
-        assert_eq!(
-            child_output_message("comm", Channel::Stdout, b"before\n"),
-            "'comm' stdout output:\nbefore\n"
-        );
-        assert_eq!(
-            child_output_message("u", Channel::Stderr, b"\x88\n"),
-            "'u' stderr output:\nUndecodable: b'\\x88\\n'"
-        );
+    fn bytes_repr() {
         assert_eq!(py_bytes_repr(b"it's \"x\"\\\t\x7f"), "b'it\\'s \"x\"\\\\\\t\\x7f'");
         assert_eq!(py_bytes_repr(b"it's"), "b\"it's\"");
     }

@@ -7,9 +7,9 @@ use super::msg::{DaemonState, LogChannel, Request, Target};
 use super::shell::Shell;
 use super::{Lifecycle, Orchestrator};
 use crate::events::Event;
+use crate::fault::{Fault, FaultKind};
 use crate::logio::mainlog::Level;
 use crate::procsup::Input;
-use crate::rpc::{Fault, FaultKind};
 use crate::runner::{ProcId, RunnerCmd};
 use crate::sys::signals::DaemonSignal;
 

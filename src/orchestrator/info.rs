@@ -9,7 +9,7 @@ use super::describe;
 use super::msg::{CommandCheck, Commands, ProcessInfo, Target};
 use super::shell::Shell;
 use super::table::Entry;
-use crate::rpc::{Fault, FaultKind};
+use crate::fault::{Fault, FaultKind};
 
 impl<S: Shell> Orchestrator<S> {
     pub(super) fn process_info(&self, spec: &str) -> Result<ProcessInfo, Fault> {
@@ -55,7 +55,7 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime) -> ProcessInfo {
     let stop = e.proc.laststop().map_or(0, epoch);
     let description = e.proc.description(now).render(|at| {
         let secs = at.map_or(0, epoch);
-        describe::local_tm(secs).map(|tm| describe::stop_time(&tm)).unwrap_or_default()
+        crate::sys::clock::local_tm(secs).map(|tm| describe::stop_time(&tm)).unwrap_or_default()
     });
     // `to_string_lossy` is what `display` prints, without core::fmt.
     let path_str = |p: &Option<PathBuf>| {

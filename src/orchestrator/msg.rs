@@ -9,8 +9,8 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use crate::config::{Config, GroupConfig};
+use crate::fault::Fault;
 use crate::procsup::ProcessState;
-use crate::rpc::Fault;
 use crate::runner::StdinError;
 
 /// A reply channel.

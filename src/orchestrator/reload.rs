@@ -9,7 +9,7 @@ use super::feed::undelivered;
 use super::shell::Shell;
 use crate::config::Config;
 use crate::events::Event;
-use crate::rpc::{Fault, FaultKind};
+use crate::fault::{Fault, FaultKind};
 
 impl<S: Shell> Orchestrator<S> {
     pub(super) fn reread(&mut self, config: Config) -> [Vec<String>; 3] {

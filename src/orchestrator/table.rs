@@ -11,10 +11,10 @@ use super::names;
 use super::shell::Shell;
 use crate::config::{GroupConfig, LogConfig, LogTarget, ProcessConfig};
 use crate::events::Event;
+use crate::fault::{Fault, FaultKind};
 use crate::logio::Channel;
 use crate::logio::mainlog::Level;
 use crate::procsup::{self, Policy, Proc};
-use crate::rpc::{Fault, FaultKind};
 use crate::runner::{LogSpec, ProcId, RunnerSpec};
 
 /// One process instance in the table.

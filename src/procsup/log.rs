@@ -87,8 +87,6 @@ pub enum LogLine {
     /// INFO `waiting for a, b to die`: logged by the orchestrator during shutdown, at most
     /// every 3 s.
     WaitingToDie { names: Vec<String> },
-    /// INFO `reaped unknown pid 77 (exit status 0)`: the reaper collected a child no process owns.
-    ReapedUnknownPid { pid: u32, status: ExitStatus },
     /// DEBG, ours (Python would raise an assertion): an input that makes no sense in the
     /// current state was ignored.
     Ignored { name: String, input: String, state: ProcessState },
@@ -118,8 +116,7 @@ impl LogLine {
             | LogLine::Success { .. }
             | LogLine::GaveUp { .. }
             | LogLine::WaitingToStop { .. }
-            | LogLine::WaitingToDie { .. }
-            | LogLine::ReapedUnknownPid { .. } => Level::Info,
+            | LogLine::WaitingToDie { .. } => Level::Info,
         }
     }
 }
@@ -163,9 +160,6 @@ impl fmt::Display for LogLine {
             }
             LogLine::WaitingToStop { name } => write!(f, "waiting for {name} to stop"),
             LogLine::WaitingToDie { names } => write!(f, "waiting for {} to die", names.join(", ")),
-            LogLine::ReapedUnknownPid { pid, status } => {
-                write!(f, "reaped unknown pid {pid} ({status})")
-            }
             LogLine::Ignored { name, input, state } => {
                 write!(f, "ignored {input} for {name} in state {state}")
             }
@@ -210,7 +204,6 @@ mod tests {
             LogLine::UnknownProblemSending { name: name(), pid: 123, error: "EPERM".into() },
             LogLine::WaitingToStop { name: name() },
             LogLine::WaitingToDie { names: vec!["a".into(), "b".into(), "c".into()] },
-            LogLine::ReapedUnknownPid { pid: 77, status: ExitStatus::Exited(0) },
         ];
         expect![[r#"
             INFO spawned: 'web' with pid 123
@@ -232,7 +225,6 @@ mod tests {
             CRIT unknown problem sending sig web (123):EPERM
             INFO waiting for web to stop
             INFO waiting for a, b, c to die
-            INFO reaped unknown pid 77 (exit status 0)
         "#]]
         .assert_eq(&render(&lines));
     }

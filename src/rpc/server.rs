@@ -26,9 +26,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::fault::Fault;
 use super::value::Value;
 use super::{jsonrpc, logtail, xmlrpc};
+use crate::fault::Fault;
 use crate::logio::mainlog::{Level, medusa_date};
 use crate::logio::mainlog_task::MainLogHandle;
 use crate::orchestrator::LogChannel;

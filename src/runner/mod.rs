@@ -19,7 +19,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::logio::pump::{self, LogCtl, LogCtlSender, PumpLabel, PumpOptions};
 use crate::logio::{Channel, RotatingWriter};
 use crate::sys::proctree::{self, Member, ProcKey, Scanner};
-use crate::sys::reaper::{ExitStatus as RawExit, Reaped, ReaperHandle};
+use crate::sys::reaper::{Reaped, ReaperHandle};
 use crate::sys::spawn::{self, SpawnError, SpawnSpec, SupervisorVars};
 pub use spawner::Spawner;
 
@@ -105,7 +105,7 @@ pub enum RunnerCmd {
     /// SIGUSR2: reopen both logs by name.
     ReopenLogs,
     /// `clearProcessLogs`: truncate both logs (backups too, as Python removes them).
-    ClearLogs { label: String, reply: oneshot::Sender<Result<(), crate::rpc::Fault>> },
+    ClearLogs { label: String, reply: oneshot::Sender<Result<(), crate::fault::Fault>> },
     /// The process is gone from the config: end the task (after its child is gone).
     Retire,
 }
@@ -375,12 +375,7 @@ impl Runner {
                 let _ = self.facts.send(closed).await;
             }
         }
-        let status = match reaped.status {
-            RawExit::Exited(code) => crate::procsup::ExitStatus::Exited(code),
-            RawExit::Signaled { signal, core_dumped } => {
-                crate::procsup::ExitStatus::Signaled { sig: signal, core: core_dumped }
-            }
-        };
+        let status = reaped.status;
         if self.stop.is_some() {
             // Stopped as a tree: it counts as stopped once its descendants are gone too.
             self.held = Some((live.pid, status));
@@ -551,7 +546,11 @@ impl Runner {
     /// Clears both logs: through the pumps that own them, or (no pump yet, or gone) by
     /// truncating the file on a blocking thread. The answer is sent from a task of its
     /// own, so a pump stuck on a slow reader delays only this request, not the runner.
-    fn clear_logs(&mut self, label: String, reply: oneshot::Sender<Result<(), crate::rpc::Fault>>) {
+    fn clear_logs(
+        &mut self,
+        label: String,
+        reply: oneshot::Sender<Result<(), crate::fault::Fault>>,
+    ) {
         self.logs.retain(|(_, tx)| !tx.is_closed());
         let mut waits = Vec::new();
         for (channel, spec) in
@@ -592,7 +591,7 @@ impl Runner {
                 }
             }
             let _ = reply.send(res.map_err(|e: String| {
-                crate::rpc::Fault::with(crate::rpc::FaultKind::Failed, format!("{label}: {e}"))
+                crate::fault::Fault::with(crate::fault::FaultKind::Failed, format!("{label}: {e}"))
             }));
         });
     }
@@ -705,7 +704,6 @@ impl Runner {
                 });
                 let attach = crate::events::Attach {
                     name: self.spec.name.clone(),
-                    pid,
                     stdin: fd,
                     stdout,
                     log,

@@ -580,5 +580,5 @@ fn fcgi_program_processes_share_the_socket_as_fd_0() {
         std::os::unix::net::UnixStream::connect(&sock).is_err().then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
-    assert!(d.stdout().contains(&format!("INFO Closing socket unix://{}", sock.display())));
+    d.wait_for_log(&format!("INFO Closing socket unix://{}", sock.display()));
 }

@@ -605,10 +605,13 @@ autorestart=false
 fn eventlistener_without_a_mode_is_a_usage_error() {
     let r = crate::support::run(&["eventlistener"], None);
     r.expect_code(2);
-    assert!(r.stderr.contains("choose --logger or --test-req-restart"), "{}", r.explain());
+    assert!(r.stderr.contains("<--logger|--test-req-restart>"), "{}", r.explain());
     let r = crate::support::run(&["eventlistener", "--logger", "--bogus"], None);
     r.expect_code(2);
-    assert!(r.stderr.contains("unknown option --bogus"), "{}", r.explain());
+    assert!(r.stderr.contains("unexpected argument '--bogus'"), "{}", r.explain());
+    let r = crate::support::run(&["eventlistener", "-h"], None);
+    r.expect_code(0);
+    assert!(r.stdout.contains("Usage: supervisord eventlistener"), "{}", r.explain());
 }
 
 #[test]

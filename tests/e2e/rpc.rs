@@ -10,7 +10,8 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use supervisord::rpc::{Fault, Value, jsonrpc, xmlrpc};
+use supervisord::fault::Fault;
+use supervisord::rpc::{Value, jsonrpc, xmlrpc};
 
 use crate::daemon::conf;
 use crate::support::daemon::{DEADLINE, Daemon, poll};

@@ -29,13 +29,13 @@ use expect_test::Expect;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, LoadContext, Overrides};
+use crate::fault::Fault;
 use crate::logio::mainlog::Level;
 use crate::logio::mainlog_task::Captured;
 use crate::orchestrator::msg::{Outcome, Pending, Request, Target};
 use crate::orchestrator::shell::{Shell, Undelivered};
 use crate::orchestrator::{Orchestrator, OrchestratorHandle, Parts};
 use crate::procsup::ExitStatus;
-use crate::rpc::Fault;
 use crate::runner::{ProcId, RunnerCmd, RunnerSpec, SignalPurpose};
 use crate::sys::signals::DaemonSignal;
 
