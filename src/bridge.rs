@@ -6,15 +6,29 @@
 use std::ffi::OsString;
 use std::io::Write;
 
+use crate::ctl;
 use crate::ctl::client::CallError;
-use crate::ctl::{self, Parsed};
 use crate::rpc::{Value, jsonrpc};
 
-const USAGE: &str =
-    "Usage: supervisord bridge [-c FILE] [-s URL] [-u USER] [-p PASSWORD] METHOD [JSON-ARRAY]\n";
+/// `supervisord bridge`'s command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "supervisord bridge",
+    about = "One JSON-RPC call to supervisord: prints the result as JSON (exit 0), or the \
+             fault as {\"faultCode\",\"faultString\"} (exit 1)"
+)]
+struct Args {
+    #[command(flatten)]
+    conn: ctl::ConnArgs,
+    /// The method, e.g. supervisor.getState
+    method: String,
+    /// The parameters as a JSON array, e.g. '["web", true]'
+    params: Option<String>,
+}
 
 fn fail(msg: &str) -> u8 {
-    let _ = write!(std::io::stderr(), "Error: {msg}\n{USAGE}");
+    let usage = <Args as clap::CommandFactory>::command().render_usage();
+    let _ = write!(std::io::stderr(), "Error: {msg}\n{usage}\n");
     2
 }
 
@@ -30,27 +44,22 @@ pub fn describe(e: &CallError) -> String {
 
 /// Runs the bridge with `args` (argv[0] first).
 pub fn main(args: Vec<OsString>) -> u8 {
-    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
-    let progname = args.next().unwrap_or_else(|| "supervisord".into());
-    let rest: Vec<String> = args.collect();
-    let opts = match ctl::parse_options(&rest) {
-        Ok(Parsed::Help) => {
-            let _ = std::io::stdout().write_all(USAGE.as_bytes());
-            return 0;
-        }
-        Ok(Parsed::Run(o)) => o,
-        Err(msg) => return fail(&msg),
+    let progname = args
+        .first()
+        .map_or_else(|| "supervisord".to_string(), |a| a.to_string_lossy().into_owned());
+    let args: Args = match ctl::parse_clap(args) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
-    let (method, params) = match opts.args.as_slice() {
-        [m] => (m.clone(), Vec::new()),
-        [m, json] => match serde_json::from_str::<Value>(json) {
-            Ok(Value::Array(a)) => (m.clone(), a),
+    let (method, params) = match &args.params {
+        None => (args.method, Vec::new()),
+        Some(json) => match serde_json::from_str::<Value>(json) {
+            Ok(Value::Array(a)) => (args.method, a),
             Ok(_) => return fail("the parameters must be a JSON array, e.g. '[\"web\", true]'"),
             Err(e) => return fail(&format!("the parameters are not valid JSON: {e}")),
         },
-        [] => return fail("no METHOD given"),
-        _ => return fail("too many arguments: give METHOD and at most one JSON array"),
     };
+    let opts = args.conn.options();
     let mut client = match ctl::connect(&progname, &opts) {
         Ok(c) => c,
         Err(msg) => return fail(&msg),

@@ -9,6 +9,7 @@
 //! - [`sys`]: the only places that fork, wait, read the clock, or look up users.
 //! - [`logio`]: rotating log writers, output pumps, log-reading offset rules.
 //! - [`events`]: the supervisor 3.0 event types, listener pools and the listener protocol.
+//! - [`fault`]: supervisor's fault codes, shared by the daemon, the RPC layer and clients.
 //! - [`listeners`]: the built-in event listeners (`--logger`, `--test-req-restart`).
 //! - [`rpc`]: the HTTP server, JSON-RPC and XML-RPC; the only module that knows JSON/XML.
 //! - [`ctl`]: supervisorctl, with byte-exact formatting.
@@ -82,6 +83,7 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod events;
+pub mod fault;
 pub mod listeners;
 pub mod logio;
 pub mod orchestrator;

@@ -8,16 +8,25 @@ use std::process::ExitCode;
 
 use supervisord::personality::{self, Personality};
 
-use supervisord::sys::arena::Arena;
-
-/// Clients bump through a region (see `sys::arena`); the daemon uses the inner allocator.
 /// See Cargo.toml: the musl build's own allocator makes the daemon page-fault per reply.
 #[cfg(target_env = "musl")]
-#[global_allocator]
-static ALLOCATOR: Arena<mimalloc::MiMalloc> = Arena::new(mimalloc::MiMalloc);
+type Inner = mimalloc::MiMalloc;
+#[cfg(target_env = "musl")]
+const INNER: Inner = mimalloc::MiMalloc;
 #[cfg(not(target_env = "musl"))]
+type Inner = std::alloc::System;
+#[cfg(not(target_env = "musl"))]
+const INNER: Inner = std::alloc::System;
+
+/// With `client-arena`, clients bump through a region (see `sys::arena`); the daemon and
+/// the listeners close it and use the inner allocator.
+#[cfg(feature = "client-arena")]
 #[global_allocator]
-static ALLOCATOR: Arena<std::alloc::System> = Arena::new(std::alloc::System);
+static ALLOCATOR: supervisord::sys::arena::Arena<Inner> =
+    supervisord::sys::arena::Arena::new(INNER);
+#[cfg(not(feature = "client-arena"))]
+#[global_allocator]
+static ALLOCATOR: Inner = INNER;
 
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
@@ -25,6 +34,7 @@ fn main() -> ExitCode {
     let argv0 = argv0.and_then(|a| a.to_str()).unwrap_or("supervisord");
     let first = args.get(1).and_then(|a| a.to_str());
     let (which, rest) = personality::choose(argv0, first, &args);
+    #[cfg(feature = "client-arena")]
     if matches!(which, Personality::Daemon | Personality::EventListener) {
         ALLOCATOR.close();
     }

@@ -8,13 +8,23 @@ use std::io::{BufWriter, Write};
 
 use nix::sys::signal::{SigSet, Signal};
 
+use crate::ctl;
 use crate::ctl::client::Client;
 use crate::ctl::commands::Ctl;
-use crate::ctl::{self, Parsed};
 
-const USAGE: &str = "Usage: wekastop [-c FILE] [-s URL] [-u USER] [-p PASSWORD] NAME [NAME...]\n\n\
-Disable autorecovery, stop the named processes (name, group:name, group:*, all) and\n\
-enable autorecovery again.\n";
+/// `wekastop`'s command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "wekastop",
+    about = "Disable autorecovery, stop the named processes and enable autorecovery again"
+)]
+struct Args {
+    #[command(flatten)]
+    conn: ctl::ConnArgs,
+    /// Processes to stop: name, group:name, group:* or all
+    #[arg(value_name = "NAME", required = true)]
+    names: Vec<String>,
+}
 
 fn reenable(client: &mut Client) {
     // A kept-alive connection may have been closed meanwhile; the client retries once.
@@ -46,28 +56,17 @@ fn watch_signals(serverurl: String, user: Option<String>, pass: Option<String>) 
 
 /// Runs wekastop with `args` (argv[0] first).
 pub fn main(args: Vec<OsString>) -> u8 {
-    let mut args = args.into_iter().map(|a| a.to_string_lossy().into_owned());
-    let progname = args.next().unwrap_or_else(|| "wekastop".into());
-    let rest: Vec<String> = args.collect();
-    let opts = match ctl::parse_options(&rest) {
-        Ok(Parsed::Help) => {
-            let _ = std::io::stdout().write_all(USAGE.as_bytes());
-            return 0;
-        }
-        Ok(Parsed::Run(o)) => o,
-        Err(msg) => {
-            let _ = write!(std::io::stderr(), "Error: {msg}\n{USAGE}");
-            return 2;
-        }
+    let progname =
+        args.first().map_or_else(|| "wekastop".to_string(), |a| a.to_string_lossy().into_owned());
+    let args: Args = match ctl::parse_clap(args) {
+        Ok(a) => a,
+        Err(code) => return code,
     };
-    if opts.args.is_empty() {
-        let _ = write!(std::io::stderr(), "Error: wekastop requires a process name\n{USAGE}");
-        return 2;
-    }
+    let opts = args.conn.options();
     let mut client = match ctl::connect(&progname, &opts) {
         Ok(c) => c,
         Err(msg) => {
-            let _ = write!(std::io::stderr(), "Error: {msg}\n{USAGE}");
+            let _ = writeln!(std::io::stderr(), "Error: {msg}");
             return 2;
         }
     };
@@ -78,11 +77,11 @@ pub fn main(args: Vec<OsString>) -> u8 {
     let stdout = std::io::stdout();
     let mut out = BufWriter::new(stdout.lock());
     let mut err = std::io::stderr();
-    let mut env = ctl::Terminal::new();
+    let mut env = ctl::Terminal::new(ctl::shell::Console::plain());
     let code = {
         let mut ctl = Ctl::new(&mut client, &mut out, &mut err, &mut env);
         // Python's stop, message for message; a dead daemon is reported here too.
-        ctl.onecmd(&format!("stop {}", opts.args.join(" ")));
+        ctl.onecmd(&format!("stop {}", args.names.join(" ")));
         ctl.exit
     };
     if disabled {

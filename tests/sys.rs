@@ -17,7 +17,8 @@ use std::pin::Pin;
 use std::time::Duration;
 
 use supervisord::checks::exec::{self, ExecContext};
-use supervisord::sys::reaper::{ExitStatus, Reaped, Reaper, ReaperHandle};
+use supervisord::procsup::ExitStatus;
+use supervisord::sys::reaper::{Reaped, Reaper, ReaperHandle};
 use supervisord::sys::signals::{self, DaemonSignal};
 use supervisord::sys::spawn::{self, SpawnSpec};
 use supervisord::sys::{daemonize, users};
@@ -158,6 +159,7 @@ fn sh(script: &str) -> SpawnSpec {
         umask: None,
         user: None,
         redirect_stderr: false,
+        stdin_socket: None,
     }
 }
 
@@ -411,10 +413,7 @@ async fn signal_death_is_reported(reaper: ReaperHandle) {
     let reaped = exit.await.expect("exit");
     assert_eq!(
         reaped,
-        Reaped {
-            pid: child.pid,
-            status: ExitStatus::Signaled { signal: libc::SIGTERM, core_dumped: false }
-        }
+        Reaped { pid: child.pid, status: ExitStatus::Signaled { sig: libc::SIGTERM, core: false } }
     );
 }
 

@@ -72,10 +72,12 @@ pub fn ours() -> Result<Impl> {
     }
 }
 
-/// `cargo build --release [--target T]`; `None` when the build fails.
+/// `cargo build --release --features shipped [--target T]`; `None` when the build fails.
 fn build(target: Option<&str>) -> Result<Option<PathBuf>> {
     let mut cmd = Command::new(env!("CARGO"));
-    cmd.args(["build", "--release", "--quiet", "--bin", "supervisord", "--manifest-path"])
+    // The shipped build's features (README, "Release build").
+    cmd.args(["build", "--release", "--quiet", "--features", "shipped", "--bin", "supervisord"])
+        .arg("--manifest-path")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("Cargo.toml"));
     if let Some(t) = target {
         // A missing target is expected on some machines: its errors are the note's cause.

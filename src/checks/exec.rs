@@ -10,7 +10,8 @@ use std::time::Duration;
 use tokio::io::AsyncReadExt;
 
 use super::{Outcome, secs};
-use crate::sys::reaper::{ExitStatus, ReaperHandle};
+use crate::procsup::ExitStatus;
+use crate::sys::reaper::ReaperHandle;
 use crate::sys::spawn::{self, SpawnSpec, SupervisorVars};
 
 /// The parts of a process's config a check command inherits.
@@ -69,6 +70,7 @@ pub fn prepare(command: &str, ctx: &ExecContext<'_>) -> Result<SpawnSpec, String
         user,
         // One pipe for both streams: its last line is the failure reason.
         redirect_stderr: true,
+        stdin_socket: None,
     })
 }
 
@@ -129,10 +131,8 @@ pub async fn attempt(spec: &SpawnSpec, reaper: &ReaperHandle, timeout: Duration)
     let said = last_line(&tail);
     let why = match reaped.status {
         ExitStatus::Exited(0) => return Ok(()),
-        ExitStatus::Exited(code) => format!("exit status {code}"),
-        ExitStatus::Signaled { signal, .. } => {
-            format!("terminated by {}", crate::procsup::signame(signal))
-        }
+        // Python's wording: `exit status 3`, `terminated by SIGKILL`.
+        status => status.to_string(),
     };
     Err(if said.is_empty() { why } else { format!("{why}: {said}") })
 }

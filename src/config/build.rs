@@ -260,22 +260,6 @@ pub fn load(
     }
 }
 
-/// Reads only `[supervisorctl]` from `path`, as supervisorctl does (no includes, and no
-/// `[supervisord]` needed). `Ok(None)` when the file has no such section.
-pub fn load_ctl(path: &Path, ctx: &LoadContext) -> Result<Option<CtlSection>, Vec<ConfigError>> {
-    let full = ctx.cwd.join(path);
-    let text = read_text(&full)
-        .map_err(|why| vec![Loc::file(path).error(format!("could not read config file: {why}"))])?;
-    let mut ini = Ini::default();
-    let mut d = Diag::default();
-    d.errors.extend(ini.read_str(&text, path));
-    let base: BTreeMap<String, Value> =
-        ctx.env.iter().map(|(k, v)| (format!("ENV_{k}"), Value::Str(v.clone()))).collect();
-    let b = Builder { ctx, main: path.to_path_buf(), home: ctx.var("HOME").map(str::to_string) };
-    let ctl = ini.section("supervisorctl").map(|s| b.ctl(&ini, s, &base, &mut d));
-    if d.errors.is_empty() { Ok(ctl) } else { Err(d.errors) }
-}
-
 fn read_text(path: &Path) -> Result<String, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     String::from_utf8(bytes)
@@ -353,6 +337,31 @@ impl<'a> Sec<'a> {
     }
 
     /// The expanded value parsed with `parse`, or `default` when unset or bad.
+    /// An integer option Python reads with `int()`: a negative value is accepted, with a
+    /// warning saying what it does (`acts`), and read as 0.
+    fn non_negative(
+        &self,
+        key: &str,
+        names: &Names<'_>,
+        d: &mut Diag,
+        default: u64,
+        acts: &str,
+    ) -> u64 {
+        let n = self.signed(key, names, d, i64::try_from(default).unwrap_or(i64::MAX), acts);
+        u64::try_from(n).unwrap_or(0)
+    }
+
+    /// [`Sec::non_negative`] keeping the sign (`startsecs`, which Python shows as given).
+    fn signed(&self, key: &str, names: &Names<'_>, d: &mut Diag, default: i64, acts: &str) -> i64 {
+        let n = self.typed(key, names, d, default, |v| {
+            opt::python_int(v).ok_or_else(|| "expected an integer".to_string())
+        });
+        if n < 0 {
+            d.warn(self.loc(key).warning(format!("{key}={n} is negative: {acts}")));
+        }
+        n
+    }
+
     fn typed<T>(
         &self,
         key: &str,
@@ -535,7 +544,15 @@ impl<'a> Builder<'a> {
             silent: ov
                 .silent
                 .unwrap_or_else(|| sec.typed("silent", &names, d, false, opt::boolean)),
-            minfds: ov.minfds.unwrap_or_else(|| sec.typed("minfds", &names, d, 1024, opt::count)),
+            minfds: ov.minfds.unwrap_or_else(|| {
+                sec.non_negative(
+                    "minfds",
+                    &names,
+                    d,
+                    1024,
+                    "no descriptor minimum is asked for, as with 0",
+                )
+            }),
             minprocs: ov
                 .minprocs
                 .unwrap_or_else(|| sec.typed("minprocs", &names, d, 200, opt::count)),
@@ -669,12 +686,19 @@ impl<'a> Builder<'a> {
                 });
             let result_handler =
                 sec.typed("result_handler", &names, d, DEFAULT_RESULT_HANDLER.to_string(), |v| {
-                    if v.trim() == DEFAULT_RESULT_HANDLER {
-                        Ok(v.trim().to_string())
+                    let spec = v.trim();
+                    let well_formed = spec.split_once(':').is_some_and(|(m, f)| !m.is_empty() && !f.is_empty());
+                    if well_formed {
+                        Ok(spec.to_string())
                     } else {
-                        Err(format!("cannot be resolved: the only built-in result handler is {DEFAULT_RESULT_HANDLER}"))
+                        Err(format!("cannot be resolved: expected module:function, such as {DEFAULT_RESULT_HANDLER}"))
                     }
                 });
+            if result_handler != DEFAULT_RESULT_HANDLER {
+                d.warn(sec.loc("result_handler").warning(format!(
+                    "result_handler={result_handler} is Python code, which cannot run here; the default handler is used (OK accepts an event, FAIL rejects it)"
+                )));
+            }
             let events = match sec.get("events", &names, d) {
                 None if sec.opt("events").is_none() => {
                     d.error(sec.loc("events").error(
@@ -845,16 +869,27 @@ impl<'a> Builder<'a> {
         let priority = sec.typed("priority", n, d, 999, opt::integer);
         let autostart = sec.typed("autostart", n, d, true, opt::boolean);
         let autorestart = sec.typed("autorestart", n, d, AutoRestart::Unexpected, opt::autorestart);
-        let startsecs = sec.typed("startsecs", n, d, 1, opt::count);
-        let startretries = sec.typed("startretries", n, d, 3, opt::count32);
+        let startsecs =
+            sec.signed("startsecs", n, d, 1, "the process is RUNNING as soon as it is spawned");
+        let startretries =
+            sec.non_negative("startretries", n, d, 3, "a failed start is FATAL at once, as with 0");
+        let startretries = u32::try_from(startretries).unwrap_or(u32::MAX);
         let stopsignal = sec.typed("stopsignal", n, d, 15, opt::signal);
-        let stopwaitsecs = sec.typed("stopwaitsecs", n, d, 10, opt::count);
+        let stopwaitsecs = sec.non_negative(
+            "stopwaitsecs",
+            n,
+            d,
+            10,
+            "SIGKILL follows the stop signal at once, as with 0",
+        );
         let stopasgroup = sec.typed("stopasgroup", n, d, false, opt::boolean);
         let killasgroup = sec.typed("killasgroup", n, d, stopasgroup, opt::boolean);
         let stopastree = sec.typed("stopastree", n, d, true, opt::boolean);
         let exitcodes = sec.typed("exitcodes", n, d, vec![0], opt::exitcodes);
         let redirect_stderr = sec.typed("redirect_stderr", n, d, false, opt::boolean);
-        let numprocs = sec.typed("numprocs", n, d, 1, opt::count32);
+        let numprocs =
+            sec.non_negative("numprocs", n, d, 1, "the program has no processes, as with 0");
+        let numprocs = u32::try_from(numprocs).unwrap_or(u32::MAX);
         let numprocs_start = sec.typed("numprocs_start", n, d, 0, opt::integer);
         let stdout_capture = sec.typed("stdout_capture_maxbytes", n, d, 0, opt::byte_size);
         let stdout_events = sec.typed("stdout_events_enabled", n, d, false, opt::boolean);
@@ -931,8 +966,10 @@ impl<'a> Builder<'a> {
             if sec.opt("process_name").is_some()
                 && let Err(why) = opt::process_or_group_name(&name)
             {
-                d.error(sec.loc("process_name").error(format!(
-                    "invalid value '{process_name_raw}': it expands to '{name}' and {why}"
+                // Python checks only the unexpanded value and runs such a process; its name
+                // breaks the listener protocol and `group:name` specs, so say so.
+                d.warn(sec.loc("process_name").warning(format!(
+                    "process_name '{process_name_raw}' expands to '{name}': {why}; the process runs, but names with these characters break event listeners and supervisorctl name specs"
                 )));
             }
             let mut environment = global_env.to_vec();
@@ -1548,7 +1585,7 @@ mod tests {
         let e: Vec<String> =
             f.load("main.conf").err().unwrap_or_default().iter().map(ToString::to_string).collect();
         let want = format!(
-            "{}:3: [program:w] startsecs: invalid value 'abc': expected an integer >= 0",
+            "{}:3: [program:w] startsecs: invalid value 'abc': expected an integer",
             f.path().join("inc/w.conf").display()
         );
         assert_eq!(e, [want]);

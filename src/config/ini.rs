@@ -13,6 +13,9 @@
 //! - sections with the same name merge, the later key wins; `[DEFAULT]` supplies
 //!   fallbacks for every section;
 //! - every bad line is reported, not just the first.
+//!
+//! The line rules live in [`Lexer`], which supervisorctl's small reader (`ctl::conf`) shares;
+//! [`Ini`] builds the daemon's merged sections with file and line on top of it.
 
 use std::path::{Path, PathBuf};
 
@@ -85,82 +88,60 @@ impl Ini {
         let mut errors = Vec::new();
         // Where options go: None before the first header, Some(None) for [DEFAULT].
         let mut cur: Option<Option<usize>> = None;
-        // The option that continuation lines extend, and the indent of its line.
-        let mut cur_opt: Option<String> = None;
-        let mut indent_level = 0usize;
         // Values are collected as lines and joined at the end, like configparser does.
         let mut pending: Vec<(Option<usize>, IniOption, Vec<String>)> = Vec::new();
 
-        for (idx, raw_line) in text.split('\n').enumerate() {
-            let lineno = idx + 1;
-            let line = raw_line.strip_suffix('\r').unwrap_or(raw_line);
-            let comment_start = comment_start(line);
-            let value = line.get(..comment_start.unwrap_or(line.len())).unwrap_or(line).trim();
-            if value.is_empty() {
-                // A blank line inside a value is part of it, unless it held a comment.
-                if comment_start.is_none()
-                    && cur.is_some()
-                    && let Some(last) = pending.last_mut().filter(|_| cur_opt.is_some())
-                {
-                    last.2.push(String::new());
-                }
-                continue;
-            }
-            let indent = line.len() - line.trim_start().len();
-            if cur.is_some() && cur_opt.is_some() && indent > indent_level {
-                if let Some(last) = pending.last_mut() {
-                    last.2.push(value.to_string());
-                }
-                continue;
-            }
-            indent_level = indent;
+        for (lineno, line) in Lexer::new(text) {
             let loc = Loc { line: Some(lineno), ..Loc::file(file) };
-            if let Some(name) = section_header(value) {
-                self.flush(&mut pending);
-                cur_opt = None;
-                if name == "DEFAULT" {
-                    cur = Some(None);
-                } else {
-                    let at = match self.sections.iter().position(|s| s.name == name) {
-                        Some(at) => at,
-                        None => {
-                            self.sections.push(Section {
-                                name: name.to_string(),
-                                file: file.to_path_buf(),
-                                line: lineno,
-                                options: Vec::new(),
-                            });
-                            self.sections.len() - 1
-                        }
-                    };
-                    cur = Some(Some(at));
+            match line {
+                Line::Blank { in_value } => {
+                    if in_value && let Some(last) = pending.last_mut() {
+                        last.2.push(String::new());
+                    }
                 }
-                continue;
-            }
-            let Some(target) = cur else {
-                errors.push(loc.error(format!(
+                Line::Continuation(value) => {
+                    if let Some(last) = pending.last_mut() {
+                        last.2.push(value.to_string());
+                    }
+                }
+                Line::Header(name) => {
+                    self.flush(&mut pending);
+                    if name == "DEFAULT" {
+                        cur = Some(None);
+                    } else {
+                        let at = match self.sections.iter().position(|s| s.name == name) {
+                            Some(at) => at,
+                            None => {
+                                self.sections.push(Section {
+                                    name: name.to_string(),
+                                    file: file.to_path_buf(),
+                                    line: lineno,
+                                    options: Vec::new(),
+                                });
+                                self.sections.len() - 1
+                            }
+                        };
+                        cur = Some(Some(at));
+                    }
+                }
+                Line::NoSection(value) => errors.push(loc.error(format!(
                     "'{value}' comes before the first [section] header; put options inside a section"
-                )));
-                continue;
-            };
-            match split_option(value) {
-                Some((key, val)) => {
-                    let key = key.to_lowercase();
-                    cur_opt = Some(key.clone());
+                ))),
+                Line::Option { key, value } => {
                     let opt = IniOption {
-                        key,
+                        key: key.to_lowercase(),
                         value: String::new(),
                         file: file.to_path_buf(),
                         line: lineno,
                     };
-                    pending.push((target, opt, vec![val.to_string()]));
+                    // The lexer yields options only after a header.
+                    if let Some(target) = cur {
+                        pending.push((target, opt, vec![value.to_string()]));
+                    }
                 }
-                None => {
-                    cur_opt = None;
-                    errors.push(loc.error(format!(
-                        "cannot parse '{value}': expected 'name = value', '[section]' or a comment"
-                    )));
-                }
+                Line::Bad(value) => errors.push(loc.error(format!(
+                    "cannot parse '{value}': expected 'name = value', '[section]' or a comment"
+                ))),
             }
         }
         self.flush(&mut pending);
@@ -182,21 +163,106 @@ impl Ini {
     }
 }
 
+/// One line of an INI file, classified by configparser's rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Line<'a> {
+    /// Nothing but whitespace or a comment. `in_value`: a line with no comment inside an
+    /// option's value, which configparser keeps as an empty line of that value.
+    Blank { in_value: bool },
+    /// A line indented deeper than the option line before it: the next line of its value.
+    Continuation(&'a str),
+    /// `[name]`.
+    Header(&'a str),
+    /// `key = value` or `key: value`, split at the first `=` or `:`, both sides trimmed,
+    /// the key as written (configparser lowercases it).
+    Option { key: &'a str, value: &'a str },
+    /// A non-blank line before the first header.
+    NoSection(&'a str),
+    /// A line in a section that is neither a header nor an option.
+    Bad(&'a str),
+}
+
+/// Classifies the lines of an INI text, yielding each with its 1-based number.
+/// `RawConfigParser(inline_comment_prefixes=(';','#'), strict=False)`'s line rules:
+/// comments, continuation lines, headers and options. What to keep is the caller's.
+pub struct Lexer<'a> {
+    rest: &'a str,
+    lineno: usize,
+    in_section: bool,
+    /// Whether an option's value is open for continuation lines.
+    in_option: bool,
+    /// The indent of the last non-blank, non-continuation line.
+    indent_level: usize,
+}
+
+impl<'a> Lexer<'a> {
+    /// Lines of `text`.
+    pub fn new(text: &'a str) -> Lexer<'a> {
+        Lexer { rest: text, lineno: 0, in_section: false, in_option: false, indent_level: 0 }
+    }
+
+    /// The next raw line, split as `str::lines` (at `\n`, a `\r` before it dropped)
+    /// without its per-line searcher set-up: supervisorctl reads the config on every run.
+    fn next_raw(&mut self) -> Option<&'a str> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let rest = self.rest;
+        let (line, next) = match rest.bytes().position(|b| b == b'\n') {
+            Some(i) => (rest[..i].strip_suffix('\r').unwrap_or(&rest[..i]), &rest[i + 1..]),
+            None => (rest, ""),
+        };
+        self.rest = next;
+        Some(line)
+    }
+}
+
+impl<'a> Iterator for Lexer<'a> {
+    type Item = (usize, Line<'a>);
+
+    fn next(&mut self) -> Option<(usize, Line<'a>)> {
+        let raw = self.next_raw()?;
+        self.lineno += 1;
+        let unindented = raw.trim_start();
+        let comment = comment_start(raw, unindented);
+        let value = trim(&raw[..comment.unwrap_or(raw.len())]);
+        let line = if value.is_empty() {
+            Line::Blank { in_value: comment.is_none() && self.in_option }
+        } else {
+            let indent = raw.len() - unindented.len();
+            if self.in_option && indent > self.indent_level {
+                Line::Continuation(value)
+            } else {
+                self.indent_level = indent;
+                self.in_option = false;
+                if let Some(name) = section_header(value) {
+                    self.in_section = true;
+                    Line::Header(name)
+                } else if !self.in_section {
+                    Line::NoSection(value)
+                } else if let Some((key, value)) = split_option(value) {
+                    self.in_option = true;
+                    Line::Option { key, value }
+                } else {
+                    Line::Bad(value)
+                }
+            }
+        };
+        Some((self.lineno, line))
+    }
+}
+
 /// Byte index where a comment starts on `line`, if any: a full-line `;`/`#`, or an inline
-/// one preceded by whitespace (`a=b;c` keeps `;c`, `a=b ;c` does not).
-fn comment_start(line: &str) -> Option<usize> {
-    let trimmed = line.trim_start();
-    if trimmed.starts_with(';') || trimmed.starts_with('#') {
+/// one preceded by whitespace (`a=b;c` keeps `;c`, `a=b ;c` does not). Scans bytes (both
+/// markers are ASCII) and decodes only the character before a marker.
+/// `unindented` is `line` without its leading whitespace.
+fn comment_start(line: &str, unindented: &str) -> Option<usize> {
+    if matches!(unindented.as_bytes().first(), Some(b';' | b'#')) {
         return Some(0);
     }
-    let mut prev_space = true;
-    for (i, c) in line.char_indices() {
-        if (c == ';' || c == '#') && prev_space {
-            return Some(i);
-        }
-        prev_space = c.is_whitespace();
-    }
-    None
+    line.bytes().enumerate().position(|(i, b)| {
+        (b == b';' || b == b'#') && line[..i].chars().next_back().is_some_and(char::is_whitespace)
+    })
 }
 
 /// The header name of `[name]` (configparser's `\[(?P<header>.+)\]`, greedy, anchored at
@@ -210,10 +276,21 @@ fn section_header(value: &str) -> Option<&str> {
 
 /// Splits `key = value` at the first `=` or `:`; the key must not be empty.
 fn split_option(value: &str) -> Option<(&str, &str)> {
-    let at = value.find(['=', ':'])?;
-    let key = value.get(..at)?.trim();
-    let val = value.get(at + 1..)?.trim();
+    // Bytes, not a char search: both are ASCII, and supervisorctl lexes every line per run.
+    let at = value.bytes().position(|b| b == b'=' || b == b':')?;
+    let key = trim(value.get(..at)?);
+    let val = trim(value.get(at + 1..)?);
     (!key.is_empty()).then_some((key, val))
+}
+
+/// `str::trim` (Python's `strip()`: Unicode whitespace), answering at once for the usual
+/// text that starts and ends with a visible ASCII character: supervisorctl lexes every
+/// line of the config on every run.
+fn trim(s: &str) -> &str {
+    match (s.as_bytes().first(), s.as_bytes().last()) {
+        (Some(a), Some(z)) if a.is_ascii_graphic() && z.is_ascii_graphic() => s,
+        _ => s.trim(),
+    }
 }
 
 #[cfg(test)]
@@ -263,6 +340,44 @@ mod tests {
             let ini = parse(src);
             assert_eq!(value(&ini, section, key).as_deref(), *want, "source {src:?}");
         }
+    }
+
+    #[test]
+    fn lexer_splits_lines_like_str_lines() {
+        for text in ["", "a", "a\n", "a\r\nb", "\n\n", "a\r\r\nb\r", "x\ry\n", "\r\n"] {
+            let mut lexer = Lexer::new(text);
+            let got: Vec<&str> = std::iter::from_fn(|| lexer.next_raw()).collect();
+            assert_eq!(got, text.lines().collect::<Vec<_>>(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn trim_is_str_trim() {
+        for s in ["", " ", "a", " a ", "a b", "\ta\u{a0}", "\u{a0}x", "x\u{2003}", "é", " é "] {
+            assert_eq!(trim(s), s.trim(), "{s:?}");
+        }
+    }
+
+    #[test]
+    fn lexer_classifies_lines() {
+        let got: Vec<Line> =
+            Lexer::new("k=1\n[a] ;c\nx : 1 #c\n  two\n\n ; c\n   three\nbad\n  more\n")
+                .map(|(_, l)| l)
+                .collect();
+        assert_eq!(
+            got,
+            [
+                Line::NoSection("k=1"),
+                Line::Header("a"),
+                Line::Option { key: "x", value: "1" },
+                Line::Continuation("two"),
+                Line::Blank { in_value: true },
+                Line::Blank { in_value: false },
+                Line::Continuation("three"),
+                Line::Bad("bad"),
+                Line::Bad("more"),
+            ]
+        );
     }
 
     #[test]

@@ -21,9 +21,8 @@ pub mod lifecycle;
 pub mod model;
 pub mod options;
 
-pub use build::{EVENT_TYPES, LoadContext, load, load_ctl};
-pub use cli::{Command, DaemonArgs, Overrides, UsageError};
-pub use diag::{ConfigError, ConfigWarning};
+pub use build::{EVENT_TYPES, LoadContext, load};
+pub use cli::{Command, Overrides};
 pub use lifecycle::{
     CheckForm, Dependency, DependencyCondition, DependencyGraph, HealthCheck, Lifecycle,
     ProcessKey, ReadyCheck, RestartBackoff, RestartLimit,

@@ -282,8 +282,8 @@ pub struct ProcessConfig {
     pub autostart: bool,
     /// `autorestart`, default unexpected.
     pub autorestart: AutoRestart,
-    /// `startsecs`, default 1.
-    pub startsecs: u64,
+    /// `startsecs`, default 1; negative (accepted with a warning) acts as 0.
+    pub startsecs: i64,
     /// `startretries`, default 3.
     pub startretries: u32,
     /// `exitcodes`, default `[0]`.

@@ -149,11 +149,6 @@ pub fn signal(v: &str) -> Result<i32, String> {
     })
 }
 
-/// The canonical name of a signal number (`15` → `TERM`), for messages.
-pub fn signal_name(num: i32) -> Option<&'static str> {
-    SIGNALS.iter().find(|&&(_, n)| n == num).map(|&(name, _)| name)
-}
-
 /// `exitcodes`: a comma list of integers 0..=255; an empty value is an empty list.
 pub fn exitcodes(v: &str) -> Result<Vec<u8>, String> {
     if v.is_empty() {
@@ -449,7 +444,6 @@ mod tests {
         for (v, want) in cases {
             assert_eq!(signal(v).ok(), want, "{v:?}");
         }
-        assert_eq!(signal_name(15), Some("TERM"));
     }
 
     #[test]

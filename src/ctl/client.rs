@@ -12,14 +12,11 @@ use std::os::fd::{AsFd, BorrowedFd};
 use std::os::unix::net::UnixStream;
 use std::time::Duration;
 
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-
 use base64::Engine as _;
 
-use crate::rpc::fault::Fault;
+use crate::fault::Fault;
 use crate::rpc::jsonrpc::{self, Reply};
 use crate::rpc::value::Value;
-use crate::sys::clock;
 
 /// Where our JSON-RPC endpoint lives on the daemon's HTTP server (docs/control-plane.md).
 pub const JRPC_PATH: &str = "/weka/jrpc";
@@ -27,14 +24,6 @@ pub const JRPC_PATH: &str = "/weka/jrpc";
 /// A response head or body bigger than this is garbage, not a reply.
 const MAX_HEAD: usize = 64 * 1024;
 const MAX_BODY: u64 = 1 << 30;
-
-/// How long a call polls for its reply before it sleeps in `read`. A process that
-/// blocks lets its CPU go idle, and waking an idle CPU (an interrupt; under
-/// virtualization a trip through the hypervisor) costs about as much as the daemon takes
-/// to answer a `status`: on the 2-CPU VM of our benchmarks, 50-100 µs of a ~1 ms run.
-/// Calls that take longer (`start` waiting out startsecs) spend at most this polling,
-/// yielding the CPU between polls.
-const SPIN: Duration = Duration::from_micros(1000);
 
 /// Why one RPC call did not return a value.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,22 +105,6 @@ impl AsFd for Stream {
             Stream::Unix(s) => s.as_fd(),
             Stream::Tcp(s) => s.as_fd(),
         }
-    }
-}
-
-/// Returns when `stream` has bytes to read, an error or hang-up to report, or [`SPIN`]
-/// has passed (the caller's `read` then blocks as usual).
-fn await_reply(stream: &Stream) {
-    let start = clock::now();
-    loop {
-        let mut fds = [PollFd::new(stream.as_fd(), PollFlags::POLLIN)];
-        if !matches!(poll(&mut fds, PollTimeout::ZERO), Ok(0)) {
-            return;
-        }
-        if clock::now().duration_since(start) >= SPIN {
-            return;
-        }
-        std::thread::yield_now();
     }
 }
 
@@ -362,9 +335,6 @@ impl Client {
                 Exchange::Failed(CallError::io(&e))
             });
         }
-        if conn.buffer().is_empty() {
-            await_reply(conn.get_ref());
-        }
         read_response(conn)
     }
 }
@@ -397,53 +367,56 @@ fn bad(msg: impl Into<String>) -> Exchange {
     Exchange::Failed(CallError::BadReply(msg.into()))
 }
 
-/// Reads one response: status line, headers, then a body framed by Content-Length or
-/// chunked encoding (or, for a `Connection: close` reply with neither, by EOF).
+/// Reads one response: the head (status line and headers, parsed by `httparse`), then a
+/// body framed by Content-Length or chunked encoding (or, for a `Connection: close` reply
+/// with neither, by EOF).
 fn read_response<R: BufRead>(r: &mut R) -> Result<Response, Exchange> {
-    let mut line = Vec::new();
-    let n = read_line(r, &mut line).map_err(|e| {
+    // The head, line by line up to the empty one, then parsed by httparse.
+    let mut head = Vec::new();
+    let n = read_line(r, &mut head).map_err(|e| {
         if is_disconnect(&e) { Exchange::Stale } else { Exchange::Failed(CallError::io(&e)) }
     })?;
     if n == 0 {
         return Err(Exchange::Stale);
     }
-    let status_line = String::from_utf8_lossy(&line).trim_end().to_string();
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    if !version.starts_with("HTTP/1.") {
-        return Err(bad(format!("not an HTTP response: {status_line:?}")));
-    }
-    let status: u16 = parts
-        .next()
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| bad(format!("bad status line: {status_line:?}")))?;
-    let reason = parts.next().unwrap_or("").to_string();
-    let mut keep_alive = version != "HTTP/1.0";
-    let mut length: Option<u64> = None;
-    let mut chunked = false;
-    let mut head_len = line.len();
     loop {
-        line.clear();
-        let n = read_line(r, &mut line).map_err(|e| Exchange::Failed(CallError::io(&e)))?;
-        head_len += n;
+        let start = head.len();
+        let n = read_line(r, &mut head).map_err(|e| Exchange::Failed(CallError::io(&e)))?;
         if n == 0 {
             return Err(bad("connection closed inside the response head"));
         }
-        if head_len > MAX_HEAD {
+        if head.len() > MAX_HEAD {
             return Err(bad("response head too large"));
         }
-        let text = String::from_utf8_lossy(&line);
-        let text = text.trim_end_matches(['\r', '\n']);
-        if text.is_empty() {
+        if matches!(&head[start..], b"\r\n" | b"\n") {
             break;
         }
-        let Some((name, value)) = text.split_once(':') else { continue };
+    }
+    let mut headers = [httparse::EMPTY_HEADER; 64];
+    let mut parsed = httparse::Response::new(&mut headers);
+    let first_line = || {
+        let end = head.iter().position(|&b| b == b'\n').unwrap_or(head.len());
+        String::from_utf8_lossy(&head[..end]).trim_end().to_string()
+    };
+    match parsed.parse(&head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) | Err(_) => {
+            return Err(bad(format!("not an HTTP response: {:?}", first_line())));
+        }
+    }
+    let status = parsed.code.ok_or_else(|| bad(format!("bad status line: {:?}", first_line())))?;
+    let reason = parsed.reason.unwrap_or("").to_string();
+    let mut keep_alive = parsed.version == Some(1);
+    let mut length: Option<u64> = None;
+    let mut chunked = false;
+    for h in parsed.headers.iter() {
+        let value = String::from_utf8_lossy(h.value);
         let value = value.trim();
-        if name.eq_ignore_ascii_case("content-length") {
+        if h.name.eq_ignore_ascii_case("content-length") {
             length = Some(value.parse().map_err(|_| bad(format!("bad Content-Length {value:?}")))?);
-        } else if name.eq_ignore_ascii_case("transfer-encoding") {
+        } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
             chunked = value.to_ascii_lowercase().contains("chunked");
-        } else if name.eq_ignore_ascii_case("connection") {
+        } else if h.name.eq_ignore_ascii_case("connection") {
             let v = value.to_ascii_lowercase();
             if v.contains("close") {
                 keep_alive = false;

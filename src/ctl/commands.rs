@@ -13,8 +13,8 @@ use std::io::Write;
 use super::client::{CallError, Client};
 use super::follow::Source;
 use super::format::{self, py_split, py_strip, split_namespec};
+use crate::fault::Fault;
 use crate::procsup::ProcessState;
-use crate::rpc::fault::Fault;
 use crate::rpc::value::Value;
 
 /// LSB init exit statuses (`LSBInitExitStatuses`).
@@ -31,9 +31,9 @@ pub mod exit {
 }
 
 /// Supervisor fault codes the commands branch on, as constants for `match` patterns; the
-/// numbers come from the one table in `rpc::fault`.
+/// numbers come from the one table in `fault`.
 mod code {
-    use crate::rpc::FaultKind as K;
+    use crate::fault::FaultKind as K;
     pub const UNKNOWN_METHOD: i64 = K::UnknownMethod.code() as i64;
     pub const SHUTDOWN_STATE: i64 = K::ShutdownState.code() as i64;
     pub const BAD_NAME: i64 = K::BadName.code() as i64;
@@ -131,6 +131,29 @@ pub trait Env {
     fn pause(&mut self);
     /// The next stdin line, without blocking.
     fn stdin_line(&mut self) -> StdinLine;
+    /// Python's `raw_input(prompt)` (the shell's confirmations): the prompt on stdout, then
+    /// one line of stdin; `None` at EOF.
+    fn ask(&mut self, _prompt: &str) -> Option<String> {
+        None
+    }
+    /// The interactive shell's next command line (the prompt shown first).
+    fn read_command(&mut self, _prompt: &str) -> ShellInput {
+        ShellInput::Eof
+    }
+    /// A command of the interactive shell is about to run (an earlier Ctrl-C that ended a
+    /// streaming command is forgotten).
+    fn begin_command(&mut self) {}
+}
+
+/// What the interactive shell read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShellInput {
+    Line(String),
+    Eof,
+    /// End of input, and the line editor has already moved to a new line.
+    EofShown,
+    /// Ctrl-C at the prompt (Python leaves the shell); the editor has ended the line.
+    Interrupted,
 }
 
 /// stdout with Python's `output()` and a quiet stop on a closed pipe: after the first
@@ -319,6 +342,10 @@ pub struct Ctl<'a> {
     pub exit: u8,
     /// Whether a call has reached the server, i.e. the upcheck is behind us.
     upchecked: bool,
+    /// `options.interactive` (no command, or `-i`): `shutdown` and `reload` ask first.
+    pub interactive: bool,
+    /// `EOF`, `quit` or `exit` ran: the shell ends.
+    pub quit: bool,
 }
 
 impl<'a> Ctl<'a> {
@@ -328,7 +355,16 @@ impl<'a> Ctl<'a> {
         err: &'a mut dyn Write,
         env: &'a mut dyn Env,
     ) -> Ctl<'a> {
-        Ctl { rpc, out: Out::new(out), err, env, exit: 0, upchecked: false }
+        Ctl {
+            rpc,
+            out: Out::new(out),
+            err,
+            env,
+            exit: 0,
+            upchecked: false,
+            interactive: false,
+            quit: false,
+        }
     }
 
     /// `Controller.onecmd`: parses one command line and runs it.
@@ -351,6 +387,7 @@ impl<'a> Ctl<'a> {
             }
             "EOF" | "quit" | "exit" => {
                 self.out.line("");
+                self.quit = true;
                 Ok(())
             }
             "status" => self.status(arg),
@@ -396,8 +433,18 @@ impl<'a> Ctl<'a> {
         self.out.flush();
     }
 
-    /// stdout went away; streaming commands stop.
-    pub fn output_broken(&self) -> bool {
+    /// In the shell, asks `question` and says whether the answer starts with `y`; outside
+    /// it, yes.
+    fn confirm(&mut self, question: &str) -> bool {
+        if !self.interactive {
+            return true;
+        }
+        self.out.flush();
+        self.env.ask(question).is_some_and(|a| a.to_lowercase().starts_with('y'))
+    }
+
+    /// stdout went away; streaming commands (and the shell) stop.
+    pub(crate) fn output_broken(&self) -> bool {
         self.out.broken()
     }
 
@@ -835,6 +882,16 @@ impl<'a> Ctl<'a> {
         } else {
             None
         };
+        // The Go rewrite's `tail NAME [stdout|stderr] BYTES`: a trailing number, which
+        // Python refuses as a bad channel, is the byte count.
+        let go_bytes = if modifier.is_none()
+            && (2..=3).contains(&args.len())
+            && args.last().is_some_and(|b| !b.is_empty() && b.bytes().all(|c| c.is_ascii_digit()))
+        {
+            args.pop().and_then(py_int)
+        } else {
+            None
+        };
         let (name, channel) = match args.as_slice() {
             [name] => (*name, "stdout".to_string()),
             [name, .., last] => {
@@ -851,7 +908,7 @@ impl<'a> Ctl<'a> {
             [] => return fail(self, "Error: tail requires process name", false),
         };
         let bytes = match modifier {
-            None => Some(1600),
+            None => Some(go_bytes.unwrap_or(1600)),
             Some(m) if &m[1..] == "f" => None,
             Some(m) => match py_int(&m[1..]) {
                 Some(n) => Some(n),
@@ -906,6 +963,11 @@ impl<'a> Ctl<'a> {
                     return self.follow_and_report(&[Source::Main], "/mainlogtail");
                 }
                 Some(what) => match py_int(what) {
+                    Some(n) => n,
+                    None => return fail(self, &format!("Error: bad argument {a}"), false),
+                },
+                // The Go rewrite's `maintail BYTES` (Python: a bad argument).
+                None if !a.is_empty() && a.bytes().all(|c| c.is_ascii_digit()) => match py_int(a) {
                     Some(n) => n,
                     None => return fail(self, &format!("Error: bad argument {a}"), false),
                 },
@@ -1137,6 +1199,9 @@ impl<'a> Ctl<'a> {
         if self.no_args("shutdown", arg) {
             return Ok(());
         }
+        if !self.confirm("Really shut the remote supervisord process down y/N? ") {
+            return Ok(());
+        }
         match self.rpc.call("supervisor.shutdown", &[]) {
             Ok(_) => self.out.line("Shut down"),
             Err(CallError::Fault(f)) if i64::from(f.code) == code::SHUTDOWN_STATE => {
@@ -1159,6 +1224,9 @@ impl<'a> Ctl<'a> {
 
     fn reload(&mut self, arg: &str) -> Step {
         if self.no_args("reload", arg) {
+            return Ok(());
+        }
+        if !self.confirm("Really restart the remote supervisord process y/N? ") {
             return Ok(());
         }
         match self.call("supervisor.restart", &[])? {

@@ -1,7 +1,7 @@
 //! What supervisorctl needs from a config file, and nothing more: `[supervisorctl]`
 //! `serverurl`/`username`/`password` and `[unix_http_server] file`, read with
-//! `RawConfigParser`'s rules as supervisor sets them up (inline `;`/`#` comments after
-//! whitespace, continuation lines, lower-cased keys, repeated sections merged) and
+//! `RawConfigParser`'s rules as supervisor sets them up (the daemon's line lexer,
+//! `config::ini::Lexer`; lower-cased keys, repeated sections merged) and
 //! `%(here)s`/`%(ENV_X)s` expansion.
 //!
 //! Deliberately not `crate::config`: supervisorctl runs once per command, and building a
@@ -11,6 +11,8 @@
 use std::collections::HashMap;
 use std::path::{Component, Path, PathBuf};
 
+use crate::config::ini::{Lexer, Line};
+
 /// The client-side settings of one config file.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ClientConfig {
@@ -19,6 +21,10 @@ pub struct ClientConfig {
     pub serverurl: Option<String>,
     pub username: Option<String>,
     pub password: Option<String>,
+    /// `prompt` (the shell's prompt is this and `> `); `None` for Python's `supervisor`.
+    pub prompt: Option<String>,
+    /// `history_file` (`%(here)s` expanded, made absolute): the shell's readline history.
+    pub history_file: Option<String>,
 }
 
 /// Reads `path`. The error is the message Python's `ClientOptions` gives (printed as a
@@ -47,7 +53,11 @@ pub fn read(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<ClientC
     };
     let username = get(ctl, "supervisorctl", "username", &names)?;
     let password = get(ctl, "supervisorctl", "password", &names)?;
+    let prompt = get(ctl, "supervisorctl", "prompt", &names)?;
     names.here = Some(&here);
+    let history_file = get(ctl, "supervisorctl", "history_file", &names)?
+        .filter(|h| !h.is_empty())
+        .map(|h| normalize_path(Path::new(&h)).to_string_lossy().into_owned());
     let mut serverurl = get(ctl, "supervisorctl", "serverurl", &names)?;
     if serverurl.is_none()
         && let Some(http) = sections.get("unix_http_server")
@@ -59,7 +69,7 @@ pub fn read(path: &Path, env: &dyn Fn(&str) -> Option<String>) -> Result<ClientC
         Some(p) => format!("unix://{}", normalize_path(Path::new(p)).display()),
         None => url,
     });
-    Ok(ClientConfig { serverurl, username, password })
+    Ok(ClientConfig { serverurl, username, password, prompt, history_file })
 }
 
 type Sections = HashMap<String, HashMap<String, String>>;
@@ -67,100 +77,56 @@ type Sections = HashMap<String, HashMap<String, String>>;
 /// The sections [`read`] looks at; the others are only checked for syntax.
 const WANTED: [&str; 2] = ["supervisorctl", "unix_http_server"];
 
-/// `RawConfigParser(inline_comment_prefixes=(';','#'), strict=False)`, keeping only the
-/// [`WANTED`] sections. A daemon config lists hundreds of programs and supervisorctl runs
-/// once per command, so the others are walked without allocating: every line still gets
-/// configparser's syntax checks, and a bad line anywhere is the same error.
+/// `RawConfigParser(inline_comment_prefixes=(';','#'), strict=False)` (the line rules are
+/// the daemon's, `config::ini::Lexer`), keeping only the [`WANTED`] sections. A daemon
+/// config lists hundreds of programs and supervisorctl runs once per command, so the others
+/// are walked without allocating: every line still gets configparser's syntax checks, and a
+/// bad line anywhere is the same error.
 fn parse(text: &str) -> Result<Sections, String> {
     let mut sections: Sections = HashMap::new();
-    // The current section: `None` before the first header, `Some(None)` for one we skip.
-    let mut current: Option<Option<&str>> = None;
-    // The indent of the option a continuation line would extend, with its key when the
-    // section is kept.
-    let mut last: Option<(Option<String>, usize)> = None;
-    for (idx, raw) in lines(text).enumerate() {
-        let trimmed_start = raw.trim_start();
-        if trimmed_start.starts_with('#') || trimmed_start.starts_with(';') {
-            continue;
-        }
-        let value = strip_inline_comment(raw).trim();
-        let indent = raw.len() - trimmed_start.len();
-        if value.is_empty() {
-            // Empty lines inside a value are kept by configparser, then stripped at the
-            // end; for the few single-line keys we read, ending the value is equivalent.
-            last = None;
-            continue;
-        }
-        if let Some((key, key_indent)) = &last
-            && indent > *key_indent
-        {
-            if let (Some(key), Some(Some(sec))) = (key, current)
-                && let Some(v) = sections.get_mut(sec).and_then(|s| s.get_mut(key))
-            {
-                v.push('\n');
-                v.push_str(value);
+    // The kept section options go to, and the kept key continuation lines extend.
+    let mut section: Option<&str> = None;
+    let mut key: Option<String> = None;
+    // Empty lines inside the value so far: kept only if more of the value follows.
+    let mut blanks = 0;
+    for (lineno, line) in Lexer::new(text) {
+        match line {
+            Line::Blank { in_value } => blanks += usize::from(in_value),
+            Line::Continuation(more) => {
+                if let (Some(sec), Some(key)) = (section, &key)
+                    && let Some(v) = sections.get_mut(sec).and_then(|s| s.get_mut(key))
+                {
+                    for _ in 0..=blanks {
+                        v.push('\n');
+                    }
+                    v.push_str(more);
+                }
+                blanks = 0;
             }
-            continue;
-        }
-        if value.starts_with('[') && value.ends_with(']') && value.len() >= 3 {
-            let name = &value[1..value.len() - 1];
-            let keep = WANTED.contains(&name);
-            if keep {
-                sections.entry(name.to_string()).or_default();
+            Line::Header(name) => {
+                let keep = WANTED.contains(&name);
+                if keep {
+                    sections.entry(name.to_string()).or_default();
+                }
+                section = keep.then_some(name);
+                key = None;
             }
-            current = Some(keep.then_some(name));
-            last = None;
-            continue;
+            Line::NoSection(_) => {
+                return Err(format!("File contains no section headers (line {lineno})"));
+            }
+            Line::Bad(_) => return Err(format!("Source contains parsing errors: line {lineno}")),
+            Line::Option { key: k, value } => {
+                blanks = 0;
+                key = None;
+                if let Some(sec) = section {
+                    let k = k.to_lowercase();
+                    sections.entry(sec.to_string()).or_default().insert(k.clone(), value.into());
+                    key = Some(k);
+                }
+            }
         }
-        let Some(sec) = current else {
-            return Err(format!("File contains no section headers (line {})", idx + 1));
-        };
-        let Some(eq) = value.bytes().position(|b| b == b'=' || b == b':') else {
-            return Err(format!("Source contains parsing errors: line {}", idx + 1));
-        };
-        let Some(sec) = sec else {
-            last = Some((None, indent));
-            continue;
-        };
-        let key = value[..eq].trim().to_lowercase();
-        let val = value[eq + 1..].trim().to_string();
-        sections.entry(sec.to_string()).or_default().insert(key.clone(), val);
-        last = Some((Some(key), indent));
     }
     Ok(sections)
-}
-
-/// `str::lines` (split at `\n`, a `\r` before it dropped) without its per-line searcher
-/// set-up: a config has hundreds of short lines and supervisorctl reads it on every run.
-fn lines(text: &str) -> impl Iterator<Item = &str> {
-    let mut rest = text;
-    std::iter::from_fn(move || {
-        if rest.is_empty() {
-            return None;
-        }
-        let end = rest.bytes().position(|b| b == b'\n');
-        let (line, next) = match end {
-            Some(i) => (rest[..i].strip_suffix('\r').unwrap_or(&rest[..i]), &rest[i + 1..]),
-            None => (rest, ""),
-        };
-        rest = next;
-        Some(line)
-    })
-}
-
-/// Drops an inline comment: `;` or `#` preceded by whitespace. Scans bytes (both markers
-/// are ASCII) and decodes only the character before a marker.
-fn strip_inline_comment(line: &str) -> &str {
-    let bytes = line.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if (b == b';' || b == b'#')
-            && i > 0
-            && line[..i].chars().next_back().is_some_and(char::is_whitespace)
-        {
-            return &line[..i];
-        }
-    }
-    line
 }
 
 /// The names a `%(name)s` can use: `ENV_X` from the environment, and `here` where Python
@@ -322,14 +288,12 @@ mod tests {
     }
 
     #[test]
-    fn lines_split_like_str_lines() {
-        for text in ["", "a", "a\n", "a\r\nb", "\n\n", "a\r\r\nb\r", "x\ry\n", "\r\n"] {
-            assert_eq!(
-                lines(text).collect::<Vec<_>>(),
-                text.lines().collect::<Vec<_>>(),
-                "{text:?}"
-            );
-        }
+    fn empty_lines_inside_a_value_are_kept_as_configparser_keeps_them() {
+        let s = parse("[supervisorctl]\nk = a\n\n  b\n\n[x]\n").expect("parse");
+        assert_eq!(s["supervisorctl"]["k"], "a\n\nb");
+        let s = parse("[supervisorctl]\nk = a\n\n\n").expect("parse");
+        assert_eq!(s["supervisorctl"]["k"], "a");
+        assert!(parse("[supervisorctl]\n=x\n").is_err(), "an empty key is a parsing error");
     }
 
     #[test]

@@ -13,7 +13,7 @@
 //!   cost two probes; growth costs a logarithmic number of them.
 
 use super::commands::{Ctl, Step};
-use crate::rpc::fault::Fault;
+use crate::fault::Fault;
 use crate::rpc::value::Value;
 
 /// `/logtail` sends this much of the existing file first.

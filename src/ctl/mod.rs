@@ -7,22 +7,20 @@
 //! - [`client`]: the blocking HTTP/1.1 JSON-RPC client;
 //! - [`commands`]: what each command calls and prints, against the [`commands::Rpc`] trait;
 //! - [`follow`]: `tail -f`/`maintail -f`/`fg` by polling;
-//! - [`format`]: the pure, byte-exact text.
-//!
-//! There is no interactive shell yet: with `-i` or without a command, the usage text is
-//! printed and the exit status is 2.
+//! - [`format`]: the pure, byte-exact text;
+//! - [`shell`]: the interactive shell (no command, or `-i`) and the console it reads.
 
 pub mod client;
 pub mod commands;
 pub mod conf;
 pub mod follow;
 pub mod format;
+pub mod shell;
 
 use std::ffi::OsString;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::Duration;
 
 use commands::{Ctl, Env, StdinLine};
@@ -60,39 +58,69 @@ pub fn run(progname: &str, args: &[String], out: &mut dyn Write, err: &mut dyn W
             return 2;
         }
     };
-    if opts.interactive || opts.args.is_empty() {
-        let _quiet = out.write_all(format::usage(progname).as_bytes());
-        return 2;
-    }
-    let mut rpc = match connect(progname, &opts) {
+    let (mut rpc, config) = match connect_with_config(progname, &opts) {
         Ok(c) => c,
         Err(msg) => {
             let _quiet = err.write_all(format::usage_error(&msg, progname).as_bytes());
             return 2;
         }
     };
-    let mut env = Terminal::new();
+    // Python: a command on the line runs once, `-i` or not; without one, the shell.
+    if !opts.args.is_empty() {
+        let mut env = Terminal::new(shell::Console::plain());
+        let mut ctl = Ctl::new(&mut rpc, out, err, &mut env);
+        ctl.interactive = opts.interactive;
+        ctl.onecmd(&opts.args.join(" "));
+        return ctl.exit;
+    }
+    let history = config.history_file.map(PathBuf::from);
+    let completion = shell::Completion::new(client::Client::new(
+        rpc.serverurl(),
+        config.username.as_deref(),
+        config.password.as_deref(),
+    ));
+    let mut env = Terminal::new(shell::Console::shell(completion, history));
+    let prompt = format!("{}> ", config.prompt.as_deref().unwrap_or("supervisor"));
     let mut ctl = Ctl::new(&mut rpc, out, err, &mut env);
-    ctl.onecmd(&opts.args.join(" "));
-    ctl.exit
+    ctl.cmdloop(&prompt);
+    // Interactive mode always exits 0.
+    0
 }
 
 /// The client for the server the options and the config file name: `-s`, then
 /// `[supervisorctl] serverurl`, then `[unix_http_server] file`, then the default socket;
 /// credentials from `-u`/`-p`, then the config. Shared by supervisorctl, wekastop and bridge.
 pub fn connect(progname: &str, opts: &Options) -> Result<client::Client, String> {
+    connect_with_config(progname, opts).map(|(client, _)| client)
+}
+
+/// [`connect`], also returning what the config file says (the shell's prompt, history).
+fn connect_with_config(
+    progname: &str,
+    opts: &Options,
+) -> Result<(client::Client, conf::ClientConfig), String> {
     let configfile = opts.configfile.clone().map(PathBuf::from).or_else(|| find_config(progname));
     let config = match configfile {
         Some(path) => {
             conf::read(&path, &|k| std::env::var_os(k).map(|v| v.to_string_lossy().into_owned()))?
         }
-        None => conf::ClientConfig::default(),
+        // Python's `-r` only counts without a config file: reading one sets the history
+        // file from its `history_file`, or to none.
+        None => conf::ClientConfig {
+            history_file: opts.history_file.clone(),
+            ..conf::ClientConfig::default()
+        },
     };
-    let serverurl =
-        opts.serverurl.clone().or(config.serverurl).unwrap_or_else(|| DEFAULT_SERVERURL.into());
-    let username = opts.username.clone().or(config.username);
-    let password = opts.password.clone().or(config.password);
-    Ok(client::Client::new(&serverurl, username.as_deref(), password.as_deref()))
+    let serverurl = opts
+        .serverurl
+        .clone()
+        .or(config.serverurl.clone())
+        .unwrap_or_else(|| DEFAULT_SERVERURL.into());
+    let username = opts.username.clone().or(config.username.clone());
+    let password = opts.password.clone().or(config.password.clone());
+    let client = client::Client::new(&serverurl, username.as_deref(), password.as_deref());
+    let config = conf::ClientConfig { username, password, ..config };
+    Ok((client, config))
 }
 
 /// The config search path of `Options.__init__` (supervisor/options.py), where
@@ -111,6 +139,46 @@ pub fn search_paths(progname: &str) -> Vec<PathBuf> {
 
 fn find_config(progname: &str) -> Option<PathBuf> {
     search_paths(progname).into_iter().find(|p| p.exists())
+}
+
+/// The connection options of our own clients (`wekastop`, `supervisord bridge`), spelled
+/// as supervisorctl's.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ConnArgs {
+    /// Configuration file path (default: searched as supervisorctl searches)
+    #[arg(short = 'c', long = "configuration", value_name = "FILE")]
+    pub configuration: Option<String>,
+    /// URL on which supervisord server is listening
+    #[arg(short = 's', long = "serverurl", value_name = "URL")]
+    pub serverurl: Option<String>,
+    /// Username to use for authentication with server
+    #[arg(short = 'u', long = "username", value_name = "USER")]
+    pub username: Option<String>,
+    /// Password to use for authentication with server
+    #[arg(short = 'p', long = "password", value_name = "PASSWORD")]
+    pub password: Option<String>,
+}
+
+impl ConnArgs {
+    /// supervisorctl's options with these and no command words.
+    pub fn options(&self) -> Options {
+        Options {
+            configfile: self.configuration.clone(),
+            serverurl: self.serverurl.clone(),
+            username: self.username.clone(),
+            password: self.password.clone(),
+            ..Options::default()
+        }
+    }
+}
+
+/// Parses our own clients' command lines with clap. `Err` is the exit code after clap has
+/// printed help (0) or a usage error (2).
+pub fn parse_clap<T: clap::Parser>(args: Vec<OsString>) -> Result<T, u8> {
+    T::try_parse_from(args).map_err(|e| {
+        let _ = e.print();
+        u8::try_from(e.exit_code()).unwrap_or(2)
+    })
 }
 
 /// The options supervisorctl takes.
@@ -207,15 +275,15 @@ extern "C" fn on_sigint(_: libc::c_int) {
     INTERRUPTED.store(true, Ordering::SeqCst);
 }
 
-/// The real terminal: Ctrl-C, a sleeping poll interval, and stdin lines from a reader
-/// thread (started on first use, so only `fg` reads stdin).
+/// The real terminal: Ctrl-C, a sleeping poll interval, and the console that stdin lines
+/// (`fg`'s input, the shell's commands) come from.
 pub(crate) struct Terminal {
-    stdin: Option<mpsc::Receiver<Option<String>>>,
+    console: shell::Console,
 }
 
 impl Terminal {
-    pub(crate) fn new() -> Terminal {
-        Terminal { stdin: None }
+    pub(crate) fn new(console: shell::Console) -> Terminal {
+        Terminal { console }
     }
 }
 
@@ -248,34 +316,19 @@ impl Env for Terminal {
     }
 
     fn stdin_line(&mut self) -> StdinLine {
-        let rx = self.stdin.get_or_insert_with(|| {
-            let (tx, rx) = mpsc::channel();
-            std::thread::spawn(move || {
-                let stdin = std::io::stdin();
-                let mut line = String::new();
-                loop {
-                    line.clear();
-                    match stdin.read_line(&mut line) {
-                        Ok(0) | Err(_) => {
-                            let _receiver_may_be_gone = tx.send(None);
-                            return;
-                        }
-                        Ok(_) => {
-                            let text = line.strip_suffix('\n').unwrap_or(&line).to_string();
-                            if tx.send(Some(text)).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                }
-            });
-            rx
-        });
-        match rx.try_recv() {
-            Ok(Some(line)) => StdinLine::Line(line),
-            Ok(None) | Err(mpsc::TryRecvError::Disconnected) => StdinLine::Eof,
-            Err(mpsc::TryRecvError::Empty) => StdinLine::Nothing,
-        }
+        self.console.stdin.try_line()
+    }
+
+    fn ask(&mut self, prompt: &str) -> Option<String> {
+        self.console.ask(prompt)
+    }
+
+    fn read_command(&mut self, prompt: &str) -> commands::ShellInput {
+        self.console.read_command(prompt)
+    }
+
+    fn begin_command(&mut self) {
+        INTERRUPTED.store(false, Ordering::SeqCst);
     }
 }
 

@@ -17,7 +17,7 @@ use serde_json::Value as Json;
 use super::client::CallError;
 use super::commands::{Ctl, Env, Rpc, StdinLine};
 use super::*;
-use crate::rpc::fault::Fault;
+use crate::fault::Fault;
 use crate::rpc::value::Value;
 
 const TRANSCRIPTS: &str = include_str!("testdata/python-4.3.0.jsonl");
@@ -617,16 +617,15 @@ fn run_reports_usage_errors_on_stderr_with_exit_2() {
 }
 
 #[test]
-fn no_command_or_interactive_prints_the_usage_and_exits_2() {
+fn interactive_flag_with_a_command_runs_the_command_once() {
     let dir = tempfile::Builder::new().prefix("ctlrun").tempdir_in("/tmp").expect("tempdir");
     let conf = dir.path().join("s.conf");
-    std::fs::write(&conf, "[supervisorctl]\n").expect("write");
+    std::fs::write(&conf, "[unix_http_server]\nfile=%(here)s/none.sock\n[supervisorctl]\n")
+        .expect("write");
     let conf = conf.to_string_lossy().into_owned();
-    for args in [vec!["-c", conf.as_str()], vec!["-c", conf.as_str(), "-i", "status"]] {
-        let (out, err, code) = run_args(&args);
-        assert_eq!((err.as_str(), code), ("", 2), "{args:?}");
-        assert!(out.starts_with("supervisorctl -- control applications"), "{args:?}");
-    }
+    let (out, err, code) = run_args(&["-c", conf.as_str(), "-i", "status"]);
+    assert_eq!((err.as_str(), code), ("", 4));
+    assert!(out.ends_with("none.sock no such file\n"), "{out}");
 }
 
 #[test]
@@ -657,4 +656,28 @@ fn search_path_is_pythons() {
             "/etc/supervisor/supervisord.conf"
         ]
     );
+}
+
+#[test]
+fn go_style_tail_and_maintail_byte_counts() {
+    let read = |method: &str, name: Option<&str>, bytes: i64| {
+        let mut params: Vec<Value> = name.map(|n| vec![s(n)]).unwrap_or_default();
+        params.extend([i(-bytes), i(0)]);
+        rec(method, params, Ok(s("data\n")))
+    };
+    for (line, call) in [
+        ("tail web 100", read("supervisor.readProcessStdoutLog", Some("web"), 100)),
+        ("tail web stderr 7", read("supervisor.readProcessStderrLog", Some("web"), 7)),
+        ("tail web STDOUT 5", read("supervisor.readProcessStdoutLog", Some("web"), 5)),
+        ("maintail 300", read("supervisor.readLog", None, 300)),
+    ] {
+        let got = run_line(Replay::new("unix:///s", vec![call]), line, &mut Script::new(0));
+        assert_eq!((got.stdout.as_str(), got.exit), ("data\n\n", 0), "{line}");
+        assert!(got.replay.calls.is_empty(), "{line}: {:?}", got.replay.calls);
+    }
+    // What Python means stays: a word that is not a number is still a bad channel.
+    let version = rec("supervisor.getVersion", vec![], Ok(s("3.0")));
+    let got =
+        run_line(Replay::new("unix:///s", vec![version]), "tail web 10x", &mut Script::new(0));
+    assert_eq!((got.stdout.as_str(), got.exit), ("Error: bad channel '10x'\n", 1));
 }

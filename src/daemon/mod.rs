@@ -18,7 +18,10 @@ pub fn main(args: Vec<OsString>) -> u8 {
         .map(|a| a.to_string_lossy().into_owned())
         .unwrap_or_else(|| "supervisord".into());
     if args.get(1).is_some_and(|a| a == "--install-links") {
-        return install_links(args.get(2).map(std::path::PathBuf::from), &argv0);
+        return match crate::ctl::parse_clap::<InstallLinks>(args) {
+            Ok(a) => install_links(&a.install_links, &argv0),
+            Err(code) => code,
+        };
     }
     let ctx = LoadContext::from_process();
     let home = ctx.env.iter().rev().find(|(k, _)| k == "HOME").map(|(_, v)| v.clone());
@@ -104,12 +107,18 @@ pub fn process_table(cfg: &Config) -> String {
     out
 }
 
-/// `supervisord --install-links DIR`: `supervisorctl` and `wekastop` symlinks in DIR that
-/// point at this binary (by its absolute path), replacing older links of those names.
-fn install_links(dir: Option<std::path::PathBuf>, argv0: &str) -> u8 {
-    let Some(dir) = dir else {
-        return usage("--install-links requires a directory", argv0);
-    };
+/// `supervisord --install-links DIR`, ours alone (the daemon's Python flags are getopt's).
+#[derive(Debug, clap::Parser)]
+#[command(name = "supervisord", about = "Install the supervisorctl and wekastop links")]
+struct InstallLinks {
+    /// Make supervisorctl and wekastop links to this binary in DIR
+    #[arg(long, value_name = "DIR")]
+    install_links: std::path::PathBuf,
+}
+
+/// `supervisorctl` and `wekastop` symlinks in `dir` that point at this binary (by its
+/// absolute path), replacing older links of those names.
+fn install_links(dir: &std::path::Path, argv0: &str) -> u8 {
     let exe = match std::env::current_exe() {
         Ok(p) => p,
         Err(e) => return usage(&format!("cannot find this binary's path: {e}"), argv0),

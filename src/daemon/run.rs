@@ -34,6 +34,8 @@ struct Queued {
     crit: Vec<String>,
     warn: Vec<String>,
     info: Vec<String>,
+    /// Lines after the INFO ones, at their own levels (daemonizing).
+    then: Vec<(Level, String)>,
 }
 
 impl Queued {
@@ -46,6 +48,9 @@ impl Queued {
         }
         for m in self.info {
             log.log(Level::Info, m);
+        }
+        for (level, m) in self.then {
+            log.log(level, m);
         }
     }
 }
@@ -203,9 +208,11 @@ pub fn run(cfg: Config, launch: Launch) -> u8 {
     );
     let seed = u64::from_le_bytes(crate::logio::autoname::os_random().unwrap_or([7; 8]));
     if !cfg.supervisord.nodaemon {
-        queued.info.push("daemonizing the supervisord process".into());
+        // Python's parent logs the fork before it exits, then the child goes on.
+        queued.then.push((Level::Blather, "supervisord forked; parent exiting".into()));
+        queued.then.push((Level::Info, "daemonizing the supervisord process".into()));
         match daemonize::daemonize(cfg.supervisord.directory.as_deref(), cfg.supervisord.umask) {
-            Ok(Some(outcome)) => queued.info.push(outcome.to_string()),
+            Ok(Some(outcome)) => queued.then.push((Level::Info, outcome.to_string())),
             Ok(None) => {}
             Err(e) => {
                 listeners.remove_files();
@@ -248,6 +255,16 @@ pub fn run(cfg: Config, launch: Launch) -> u8 {
     code
 }
 
+/// Medusa's TRAC line for a server it starts (prefixed with the server's address).
+fn medusa_started(
+    ip: &dyn std::fmt::Display,
+    host: &dyn std::fmt::Display,
+    port: &dyn std::fmt::Display,
+) -> String {
+    let when = crate::logio::mainlog::ctime(crate::sys::clock::wall_now());
+    format!("{ip}:Medusa (V1.12) started at {when}\n\tHostname: {host}\n\tPort:{port}")
+}
+
 fn open_main_log(cfg: &Config) -> Result<MainLog, String> {
     let s = &cfg.supervisord;
     let level = s.loglevel;
@@ -257,8 +274,7 @@ fn open_main_log(cfg: &Config) -> Result<MainLog, String> {
             MainLog::open(p, s.logfile_maxbytes, s.logfile_backups, level, to_stdout)
                 .map_err(|e| format!("could not open the log file {}: {e}", p.display()))
         }
-        // Syslog output is not built; the lines still reach stdout under -n.
-        DaemonLog::Syslog => Ok(MainLog::new(level, None, to_stdout)),
+        DaemonLog::Syslog => Ok(MainLog::syslog(level, to_stdout)),
     }
 }
 
@@ -348,7 +364,9 @@ async fn supervise(
         });
         let methods = Methods { orch: handle, log: log.clone(), reload: reloader(&launch) };
         let stop = CancellationToken::new();
-        for (l, _, auth, section) in listeners.unix.drain(..) {
+        for (l, path, auth, section) in listeners.unix.drain(..) {
+            let path = path.display();
+            log.log(Level::Trace, medusa_started(&path, &"<unix domain socket>", &path));
             log.log(Level::Info, "RPC interface 'supervisor' initialized");
             if auth.is_none() {
                 log.log(
@@ -358,13 +376,22 @@ async fn supervise(
             }
             match tokio::net::UnixListener::from_std(l) {
                 Ok(l) => {
-                    let server = Arc::new(Server { auth, dispatch: Arc::new(methods.clone()) });
+                    let server = Arc::new(Server {
+                        auth,
+                        dispatch: Arc::new(methods.clone()),
+                        trace: log.enabled(Level::Trace).then(|| log.clone()),
+                    });
                     tokio::spawn(server::serve(l, server, stop.clone()));
                 }
                 Err(e) => log.log(Level::Critical, format!("cannot serve {section}: {e}")),
             }
         }
         for (l, auth, section) in listeners.tcp.drain(..) {
+            if let Ok(addr) = l.local_addr() {
+                // Medusa's hostname is a reverse lookup; the address stands in for it.
+                let ip = addr.ip();
+                log.log(Level::Trace, medusa_started(&ip, &ip, &addr.port()));
+            }
             log.log(Level::Info, "RPC interface 'supervisor' initialized");
             if auth.is_none() {
                 log.log(
@@ -374,7 +401,11 @@ async fn supervise(
             }
             match tokio::net::TcpListener::from_std(l) {
                 Ok(l) => {
-                    let server = Arc::new(Server { auth, dispatch: Arc::new(methods.clone()) });
+                    let server = Arc::new(Server {
+                        auth,
+                        dispatch: Arc::new(methods.clone()),
+                        trace: log.enabled(Level::Trace).then(|| log.clone()),
+                    });
                     tokio::spawn(server::serve(l, server, stop.clone()));
                 }
                 Err(e) => log.log(Level::Critical, format!("cannot serve {section}: {e}")),

@@ -83,7 +83,8 @@ impl EventType {
     }
 
     /// Abstract types are never emitted, only subscribed to.
-    pub fn is_abstract(self) -> bool {
+    #[cfg(test)]
+    fn is_abstract(self) -> bool {
         EventType::ALL.iter().any(|t| t.parent() == Some(self))
     }
 }

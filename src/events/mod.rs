@@ -20,7 +20,6 @@ pub mod protocol;
 pub mod pump;
 
 pub use bus::Bus;
-pub use event::{Event, envelope};
+pub use event::Event;
 pub use hook::{EventHook, Publisher};
-pub use kind::EventType;
 pub use pool::{Attach, PoolHandle};

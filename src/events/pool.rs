@@ -26,7 +26,6 @@ pub const POOL_INBOX: usize = 1024;
 /// A listener process the runner just spawned: its pipes go to the pool, not to the log.
 pub struct Attach {
     pub name: String,
-    pub pid: u32,
     /// The write end of the listener's stdin.
     pub stdin: OwnedFd,
     /// The read end of the listener's stdout (the protocol channel).

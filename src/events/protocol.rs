@@ -67,7 +67,8 @@ impl Note {
     }
 
     /// True when the note gives the in-flight event back to the pool.
-    pub fn rejects(&self) -> bool {
+    #[cfg(test)]
+    fn rejects(&self) -> bool {
         matches!(self, Note::Rejected | Note::BadResultLine(_))
     }
 }
@@ -103,7 +104,8 @@ impl Protocol {
         }
     }
 
-    pub fn state(&self) -> ListenerState {
+    #[cfg(test)]
+    fn state(&self) -> ListenerState {
         self.state
     }
 

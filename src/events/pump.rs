@@ -93,7 +93,7 @@ impl Pump {
 /// Runs until the listener's stdout closes or the pool goes away.
 pub(crate) async fn run(setup: PumpSetup) {
     let PumpSetup { attach, generation, pool, mut deliveries, log } = setup;
-    let Attach { name, pid: _, stdin, stdout, log: childlog, strip_ansi } = attach;
+    let Attach { name, stdin, stdout, log: childlog, strip_ansi } = attach;
     let pump = Pump { name, generation, pool, log };
     let (rx, tx) = match (pipe::Receiver::from_owned_fd(stdout), pipe::Sender::from_owned_fd(stdin))
     {

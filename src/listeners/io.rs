@@ -66,11 +66,6 @@ impl<R: BufRead, W: Write> ListenerIo<R, W> {
         self.send(b"OK")
     }
 
-    /// `RESULT 4\nFAIL`: rejected; supervisord sends the event again later.
-    pub fn fail(&mut self) -> io::Result<()> {
-        self.send(b"FAIL")
-    }
-
     fn send(&mut self, result: &[u8]) -> io::Result<()> {
         writeln!(self.output, "RESULT {}", result.len())?;
         self.output.write_all(result)?;
@@ -124,9 +119,9 @@ mod tests {
         io.ok().unwrap();
         let ev = io.wait().unwrap().unwrap();
         assert_eq!((ev.event_name(), ev.payload.as_str()), ("TICK_5", "when"));
-        io.fail().unwrap();
+        io.ok().unwrap();
         assert_eq!(io.wait().unwrap(), None);
-        assert_eq!(out, b"READY\nRESULT 2\nOKREADY\nRESULT 4\nFAILREADY\n");
+        assert_eq!(out, b"READY\nRESULT 2\nOKREADY\nRESULT 2\nOKREADY\n");
     }
 
     #[test]

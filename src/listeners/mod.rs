@@ -15,8 +15,6 @@ use nix::sys::signal::{SigSet, Signal};
 
 use crate::logio::RotatingWriter;
 
-const USAGE: &str = "usage: supervisord eventlistener --logger [--logfile FILE] [--maxbytes BYTES] [--backups N]\n       supervisord eventlistener --test-req-restart\n";
-
 /// Which listener, with its options.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
@@ -24,58 +22,59 @@ pub enum Mode {
     TestReqRestart,
 }
 
-/// Parses the arguments after `eventlistener`.
-pub fn parse_args(args: &[String]) -> Result<Mode, String> {
-    let mut mode = None;
-    let mut logfile = None;
-    let mut maxbytes = 50 * 1024 * 1024;
-    let mut backups = 10;
-    let mut it = args.iter();
-    while let Some(a) = it.next() {
-        let (flag, inline) = match a.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f, Some(v.to_string())),
-            _ => (a.as_str(), None),
-        };
-        let mut value = |name: &str| {
-            inline
-                .clone()
-                .or_else(|| it.next().cloned())
-                .ok_or_else(|| format!("option {name} needs a value"))
-        };
-        match flag {
-            "--logger" => mode = Some("logger"),
-            "--test-req-restart" => mode = Some("test-req-restart"),
-            "--logfile" => logfile = Some(value("--logfile")?),
-            "--maxbytes" => {
-                maxbytes = crate::config::options::byte_size(&value("--maxbytes")?)
-                    .map_err(|e| format!("--maxbytes: {e}"))?
-            }
-            "--backups" => {
-                backups = crate::config::options::count32(&value("--backups")?)
-                    .map_err(|e| format!("--backups: {e}"))?
-            }
-            other => return Err(format!("unknown option {other}")),
+/// `supervisord eventlistener`'s command line.
+#[derive(Debug, clap::Parser)]
+#[command(
+    name = "supervisord eventlistener",
+    about = "The built-in event listeners, run from an [eventlistener:x] section"
+)]
+#[command(group = clap::ArgGroup::new("mode").required(true).args(["logger", "test_req_restart"]))]
+struct Args {
+    /// Write every PROCESS_LOG event's line, prefixed with its process and channel
+    #[arg(long)]
+    logger: bool,
+    /// Hold autorecovery off and restart any process that exits with status 64
+    #[arg(long)]
+    test_req_restart: bool,
+    /// With --logger: the file to write (default: stderr)
+    #[arg(long, value_name = "FILE")]
+    logfile: Option<String>,
+    /// With --logger: rotate the file at this size (e.g. 50MB)
+    #[arg(long, value_name = "BYTES", default_value = "50MB", value_parser = byte_size)]
+    maxbytes: u64,
+    /// With --logger: rotated files to keep
+    #[arg(long, value_name = "N", default_value = "10", value_parser = count)]
+    backups: u32,
+}
+
+fn byte_size(v: &str) -> Result<u64, String> {
+    crate::config::options::byte_size(v)
+}
+
+fn count(v: &str) -> Result<u32, String> {
+    crate::config::options::count32(v)
+}
+
+impl Args {
+    fn mode(self) -> Mode {
+        if self.logger {
+            Mode::Logger { logfile: self.logfile, maxbytes: self.maxbytes, backups: self.backups }
+        } else {
+            Mode::TestReqRestart
         }
-    }
-    match mode {
-        Some("logger") => Ok(Mode::Logger { logfile, maxbytes, backups }),
-        Some(_) => Ok(Mode::TestReqRestart),
-        None => Err("choose --logger or --test-req-restart".to_string()),
     }
 }
 
 fn fail(msg: &str) -> u8 {
-    let _ = write!(std::io::stderr(), "Error: {msg}\n{USAGE}");
+    let _ = writeln!(std::io::stderr(), "Error: {msg}");
     2
 }
 
 /// The `eventlistener` personality. `args[0]` is the program name.
 pub fn main(args: Vec<OsString>) -> u8 {
-    let args: Vec<String> =
-        args.into_iter().skip(1).map(|a| a.to_string_lossy().into_owned()).collect();
-    let mode = match parse_args(&args) {
-        Ok(m) => m,
-        Err(e) => return fail(&e),
+    let mode = match crate::ctl::parse_clap::<Args>(args) {
+        Ok(a) => a.mode(),
+        Err(code) => return code,
     };
     let stdin = std::io::stdin().lock();
     let stdout = std::io::stdout().lock();
@@ -134,25 +133,37 @@ pub fn main(args: Vec<OsString>) -> u8 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use clap::Parser;
 
-    fn args(v: &[&str]) -> Vec<String> {
-        v.iter().map(|s| s.to_string()).collect()
+    fn parse(v: &[&str]) -> Result<Mode, clap::Error> {
+        let argv = std::iter::once("eventlistener").chain(v.iter().copied());
+        Args::try_parse_from(argv).map(Args::mode)
     }
 
     #[test]
     fn arguments() {
         assert_eq!(
-            parse_args(&args(&["--logger", "--logfile", "/x", "--maxbytes", "1KB", "--backups=2"])),
-            Ok(Mode::Logger { logfile: Some("/x".into()), maxbytes: 1024, backups: 2 })
+            parse(&["--logger", "--logfile", "/x", "--maxbytes", "1KB", "--backups=2"]).ok(),
+            Some(Mode::Logger { logfile: Some("/x".into()), maxbytes: 1024, backups: 2 })
         );
         assert_eq!(
-            parse_args(&args(&["--logger"])),
-            Ok(Mode::Logger { logfile: None, maxbytes: 50 * 1024 * 1024, backups: 10 })
+            parse(&["--logger"]).ok(),
+            Some(Mode::Logger { logfile: None, maxbytes: 50 * 1024 * 1024, backups: 10 })
         );
-        assert_eq!(parse_args(&args(&["--test-req-restart"])), Ok(Mode::TestReqRestart));
-        assert!(parse_args(&args(&[])).is_err());
-        assert!(parse_args(&args(&["--logger", "--logfile"])).is_err());
-        assert!(parse_args(&args(&["--logger", "--maxbytes", "lots"])).is_err());
-        assert!(parse_args(&args(&["--bogus"])).is_err());
+        assert_eq!(parse(&["--test-req-restart"]).ok(), Some(Mode::TestReqRestart));
+        for bad in [
+            &[][..],
+            &["--logger", "--logfile"],
+            &["--logger", "--maxbytes", "lots"],
+            &["--bogus"],
+            &["--logger", "--test-req-restart"],
+        ] {
+            assert!(parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        <Args as clap::CommandFactory>::command().debug_assert();
     }
 }

@@ -2,7 +2,9 @@
 //! request". At start it disables autorecovery (so that ordinary exits stay down while
 //! tests run); whenever a process exits (PROCESS_STATE_EXITED, or BACKOFF for an exit
 //! within `startsecs`) with status 64 it starts it again; on SIGTERM/SIGINT it enables
-//! autorecovery again and exits. Under Python's supervisord, which has no `weka.*`
+//! autorecovery again and exits. The hold names this listener process, so the daemon
+//! releases it if the listener exits without doing so (a crash, SIGKILL), and a respawned
+//! listener takes a new one. Under Python's supervisord, which has no `weka.*`
 //! methods, it uses `supervisor.startProcess` over XML-RPC and leaves autorecovery alone.
 
 use std::io::{self, BufRead, Write};
@@ -27,9 +29,21 @@ fn say(msg: &str) {
     let _ = writeln!(io::stderr(), "test-req-restart: {msg}");
 }
 
+/// `group:name` of this listener process, from the variables supervisord sets, so that the
+/// daemon ties the hold to it and releases it if the listener dies without enabling.
+fn own_name() -> Option<String> {
+    let name = std::env::var("SUPERVISOR_PROCESS_NAME").ok()?;
+    let group = std::env::var("SUPERVISOR_GROUP_NAME").unwrap_or_else(|_| name.clone());
+    Some(format!("{group}:{name}"))
+}
+
+fn holder() -> Vec<Value> {
+    own_name().map(Value::str).into_iter().collect()
+}
+
 /// Disables autorecovery, learning which dialect the daemon speaks.
 pub fn start(client: &Client) -> Dialect {
-    match client.json("weka.disableAutoRecovery", &[]) {
+    match client.json("weka.disableAutoRecovery", &holder()) {
         Ok(_) => {
             say("autorecovery disabled");
             Dialect::Weka
@@ -46,7 +60,7 @@ pub fn start(client: &Client) -> Dialect {
 /// Enables autorecovery again (on SIGTERM).
 pub fn stop(client: &Client, dialect: Dialect) {
     if dialect == Dialect::Weka {
-        match client.json("weka.enableAutoRecovery", &[]) {
+        match client.json("weka.enableAutoRecovery", &holder()) {
             Ok(_) => say("autorecovery enabled"),
             Err(e) => say(&format!("could not enable autorecovery: {e}")),
         }
@@ -57,11 +71,11 @@ pub fn stop(client: &Client, dialect: Dialect) {
 fn exit_status(client: &Client, dialect: Dialect, name: &str) -> Result<i64, CallError> {
     let params = [Value::str(name)];
     match dialect {
+        // Ours keeps the status of an exit within startsecs (BACKOFF), which Python's
+        // getProcessInfo reports as 0.
         Dialect::Weka => {
-            let info = client.json("supervisor.getProcessInfo", &params)?;
-            info.member("exitstatus")
-                .and_then(Value::as_int)
-                .ok_or_else(|| CallError::Protocol("getProcessInfo without exitstatus".into()))
+            let status = client.json("weka.getLastExitStatus", &params)?;
+            Ok(status.as_int().unwrap_or(0))
         }
         Dialect::Xml => {
             let doc = client.xml("supervisor.getProcessInfo", &params)?;

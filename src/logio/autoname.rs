@@ -16,14 +16,12 @@
 use std::fs::OpenOptions;
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use super::Channel;
 
 /// Python's `tempfile` alphabet for the random part.
 const ALPHABET: &[u8; 37] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
-/// Python's `tempfile.TMP_MAX`: how many names to try before giving up.
-const TMP_MAX: usize = 10_000;
 
 /// The file name (without directory) of an AUTO log.
 pub fn auto_log_file_name(name: &str, channel: Channel, identifier: &str, random: &str) -> String {
@@ -57,28 +55,6 @@ pub fn os_random() -> io::Result<[u8; 8]> {
         filled += n as usize;
     }
     Ok(buf)
-}
-
-/// Creates a new, empty AUTO log for `name`'s `channel` in `childlogdir` (mode 0600,
-/// exclusive create, retrying on a name clash as `mkstemp` does) and returns its path.
-/// `random` supplies 8 random bytes per attempt (inject a fixed source in tests).
-pub fn create_auto_log(
-    childlogdir: &Path,
-    name: &str,
-    channel: Channel,
-    identifier: &str,
-    mut random: impl FnMut() -> io::Result<[u8; 8]>,
-) -> io::Result<PathBuf> {
-    for _ in 0..TMP_MAX {
-        let file_name = auto_log_file_name(name, channel, identifier, &random_part(random()?));
-        let path = childlogdir.join(file_name);
-        match OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path) {
-            Ok(_) => return Ok(path),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(io::Error::new(io::ErrorKind::AlreadyExists, "No usable temporary file name found"))
 }
 
 /// Creates the AUTO log at `path` (named by the orchestrator) as `mkstemp` would: mode
@@ -150,7 +126,6 @@ pub fn clear_autochildlogdir(childlogdir: &Path, identifier: &str) -> Vec<String
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::os::unix::fs::PermissionsExt;
 
     #[test]
     fn names_match_pythons_pattern() {
@@ -159,21 +134,6 @@ mod tests {
             "multi_00-stdout---supervisor-r__wc0z5.log"
         );
         assert_eq!(random_part([0, 25, 26, 35, 36, 37, 255, 74]), "az09_a7a");
-    }
-
-    #[test]
-    fn creates_empty_private_files_and_retries_on_clash() {
-        let dir = tempfile::tempdir().unwrap();
-        let mut seq = vec![[1u8; 8], [1u8; 8], [2u8; 8]].into_iter();
-        let mut next = move || seq.next().ok_or_else(|| io::Error::other("exhausted"));
-        let a = create_auto_log(dir.path(), "web", Channel::Stderr, "myid", &mut next).unwrap();
-        assert_eq!(a.file_name().unwrap(), "web-stderr---myid-bbbbbbbb.log");
-        let meta = std::fs::metadata(&a).unwrap();
-        assert_eq!((meta.len(), meta.permissions().mode() & 0o777), (0, 0o600));
-        let b = create_auto_log(dir.path(), "web", Channel::Stderr, "myid", &mut next).unwrap();
-        assert_eq!(b.file_name().unwrap(), "web-stderr---myid-cccccccc.log");
-        let c = create_auto_log(dir.path(), "web", Channel::Stdout, "myid", os_random).unwrap();
-        assert!(is_auto_log_name(&c.file_name().unwrap().to_string_lossy(), "myid"));
     }
 
     #[test]

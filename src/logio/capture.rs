@@ -59,7 +59,8 @@ impl CaptureParser {
     }
 
     /// True between a BEGIN and its END.
-    pub fn is_capturing(&self) -> bool {
+    #[cfg(test)]
+    fn is_capturing(&self) -> bool {
         self.capturing
     }
 

@@ -7,9 +7,9 @@
 //! A multi-line message is written as is. With `nodaemon` and not `silent` the same lines
 //! go to stdout too, before the file (so with `logfile=/dev/stdout` they appear twice).
 //!
-//! Local time comes from `libc::localtime_r`, which honours `TZ` and `/etc/localtime` in
-//! the static glibc build, as Python's `time.localtime` does. [`MainLog`] is a plain
-//! synchronous writer: the daemon gives it to one log task, and nothing else writes it.
+//! Local time comes from `sys::clock::local_tm`, as Python's `time.localtime`. [`MainLog`]
+//! is a plain synchronous writer: the daemon gives it to one log task, and nothing else
+//! writes it.
 
 use std::io::{self, Write};
 use std::path::Path;
@@ -43,13 +43,8 @@ impl LocalTime {
     /// `wall` in the local time zone (the epoch for a time before 1970).
     pub fn of(wall: SystemTime) -> LocalTime {
         let since = wall.duration_since(UNIX_EPOCH).unwrap_or_default();
-        // time_t is i64 on every 64-bit Linux libc (the alias is deprecated on musl).
         let secs = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-        // SAFETY: an all-zero `tm` is a valid value (integers, and a null `tm_zone`).
-        let mut tm: libc::tm = unsafe { std::mem::zeroed() };
-        // SAFETY: both pointers are valid for the call; localtime_r is thread-safe.
-        let res = unsafe { libc::localtime_r(&secs, &mut tm) };
-        if res.is_null() {
+        let Some(tm) = crate::sys::clock::local_tm(secs) else {
             // Only for times glibc cannot represent; keep the line well-formed.
             return LocalTime {
                 year: 1970,
@@ -60,7 +55,7 @@ impl LocalTime {
                 second: 0,
                 millis: 0,
             };
-        }
+        };
         let u = |v: libc::c_int| u32::try_from(v).unwrap_or(0);
         LocalTime {
             year: tm.tm_year.saturating_add(1900),
@@ -93,6 +88,61 @@ pub fn format_line_at(t: LocalTime, level: Level, msg: &str) -> String {
 /// The line Python writes for `msg` logged at `wall`: `2026-11-22 22:48:50,876 INFO msg\n`.
 pub fn format_line(wall: SystemTime, level: Level, msg: &str) -> String {
     format_line_at(LocalTime::of(wall), level, msg)
+}
+
+/// Python's `time.ctime()` in local time: `Sun Nov 29 19:37:59 2026`.
+pub fn ctime(wall: SystemTime) -> String {
+    const DAYS: [&str; 7] = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"];
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = i64::try_from(wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+        .unwrap_or(i64::MAX);
+    // SAFETY: an all-zero `tm` is a valid value (the fallback when localtime fails).
+    let tm = crate::sys::clock::local_tm(secs).unwrap_or(unsafe { std::mem::zeroed() });
+    let day = usize::try_from(tm.tm_wday).ok().and_then(|d| DAYS.get(d)).unwrap_or(&"Sun");
+    let month = usize::try_from(tm.tm_mon).ok().and_then(|m| MONTHS.get(m)).unwrap_or(&"Jan");
+    format!(
+        "{day} {month} {:2} {:02}:{:02}:{:02} {}",
+        tm.tm_mday,
+        tm.tm_hour,
+        tm.tm_min,
+        tm.tm_sec,
+        tm.tm_year + 1900
+    )
+}
+
+/// Medusa's access-log date: the UTC time followed by the local zone's standard offset
+/// (`29/Nov/2026:19:38:02 +0000`; Medusa pairs GMT with the local offset, and so do we).
+pub fn medusa_date(wall: SystemTime) -> String {
+    const MONTHS: [&str; 12] =
+        ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let secs = i64::try_from(wall.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs())
+        .unwrap_or(i64::MAX);
+    // SAFETY: an all-zero `tm` is a valid value; gmtime_r only writes the `tm` it is given
+    // and is thread-safe.
+    let mut gmt: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: as above.
+    unsafe { libc::gmtime_r(&secs, &mut gmt) };
+    // SAFETY: an all-zero `tm` is a valid value (the fallback when localtime fails).
+    let local = crate::sys::clock::local_tm(secs).unwrap_or(unsafe { std::mem::zeroed() });
+    // Python's `time.timezone`: the offset without daylight saving.
+    let mut offset = local.tm_gmtoff;
+    if local.tm_isdst > 0 {
+        offset -= 3600;
+    }
+    let sign = if offset < 0 { '-' } else { '+' };
+    let offset = offset.unsigned_abs();
+    let month = usize::try_from(gmt.tm_mon).ok().and_then(|m| MONTHS.get(m)).unwrap_or(&"Jan");
+    format!(
+        "{:02}/{month}/{}:{:02}:{:02}:{:02} {sign}{:02}{:02}",
+        gmt.tm_mday,
+        gmt.tm_year + 1900,
+        gmt.tm_hour,
+        gmt.tm_min,
+        gmt.tm_sec,
+        offset / 3600,
+        offset % 3600 / 60
+    )
 }
 
 /// The DEBG message Python logs for each chunk of child output when `loglevel` is debug or
@@ -142,7 +192,8 @@ pub enum ClearError {
     Failed,
 }
 
-/// The daemon log: a rotating file and, under `-n` without `-s`, stdout.
+/// The daemon log: a rotating file (or syslog) and, under `-n` without `-s`, stdout. It
+/// also sends the children's `*_syslog` lines, so that only its thread talks to syslog.
 #[derive(Debug)]
 pub struct MainLog {
     level: Level,
@@ -150,12 +201,52 @@ pub struct MainLog {
     to_stdout: bool,
     /// True after a failed file write, so a full disk is reported once, not per line.
     failing: bool,
+    /// `logfile=syslog`.
+    to_syslog: bool,
+    syslog: super::syslog::Syslog,
+    /// True after a failed syslog send, reported once until a send succeeds.
+    syslog_failing: bool,
 }
 
 impl MainLog {
     /// A log over an already opened writer (or none), at `level`.
     pub fn new(level: Level, file: Option<RotatingWriter>, to_stdout: bool) -> MainLog {
-        MainLog { level, file, to_stdout, failing: false }
+        MainLog {
+            level,
+            file,
+            to_stdout,
+            failing: false,
+            to_syslog: false,
+            syslog: super::syslog::Syslog::default(),
+            syslog_failing: false,
+        }
+    }
+
+    /// A log that goes to syslog (`logfile=syslog`), each line of a message on its own, as
+    /// Python's `SyslogHandler` sends it.
+    pub fn syslog(level: Level, to_stdout: bool) -> MainLog {
+        MainLog { to_syslog: true, ..MainLog::new(level, None, to_stdout) }
+    }
+
+    /// Sends one message to syslog; a failure is reported once (on stderr, and in the log
+    /// file when there is one) until a send succeeds again.
+    pub fn send_syslog(&mut self, wall: SystemTime, msg: &str) {
+        match self.syslog.send(wall, msg) {
+            Ok(()) => self.syslog_failing = false,
+            Err(e) => {
+                if !self.syslog_failing {
+                    self.syslog_failing = true;
+                    let note = format!(
+                        "cannot send to syslog at {}: {e} (lines are lost until it answers)",
+                        self.syslog.path().display()
+                    );
+                    eprintln!("supervisord: {note}");
+                    if let Some(file) = &mut self.file {
+                        let _ = file.write_all(format_line(wall, Level::Error, &note).as_bytes());
+                    }
+                }
+            }
+        }
     }
 
     /// Opens `logfile` with its rotation settings; `to_stdout` is `nodaemon && !silent`.
@@ -179,11 +270,6 @@ impl MainLog {
         level >= self.level
     }
 
-    /// The log file's path, for `readLog` (None when there is no file).
-    pub fn path(&self) -> Option<&Path> {
-        self.file.as_ref().map(RotatingWriter::path)
-    }
-
     /// Writes `msg` at `level`, stamped with `wall`, if the level passes.
     pub fn log(&mut self, wall: SystemTime, level: Level, msg: &str) {
         if !self.enabled(level) {
@@ -194,6 +280,11 @@ impl MainLog {
             // Python's stdout handler ignores EPIPE; a closed stdout must not stop logging.
             let mut out = io::stdout().lock();
             let _ = out.write_all(line.as_bytes()).and_then(|()| out.flush());
+        }
+        if self.to_syslog {
+            for part in super::syslog::lines(msg) {
+                self.send_syslog(wall, &format_line(wall, level, part));
+            }
         }
         if let Some(file) = &mut self.file {
             match file.write_all(line.as_bytes()) {
@@ -303,17 +394,22 @@ mod tests {
     }
 
     #[test]
-    fn child_output_lines() {
-        assert_eq!(
-            child_output_message("comm", Channel::Stdout, b"before\n"),
-            "'comm' stdout output:\nbefore\n"
-        );
-        assert_eq!(
-            child_output_message("u", Channel::Stderr, b"\x88\n"),
-            "'u' stderr output:\nUndecodable: b'\\x88\\n'"
-        );
+    fn bytes_repr() {
         assert_eq!(py_bytes_repr(b"it's \"x\"\\\t\x7f"), "b'it\\'s \"x\"\\\\\\t\\x7f'");
         assert_eq!(py_bytes_repr(b"it's"), "b\"it's\"");
+    }
+
+    #[test]
+    fn medusa_and_ctime_dates() {
+        // 2026-11-29 19:38:02 UTC, a Sunday; under TZ=UTC (the test's zone may differ, so
+        // only the zone-free parts are exact).
+        let wall = UNIX_EPOCH + Duration::from_secs(1_795_981_082);
+        let d = medusa_date(wall);
+        assert!(d.starts_with("29/Nov/2026:19:38:02 "), "{d}");
+        assert_eq!(d.len(), "29/Nov/2026:19:38:02 +0000".len());
+        let c = ctime(UNIX_EPOCH + Duration::from_secs(1_795_000_000));
+        assert_eq!(c.len(), "Sun Nov 29 19:37:59 2026".len(), "{c}");
+        assert!(c.ends_with(" 2026"), "{c}");
     }
 
     #[test]

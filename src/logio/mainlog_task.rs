@@ -13,15 +13,33 @@ use std::time::SystemTime;
 
 use tokio::sync::{mpsc, oneshot};
 
-use super::mainlog::{ClearError, Level, MainLog};
+use super::Channel;
+use super::mainlog::{ClearError, Level, MainLog, child_output_message};
+use super::pump::OutputHook;
+use crate::pytext::repr as py_repr;
 
 /// Lines that may wait for the disk; a burst of a few thousand state changes fits.
 pub const LOG_QUEUE: usize = 8192;
 
 enum LogMsg {
-    Line { wall: SystemTime, level: Level, msg: String },
-    Reopen { wall: SystemTime, reply: oneshot::Sender<std::io::Result<()>> },
-    Clear { wall: SystemTime, reply: oneshot::Sender<Result<(), ClearError>> },
+    Line {
+        wall: SystemTime,
+        level: Level,
+        msg: String,
+    },
+    /// A child's `*_syslog` line, already prefixed with its process name.
+    Syslog {
+        wall: SystemTime,
+        msg: String,
+    },
+    Reopen {
+        wall: SystemTime,
+        reply: oneshot::Sender<std::io::Result<()>>,
+    },
+    Clear {
+        wall: SystemTime,
+        reply: oneshot::Sender<Result<(), ClearError>>,
+    },
 }
 
 /// A cheap handle for writing to the daemon log.
@@ -30,6 +48,12 @@ pub struct MainLogHandle {
     tx: mpsc::Sender<LogMsg>,
     level: Level,
     dropped: Arc<AtomicU64>,
+}
+
+impl std::fmt::Debug for MainLogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MainLogHandle").field("level", &self.level).finish()
+    }
 }
 
 impl MainLogHandle {
@@ -55,6 +79,7 @@ impl MainLogHandle {
                         }
                         log.log(wall, level, &msg);
                     }
+                    LogMsg::Syslog { wall, msg } => log.send_syslog(wall, &msg),
                     LogMsg::Reopen { wall, reply } => {
                         let _ = reply.send(log.reopen(wall));
                     }
@@ -109,6 +134,15 @@ impl MainLogHandle {
     /// thread must still end (writing what is queued) when the daemon drops its handles.
     fn tracing_layer(&self) -> TracingLayer {
         TracingLayer { tx: self.tx.downgrade(), level: self.level, dropped: self.dropped.clone() }
+    }
+
+    /// Queues one child output line for syslog (whatever the level; dropped lines are
+    /// counted and reported like the log's own).
+    pub fn syslog(&self, msg: String) {
+        let line = LogMsg::Syslog { wall: crate::sys::clock::wall_now(), msg };
+        if self.tx.try_send(line).is_err() {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// SIGUSR2: reopen by name.
@@ -209,6 +243,77 @@ impl tracing::field::Visit for EventText {
             self.0.insert_str(0, value);
         } else {
             self.record_debug(field, &value);
+        }
+    }
+}
+
+/// The output-pump hook used when `loglevel` is debug or lower: every chunk of a child's
+/// output also goes to the daemon log at DEBG (`'web' stdout output:` and the text), and
+/// the end of a capture section is noted (`'web' stdout emitted a comm event`), as Python's
+/// output dispatcher does. Wraps the events hook, if any, which runs after the line.
+pub struct ChildOutputLog {
+    pub log: MainLogHandle,
+    pub name: String,
+    pub channel: Channel,
+    pub inner: Option<Box<dyn OutputHook>>,
+}
+
+impl OutputHook for ChildOutputLog {
+    fn on_output(&mut self, data: &[u8]) {
+        self.log.log(Level::Debug, child_output_message(&self.name, self.channel, data));
+        if let Some(inner) = &mut self.inner {
+            inner.on_output(data);
+        }
+    }
+
+    fn on_captured(&mut self, data: &[u8]) {
+        self.log.log(Level::Debug, child_output_message(&self.name, self.channel, data));
+        if let Some(inner) = &mut self.inner {
+            inner.on_captured(data);
+        }
+    }
+
+    fn on_communication(&mut self, payload: Vec<u8>) {
+        if let Some(inner) = &mut self.inner {
+            inner.on_communication(payload);
+        }
+        self.log.log(
+            Level::Debug,
+            format!("{} {} emitted a comm event", py_repr(&self.name), self.channel.as_str()),
+        );
+    }
+}
+
+/// The output-pump hook for `stdout_syslog`/`stderr_syslog`: each line of each chunk goes
+/// to syslog as `<process name> <line>` (Python's format for it), before the hooks it wraps.
+/// Bytes that are not UTF-8 are replaced (Python fails on them and loses the chunk).
+pub struct SyslogOutput {
+    pub log: MainLogHandle,
+    pub name: String,
+    pub inner: Option<Box<dyn OutputHook>>,
+}
+
+impl OutputHook for SyslogOutput {
+    fn on_output(&mut self, data: &[u8]) {
+        let text = String::from_utf8_lossy(data);
+        for line in super::syslog::lines(&text) {
+            self.log.syslog(format!("{} {line}", self.name));
+        }
+        if let Some(inner) = &mut self.inner {
+            inner.on_output(data);
+        }
+    }
+
+    fn on_captured(&mut self, data: &[u8]) {
+        // Captured output goes to the capture log, not to the normal log's syslog.
+        if let Some(inner) = &mut self.inner {
+            inner.on_captured(data);
+        }
+    }
+
+    fn on_communication(&mut self, payload: Vec<u8>) {
+        if let Some(inner) = &mut self.inner {
+            inner.on_communication(payload);
         }
     }
 }

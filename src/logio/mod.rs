@@ -7,6 +7,7 @@
 //! - [`capture`]: the pure capture-mode (`<!--XSUPERVISOR:BEGIN-->`) parser.
 //! - [`ansi`]: Python's `strip_ansi` escape stripping.
 //! - [`tail`]: the pure offset rules of `readLog`/`tailProcessStdoutLog`, and the reads.
+//! - [`syslog`]: lines to the local syslog socket, framed as Python's (glibc's) are.
 
 pub mod ansi;
 pub mod autoname;
@@ -15,6 +16,7 @@ pub mod mainlog;
 pub mod mainlog_task;
 pub mod pump;
 pub mod rotate;
+pub mod syslog;
 pub mod tail;
 
 pub use rotate::RotatingWriter;

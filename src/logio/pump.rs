@@ -102,7 +102,8 @@ pub struct PumpReport {
     pub read_error: Option<io::Error>,
 }
 
-/// Starts a pump for `pipe` on `rt` and returns the way to its writer.
+/// Starts a pump for `pipe` on `rt` and returns the way to its writer, and its task (to
+/// learn when the output is drained).
 pub fn spawn(
     rt: &Handle,
     pipe: OwnedFd,
@@ -110,10 +111,10 @@ pub fn spawn(
     opts: PumpOptions,
     hook: Option<Box<dyn OutputHook>>,
     label: PumpLabel,
-) -> LogCtlSender {
+) -> (LogCtlSender, tokio::task::JoinHandle<PumpReport>) {
     let (tx, rx) = mpsc::unbounded_channel();
-    rt.spawn(run(pipe, writer, rx, opts, hook, label));
-    tx
+    let task = rt.spawn(run(pipe, writer, rx, opts, hook, label));
+    (tx, task)
 }
 
 /// Starts a task on `rt` that owns `writer` and writes what it is sent ([`LogCtl::Write`]).

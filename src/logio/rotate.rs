@@ -185,8 +185,9 @@ fn remove_if_exists(path: &Path) -> io::Result<()> {
 }
 
 /// Reads `path.backups`, …, `path.1`, `path` in order and concatenates them: the bytes a
-/// rotating log kept, oldest first. Missing files count as empty. For tests and tools.
-pub fn read_rotated(path: &Path, backups: u32) -> io::Result<Vec<u8>> {
+/// rotating log kept, oldest first. Missing files count as empty. For tests.
+#[cfg(test)]
+pub(crate) fn read_rotated(path: &Path, backups: u32) -> io::Result<Vec<u8>> {
     let mut out = Vec::new();
     let mut names: Vec<PathBuf> = (1..=backups)
         .rev()

@@ -9,8 +9,8 @@ use super::msg::{Outcome, Pending, Target};
 use super::names;
 use super::shell::Shell;
 use super::waiters::WaitKind;
+use crate::fault::{Fault, FaultKind};
 use crate::procsup::{Input, ProcessState, Refusal, StartOutcome};
-use crate::rpc::{Fault, FaultKind};
 use crate::runner::{RunnerCmd, StdinError};
 
 fn pending(g: &str, p: &str, outcome: Outcome) -> Pending {

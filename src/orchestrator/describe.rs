@@ -1,18 +1,5 @@
-//! The stop-time piece of `getProcessInfo`'s `description` (`procsup` renders the rest),
-//! pure except for the local-time conversion, which goes through the C library as
-//! Python's `time.localtime` does.
-
-/// Broken-down local time of an epoch second.
-pub fn local_tm(epoch: i64) -> Option<libc::tm> {
-    // time_t is i64 on every 64-bit Linux libc (the alias is deprecated on musl).
-    let t: i64 = epoch;
-    // SAFETY: an all-zero `tm` is a valid value for localtime_r to overwrite; both pointers
-    // point at live locals for the duration of the call.
-    unsafe {
-        let mut tm: libc::tm = std::mem::zeroed();
-        if libc::localtime_r(&t, &mut tm).is_null() { None } else { Some(tm) }
-    }
-}
+//! The stop-time piece of `getProcessInfo`'s `description` (`procsup` renders the rest);
+//! the local time comes from `sys::clock::local_tm`.
 
 const MONTHS: [&str; 12] =
     ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
@@ -50,11 +37,5 @@ mod tests {
         assert_eq!(stop_time(&tm(0, 2, 9, 5)), "Jan 02 09:05 AM");
         assert_eq!(stop_time(&tm(5, 30, 0, 0)), "Jun 30 12:00 AM");
         assert_eq!(stop_time(&tm(5, 30, 12, 1)), "Jun 30 12:01 PM");
-    }
-
-    #[test]
-    fn local_time_round_trips_the_epoch_day() {
-        let t = local_tm(0).expect("localtime");
-        assert!(t.tm_year == 70 || t.tm_year == 69);
     }
 }

@@ -7,10 +7,10 @@ use super::msg::{DaemonState, LogChannel, Request, Target};
 use super::shell::Shell;
 use super::{Lifecycle, Orchestrator};
 use crate::events::Event;
+use crate::fault::{Fault, FaultKind};
 use crate::logio::mainlog::Level;
 use crate::procsup::Input;
-use crate::rpc::{Fault, FaultKind};
-use crate::runner::RunnerCmd;
+use crate::runner::{ProcId, RunnerCmd};
 use crate::sys::signals::DaemonSignal;
 
 impl<S: Shell> Orchestrator<S> {
@@ -135,23 +135,60 @@ impl<S: Shell> Orchestrator<S> {
             Request::GetAutoRecovery { reply } => {
                 let _ = reply.send((self.autorecovery.is_on(), self.autorecovery.count()));
             }
-            Request::DisableAutoRecovery { reply } => {
-                self.autorecovery.disable();
-                let _ = reply.send(());
+            Request::DisableAutoRecovery { holder, reply } => {
+                let res = self.holder_id(holder.as_deref()).map(|id| {
+                    self.autorecovery.disable();
+                    if let Some(id) = id {
+                        *self.holds.entry(id).or_default() += 1;
+                    }
+                });
+                let _ = reply.send(res);
             }
             Request::RemoteCommEvent { type_, data, reply } => {
                 // Python has no shutdown check here: it works while stopping, too.
                 self.bus.publish(Event::remote_communication(&type_, &data));
                 let _ = reply.send(());
             }
-            Request::EnableAutoRecovery { reply } => {
-                if self.autorecovery.enable() {
-                    for (g, p) in self.all_in_order() {
-                        self.feed(&g, &p, Input::AutoRecoveryOn);
+            Request::EnableAutoRecovery { holder, reply } => {
+                let res = self.holder_id(holder.as_deref()).map(|id| {
+                    if let Some(n) = id.and_then(|id| self.holds.get_mut(&id)) {
+                        *n = n.saturating_sub(1);
                     }
-                }
-                let _ = reply.send(());
+                    self.enable_autorecovery();
+                });
+                let _ = reply.send(res);
             }
+        }
+    }
+
+    /// The process a `weka.*AutoRecovery` holder names (BAD_NAME for an unknown one).
+    fn holder_id(&self, holder: Option<&str>) -> Result<Option<ProcId>, Fault> {
+        let Some(spec) = holder else { return Ok(None) };
+        let (g, p) = self.lookup_process(spec)?;
+        Ok(self.entry(&g, &p).map(|e| e.id))
+    }
+
+    /// One enable; when it turns the gate back on, processes waiting for it restart.
+    fn enable_autorecovery(&mut self) {
+        if self.autorecovery.enable() {
+            for (g, p) in self.all_in_order() {
+                self.feed(&g, &p, Input::AutoRecoveryOn);
+            }
+        }
+    }
+
+    /// The process `id` is gone (exited): the autorecovery holds it took and did not
+    /// release are released, so a crashed holder cannot keep autorecovery off.
+    pub(super) fn release_holds(&mut self, id: ProcId, name: &str) {
+        let Some(n) = self.holds.remove(&id).filter(|n| *n > 0) else { return };
+        self.log.log(
+            Level::Warn,
+            format!(
+                "released {n} autorecovery hold(s) of {name}: it exited without releasing them"
+            ),
+        );
+        for _ in 0..n {
+            self.enable_autorecovery();
         }
     }
 

@@ -80,7 +80,8 @@ impl<S: Shell> Orchestrator<S> {
             | Fact::SpawnFailed { id, .. }
             | Fact::Exited { id, .. }
             | Fact::Tick { id }
-            | Fact::SignalFailed { id, .. } => *id,
+            | Fact::SignalFailed { id, .. }
+            | Fact::OutputClosed { id, .. } => *id,
             Fact::Check { id, kind, generation, outcome } => {
                 return self.on_check(*id, *kind, *generation, outcome.clone());
             }
@@ -106,7 +107,26 @@ impl<S: Shell> Orchestrator<S> {
                 self.resolve_spawned(id, Err(()));
                 self.spawn_answered(id);
             }
-            Fact::Exited { pid, status, .. } => self.feed(&g, &p, Input::Exited { pid, status }),
+            Fact::Exited { pid, status, .. } => {
+                self.feed(&g, &p, Input::Exited { pid, status });
+                self.release_holds(id, &format!("{g}:{p}"));
+                // Python notes the SIGCHLD after it has reaped and judged the exit.
+                self.log.log(Level::Debug, "received SIGCHLD indicating a child quit");
+            }
+            Fact::OutputClosed { fd, channel, kind, process, dispatcher, .. } => {
+                if let Some(e) = self.entry(&g, &p) {
+                    self.log.log(
+                        Level::Debug,
+                        format!(
+                            "fd {fd} closed, stopped monitoring <{kind} at {dispatcher} \
+                             for <Subprocess at {process} with name {} in state {}> ({})>",
+                            e.config.name,
+                            e.proc.state(),
+                            channel.as_str()
+                        ),
+                    );
+                }
+            }
             Fact::Tick { .. } => {
                 // The runner's timer fired; make sure it is re-armed even if nothing changed.
                 if let Some(e) = self.entry_mut(&g, &p) {

@@ -3,7 +3,7 @@
 use tokio::sync::{mpsc, oneshot};
 
 use super::msg::{Reply, Request};
-use crate::rpc::{Fault, FaultKind};
+use crate::fault::{Fault, FaultKind};
 
 /// Requests that may wait for the orchestrator. Requests are small and answered at once;
 /// a full inbox means the daemon is overloaded, and callers wait their turn.

@@ -9,7 +9,7 @@ use super::describe;
 use super::msg::{CommandCheck, Commands, LifecycleInfo, ProcessInfo, Target};
 use super::shell::Shell;
 use super::table::Entry;
-use crate::rpc::{Fault, FaultKind};
+use crate::fault::{Fault, FaultKind};
 
 impl<S: Shell> Orchestrator<S> {
     pub(super) fn process_info(&self, spec: &str) -> Result<ProcessInfo, Fault> {
@@ -55,7 +55,7 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime) -> ProcessInfo {
     let stop = e.proc.laststop().map_or(0, epoch);
     let mut description = e.proc.description(now).render(|at| {
         let secs = at.map_or(0, epoch);
-        describe::local_tm(secs).map(|tm| describe::stop_time(&tm)).unwrap_or_default()
+        crate::sys::clock::local_tm(secs).map(|tm| describe::stop_time(&tm)).unwrap_or_default()
     });
     let mut state = e.proc.state();
     // The lifecycle options add to the description; processes without them read as before.
@@ -119,6 +119,7 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime) -> ProcessInfo {
         stderr_logfile: path_str(&e.stderr_path),
         pid: e.proc.pid().map_or(0, i64::from),
         description,
+        last_exit: e.proc.last_exit().map(|s| i64::from(s.code())),
         lifecycle,
     }
 }

@@ -103,6 +103,8 @@ pub struct Orchestrator<S: Shell = TokioShell> {
     by_id: HashMap<ProcId, (String, String)>,
     waiters: HashMap<ProcId, Vec<Waiter>>,
     autorecovery: AutoRecovery,
+    /// Autorecovery holds taken by a process (`weka.disableAutoRecovery(name)`), by id.
+    holds: HashMap<ProcId, u32>,
     lifecycle: Lifecycle,
     next_id: ProcId,
     rng: u64,
@@ -202,6 +204,7 @@ impl<S: Shell> Orchestrator<S> {
             by_id: HashMap::new(),
             waiters: HashMap::new(),
             autorecovery: AutoRecovery::new(),
+            holds: HashMap::new(),
             lifecycle: Lifecycle::Running,
             next_id: 1,
             rng: parts.seed | 1,

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 use crate::config::{Config, GroupConfig};
+use crate::fault::Fault;
 use crate::procsup::ProcessState;
-use crate::rpc::Fault;
 use crate::runner::StdinError;
 
 /// A reply channel.
@@ -57,6 +57,9 @@ pub struct ProcessInfo {
     pub stderr_logfile: String,
     pub pid: i64,
     pub description: String,
+    /// The status of the last exit, too-quick ones included (which Python's `exitstatus`
+    /// does not keep); `None` before the first. Only `weka.getLastExitStatus` shows it.
+    pub last_exit: Option<i64>,
     /// Ours: set only for a process that uses the lifecycle options, whose rows gain
     /// these members; other processes' rows are exactly as before.
     pub lifecycle: Option<LifecycleInfo>,
@@ -241,11 +244,16 @@ pub enum Request {
     GetAutoRecovery {
         reply: Reply<(bool, i64)>,
     },
+    /// `weka.disableAutoRecovery([holder])`: with a holder (`group:name`), the hold is
+    /// released when that process exits, if it has not released it itself.
     DisableAutoRecovery {
-        reply: Reply<()>,
+        holder: Option<String>,
+        reply: Reply<Result<(), Fault>>,
     },
+    /// `weka.enableAutoRecovery([holder])`: a holder releases one of its own holds.
     EnableAutoRecovery {
-        reply: Reply<()>,
+        holder: Option<String>,
+        reply: Reply<Result<(), Fault>>,
     },
     /// `sendRemoteCommEvent(type, data)`: a REMOTE_COMMUNICATION event.
     RemoteCommEvent {

@@ -9,7 +9,7 @@ use super::feed::undelivered;
 use super::shell::Shell;
 use crate::config::Config;
 use crate::events::Event;
-use crate::rpc::{Fault, FaultKind};
+use crate::fault::{Fault, FaultKind};
 
 impl<S: Shell> Orchestrator<S> {
     pub(super) fn reread(&mut self, config: Config) -> [Vec<String>; 3] {
@@ -55,12 +55,17 @@ impl<S: Shell> Orchestrator<S> {
         }
         if let Some(group) = self.groups.remove(name) {
             for e in group.procs.values() {
+                self.holds.remove(&e.id);
                 self.by_id.remove(&e.id);
                 self.waiters.remove(&e.id);
                 self.spawn_answered(e.id);
                 if let Err(err) = self.shell.retire(e.id) {
                     undelivered(&self.log, &err);
                 }
+            }
+            if let crate::config::GroupKind::FcgiProgram { socket, .. } = &group.config.kind {
+                let url = crate::sys::socket::url(socket);
+                self.log.log(crate::logio::mainlog::Level::Info, format!("Closing socket {url}"));
             }
             // Python unsubscribes the pool before announcing the removal.
             self.bus.remove_pool(name);

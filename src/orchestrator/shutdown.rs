@@ -5,6 +5,7 @@
 use super::shell::Shell;
 use super::{Lifecycle, Orchestrator};
 use crate::events::Event;
+use crate::logio::mainlog::Level;
 use crate::procsup::{self, Input, ProcessState};
 
 impl<S: Shell> Orchestrator<S> {
@@ -82,6 +83,14 @@ impl<S: Shell> Orchestrator<S> {
         if !names.is_empty() {
             let line = procsup::LogLine::WaitingToDie { names };
             self.log.log(line.level(), line.to_string());
+            if self.log.enabled(Level::Blather) {
+                for (g, p) in self.all_in_order() {
+                    if let Some(e) = self.entry(&g, &p).filter(|e| !e.proc.state().is_stopped()) {
+                        let line = format!("{} state: {}", e.config.name, e.proc.state());
+                        self.log.log(Level::Blather, line);
+                    }
+                }
+            }
         }
     }
 }

@@ -11,9 +11,10 @@ use super::names;
 use super::shell::Shell;
 use crate::config::{GroupConfig, LogConfig, LogTarget, ProcessConfig};
 use crate::events::Event;
+use crate::fault::{Fault, FaultKind};
 use crate::logio::Channel;
+use crate::logio::mainlog::Level;
 use crate::procsup::{self, Policy, Proc};
-use crate::rpc::{Fault, FaultKind};
 use crate::runner::{LogSpec, ProcId, ReadyWatch, RunnerSpec};
 
 /// One process instance in the table.
@@ -160,10 +161,41 @@ impl<S: Shell> Orchestrator<S> {
         }
     }
 
+    /// An `[fcgi-program:x]`'s socket, made when its group is (a bind error is logged and
+    /// becomes every spawn's error). The runners hold it; it closes with the last of them.
+    fn fcgi_socket(
+        &self,
+        gc: &GroupConfig,
+    ) -> Option<Result<std::sync::Arc<std::os::fd::OwnedFd>, String>> {
+        let crate::config::GroupKind::FcgiProgram {
+            socket,
+            socket_owner,
+            socket_mode,
+            socket_backlog,
+        } = &gc.kind
+        else {
+            return None;
+        };
+        let url = crate::sys::socket::url(socket);
+        // Python gives the socket to the programs' user unless socket_owner says otherwise.
+        let owner =
+            socket_owner.clone().or_else(|| gc.processes.first().and_then(|p| p.user.clone()));
+        self.log.log(Level::Info, format!("Creating socket {url}"));
+        match crate::sys::socket::listen(socket, owner.as_deref(), *socket_mode, *socket_backlog) {
+            Ok(fd) => Some(Ok(std::sync::Arc::new(fd))),
+            Err(e) => {
+                let msg = format!("Could not create FastCGI socket {url}: {e}");
+                self.log.log(Level::Critical, msg.clone());
+                Some(Err(msg))
+            }
+        }
+    }
+
     /// Adds a group to the table, starting a runner for each of its processes.
     pub(super) fn create_group(&mut self, gc: GroupConfig) {
         // The pool exists before PROCESS_GROUP_ADDED, so it receives its own.
         let pool = self.bus.add_pool(&gc);
+        let fcgi = self.fcgi_socket(&gc);
         let mut procs = BTreeMap::new();
         for pc in &gc.processes {
             let id = self.next_id;
@@ -182,6 +214,7 @@ impl<S: Shell> Orchestrator<S> {
                 capture_maxbytes: lc.capture_maxbytes,
                 create_now: lc.logfile == LogTarget::Auto,
                 events_enabled: lc.events_enabled,
+                syslog: lc.syslog,
             };
             let wants_events = [&pc.stdout, &pc.stderr]
                 .iter()
@@ -212,6 +245,9 @@ impl<S: Shell> Orchestrator<S> {
                 stop_tree: pc.stopastree,
                 publisher: wants_events.then(|| self.bus.publisher()),
                 pool: pool.clone(),
+                mainlog: self.log.enabled(Level::Debug).then(|| self.log.clone()),
+                syslog: (pc.stdout.syslog || pc.stderr.syslog).then(|| self.log.clone()),
+                fcgi_socket: fcgi.clone(),
                 readiness,
             };
             self.shell.start_runner(spec);

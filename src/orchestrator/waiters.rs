@@ -10,8 +10,8 @@ use tokio::sync::oneshot;
 use super::Orchestrator;
 use super::msg::Outcome;
 use super::shell::Shell;
+use crate::fault::{Fault, FaultKind};
 use crate::procsup::{self, ProcessState, StartOutcome, WaitOutcome};
-use crate::rpc::{Fault, FaultKind};
 use crate::runner::ProcId;
 
 /// How often a waited-on stop reports `waiting for x to stop` (Python: every 2 s).

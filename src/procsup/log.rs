@@ -60,7 +60,7 @@ pub enum LogLine {
     /// INFO `spawnerr: can't find command 'x'`.
     SpawnErr { msg: String },
     /// INFO `success: web entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)`.
-    Success { name: String, startsecs: u64 },
+    Success { name: String, startsecs: i64 },
     /// `exited: web (exit status 3; not expected)`: INFO when expected, else WARN.
     Exited { name: String, status: ExitStatus, expected: bool },
     /// `stopped: web (terminated by SIGTERM)`: INFO when the status is in `exitcodes`, else WARN.
@@ -87,8 +87,6 @@ pub enum LogLine {
     /// INFO `waiting for a, b to die`: logged by the orchestrator during shutdown, at most
     /// every 3 s.
     WaitingToDie { names: Vec<String> },
-    /// INFO `reaped unknown pid 77 (exit status 0)`: the reaper collected a child no process owns.
-    ReapedUnknownPid { pid: u32, status: ExitStatus },
     /// DEBG, ours (Python would raise an assertion): an input that makes no sense in the
     /// current state was ignored.
     Ignored { name: String, input: String, state: ProcessState },
@@ -134,7 +132,6 @@ impl LogLine {
             | LogLine::GaveUp { .. }
             | LogLine::WaitingToStop { .. }
             | LogLine::WaitingToDie { .. }
-            | LogLine::ReapedUnknownPid { .. }
             | LogLine::Waiting { .. }
             | LogLine::GaveUpRestartLimit { .. }
             | LogLine::RestartIn { .. } => Level::Info,
@@ -185,9 +182,6 @@ impl fmt::Display for LogLine {
             }
             LogLine::WaitingToStop { name } => write!(f, "waiting for {name} to stop"),
             LogLine::WaitingToDie { names } => write!(f, "waiting for {} to die", names.join(", ")),
-            LogLine::ReapedUnknownPid { pid, status } => {
-                write!(f, "reaped unknown pid {pid} ({status})")
-            }
             LogLine::Ignored { name, input, state } => {
                 write!(f, "ignored {input} for {name} in state {state}")
             }
@@ -257,7 +251,6 @@ mod tests {
             LogLine::UnknownProblemSending { name: name(), pid: 123, error: "EPERM".into() },
             LogLine::WaitingToStop { name: name() },
             LogLine::WaitingToDie { names: vec!["a".into(), "b".into(), "c".into()] },
-            LogLine::ReapedUnknownPid { pid: 77, status: ExitStatus::Exited(0) },
             LogLine::Waiting { name: name(), what: "db:running".into() },
             LogLine::NotReady { name: name(), secs: "30".into(), reason: Some("HTTP 503".into()) },
             LogLine::Unhealthy { name: name(), failures: 3, reason: "HTTP 503".into() },
@@ -286,7 +279,6 @@ mod tests {
             CRIT unknown problem sending sig web (123):EPERM
             INFO waiting for web to stop
             INFO waiting for a, b, c to die
-            INFO reaped unknown pid 77 (exit status 0)
             INFO waiting: web waits for db:running
             WARN not ready: web did not pass its ready check within 30 seconds (HTTP 503)
             WARN unhealthy: web failed 3 health checks in a row (HTTP 503), restarting

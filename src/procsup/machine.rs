@@ -196,26 +196,18 @@ impl Proc {
         self.timers.get(TimerKind::Backoff).or(self.timers.get(TimerKind::Restart))
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    pub fn policy(&self) -> &Policy {
-        &self.policy
-    }
-
     pub fn state(&self) -> ProcessState {
         self.state
+    }
+
+    /// How the last child ended, with the signal kept.
+    pub fn last_exit(&self) -> Option<ExitStatus> {
+        self.last_exit
     }
 
     /// The live child's pid (`getProcessInfo().pid`, 0 when `None`).
     pub fn pid(&self) -> Option<u32> {
         self.pid
-    }
-
-    /// The backoff counter (`tries` in events).
-    pub fn backoff(&self) -> u32 {
-        self.backoff
     }
 
     /// When the last start began (`start` in getProcessInfo); `None` if never started.
@@ -238,13 +230,9 @@ impl Proc {
         self.exitstatus
     }
 
-    /// How the last child ended, with the signal kept.
-    pub fn last_exit(&self) -> Option<ExitStatus> {
-        self.last_exit
-    }
-
     /// The pending deadline of one kind.
-    pub fn deadline(&self, kind: TimerKind) -> Option<Instant> {
+    #[cfg(test)]
+    pub(crate) fn deadline(&self, kind: TimerKind) -> Option<Instant> {
         self.timers.get(kind)
     }
 

@@ -38,7 +38,7 @@ pub use lifecycle::{
     BudgetVerdict, DepStatus, DepView, ExpBackoff, FailureStreak, Need, RestartBudget,
     dependency_status, essential_exit_code,
 };
-pub use log::{Level, LogLine};
+pub use log::LogLine;
 pub use machine::{Description, Proc, Refusal, step};
 pub use policy::{AutoRestart, Policy};
 pub use state::ProcessState;

@@ -21,7 +21,7 @@ pub enum AutoRestart {
 pub struct Policy {
     /// A process that stays up this long is RUNNING; one that exits sooner backs off.
     /// 0 means RUNNING as soon as it is spawned, and no exit is ever "too quickly".
-    pub startsecs: u64,
+    pub startsecs: i64,
     /// How many failed starts are retried before FATAL (so `startretries + 1` attempts).
     pub startretries: u32,
     pub autorestart: AutoRestart,
@@ -75,7 +75,8 @@ impl Policy {
     }
 
     pub fn startsecs_duration(&self) -> Duration {
-        Duration::from_secs(self.startsecs)
+        // A negative startsecs (Python accepts it) counts as 0.
+        Duration::from_secs(u64::try_from(self.startsecs).unwrap_or(0))
     }
 
     pub fn stopwaitsecs_duration(&self) -> Duration {

@@ -43,9 +43,10 @@ impl ProcessState {
         matches!(self, ProcessState::Starting | ProcessState::Running | ProcessState::Stopping)
     }
 
-    /// Whether Python's state table has an edge `self → to` (section 2.2 of the reference).
-    /// Every `StateChange` the machine emits satisfies this; the property tests check it.
-    pub fn can_transition_to(self, to: ProcessState) -> bool {
+    /// Whether Python's state table has an edge `self → to`. Every `StateChange` the
+    /// machine emits satisfies this; the property tests check it.
+    #[cfg(test)]
+    pub(crate) fn can_transition_to(self, to: ProcessState) -> bool {
         use ProcessState::*;
         matches!(
             (self, to),

@@ -6,8 +6,8 @@ use std::borrow::Cow;
 
 use serde_json::Value as Json;
 
-use super::fault::Fault;
 use super::value::Value;
+use crate::fault::Fault;
 
 /// JSON-RPC's own error codes for requests that never reach a method.
 pub const PARSE_ERROR: i32 = -32700;
@@ -317,7 +317,7 @@ impl<'de> serde::de::Visitor<'de> for ValueVisitor {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpc::fault::FaultKind;
+    use crate::fault::FaultKind;
 
     #[test]
     fn parses_the_d_clients_requests() {

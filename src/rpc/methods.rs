@@ -1,16 +1,19 @@
-//! The method table: `supervisor.*`, `system.*` and `weka.*` with Python's parameters,
-//! return shapes and faults, mapped onto orchestrator requests. File reads (logs, the
+//! The method table (`TABLE`: name, arity, handler) for `supervisor.*`, `system.*` and
+//! `weka.*` with Python's parameters, return shapes and faults, mapped onto orchestrator
+//! requests. File reads (logs, the
 //! config for `reloadConfig`) happen here, in the request's own task, never in the
 //! orchestrator.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use super::docs::METHODS;
-use super::fault::{Fault, FaultKind};
 use super::server::{self, Dispatch, DispatchFuture, PathFuture, TailSource};
 use super::value::Value;
 use crate::config::{Config, GroupConfig, LogTarget, ProcessConfig};
+use crate::fault::{Fault, FaultKind};
 use crate::logio::mainlog::ClearError;
 use crate::logio::mainlog_task::MainLogHandle;
 use crate::logio::tail;
@@ -252,41 +255,45 @@ impl Methods {
         params: Vec<Value>,
         top: bool,
     ) -> Result<Value, Fault> {
-        match method {
-            "system.multicall" if top => self.multicall(params).await,
-            "system.multicall" => Err(Fault::with(
+        if method == "system.multicall" && !top {
+            return Err(Fault::with(
                 FaultKind::IncorrectParameters,
                 "Recursive system.multicall forbidden",
-            )),
-            "system.listMethods" => {
-                Params::new(params, 0, 0)?;
-                let mut names: Vec<&str> = METHODS.iter().map(|(n, _, _)| *n).collect();
-                names.extend(WEKA.iter().map(|(n, _, _)| *n));
-                names.sort_unstable();
-                Ok(Value::Array(names.into_iter().map(Value::str).collect()))
-            }
-            "system.methodHelp" | "system.methodSignature" => {
-                let p = Params::new(params, 1, 1)?;
-                let name = p.str(0)?;
-                let found = METHODS.iter().chain(WEKA.iter()).find(|(n, _, _)| *n == name);
-                let (_, sig, help) =
-                    found.ok_or_else(|| Fault::bare(FaultKind::SignatureUnsupported))?;
-                Ok(if method == "system.methodHelp" {
-                    Value::str(*help)
-                } else {
-                    Value::Array(sig.iter().map(|s| Value::str(*s)).collect())
-                })
-            }
-            m if m.starts_with("supervisor.") => {
-                self.supervisor(&m["supervisor.".len()..], params).await
-            }
-            m if m.starts_with("weka.") => self.weka(&m["weka.".len()..], params).await,
-            _ => Err(Fault::bare(FaultKind::UnknownMethod)),
+            ));
         }
+        let entry = TABLE
+            .iter()
+            .find(|m| m.name == method)
+            .ok_or_else(|| Fault::bare(FaultKind::UnknownMethod))?;
+        // Python's `_update`: every supervisor method but sendRemoteCommEvent refuses while
+        // the daemon shuts down or restarts, getState and getAPIVersion included.
+        if method.starts_with("supervisor.") && method != "supervisor.sendRemoteCommEvent" {
+            self.refuse_if_stopping().await?;
+        }
+        let (min, max) = entry.arity;
+        (entry.call)(self, Params::new(params, min, max)?).await
     }
 
-    async fn multicall(&self, params: Vec<Value>) -> Result<Value, Fault> {
-        let p = Params::new(params, 1, 1)?;
+    fn list_methods(&self, _: Params) -> Call<'_> {
+        let mut names: Vec<&str> = METHODS.iter().map(|(n, _, _)| *n).collect();
+        names.extend(WEKA.iter().map(|(n, _, _)| *n));
+        names.sort_unstable();
+        Box::pin(async move { Ok(Value::Array(names.into_iter().map(Value::str).collect())) })
+    }
+
+    /// `system.methodHelp` (`help`) or `system.methodSignature`.
+    fn method_doc(p: &Params, help: bool) -> Result<Value, Fault> {
+        let name = p.str(0)?;
+        let found = METHODS.iter().chain(WEKA.iter()).find(|(n, _, _)| *n == name);
+        let (_, sig, text) = found.ok_or_else(|| Fault::bare(FaultKind::SignatureUnsupported))?;
+        Ok(if help {
+            Value::str(*text)
+        } else {
+            Value::Array(sig.iter().map(|s| Value::str(*s)).collect())
+        })
+    }
+
+    async fn multicall(&self, p: Params) -> Result<Value, Fault> {
         let calls = p.v.first().and_then(Value::as_array).ok_or_else(incorrect)?.to_vec();
         let mut out = Vec::with_capacity(calls.len());
         for call in calls {
@@ -313,253 +320,242 @@ impl Methods {
         Ok(Value::Array(out))
     }
 
-    async fn supervisor(&self, name: &str, params: Vec<Value>) -> Result<Value, Fault> {
-        // Python's `_update`: every supervisor method but sendRemoteCommEvent refuses while
-        // the daemon shuts down or restarts, getState and getAPIVersion included.
-        if name != "sendRemoteCommEvent" {
-            self.refuse_if_stopping().await?;
+    async fn get_identification(&self) -> Result<Value, Fault> {
+        Ok(Value::str(self.ask(|reply| Request::GetIdentification { reply }).await?))
+    }
+
+    async fn get_state(&self) -> Result<Value, Fault> {
+        let s = self.ask(|reply| Request::GetState { reply }).await?;
+        Ok(Value::record([
+            ("statecode", Value::Int(s.code())),
+            ("statename", Value::str(s.name())),
+        ]))
+    }
+
+    async fn read_main_log(&self, p: Params) -> Result<Value, Fault> {
+        let (offset, length) = (p.int(0)?, p.int(1)?);
+        let path = self.ask(|reply| Request::MainLogPath { reply }).await?;
+        self.read_file(path, offset, length).await
+    }
+
+    async fn clear_main_log(&self) -> Result<Value, Fault> {
+        let path = self.ask(|reply| Request::MainLogPath { reply }).await?;
+        match self.log.clear().await {
+            Ok(()) => Ok(Value::Bool(true)),
+            Err(ClearError::NoFile) => Err(Fault::with(
+                FaultKind::NoFile,
+                path.map_or_else(|| "None".to_string(), |p| p.display().to_string()),
+            )),
+            Err(_) => Err(Fault::bare(FaultKind::Failed)),
         }
-        match name {
-            "getAPIVersion" | "getVersion" => {
-                Params::new(params, 0, 0)?;
-                Ok(Value::str("3.0"))
-            }
-            "getSupervisorVersion" => {
-                Params::new(params, 0, 0)?;
-                Ok(Value::str(crate::config::cli::VERSION))
-            }
-            "getIdentification" => {
-                Params::new(params, 0, 0)?;
-                Ok(Value::str(self.ask(|reply| Request::GetIdentification { reply }).await?))
-            }
-            "getState" => {
-                Params::new(params, 0, 0)?;
-                let s = self.ask(|reply| Request::GetState { reply }).await?;
-                Ok(Value::record([
-                    ("statecode", Value::Int(s.code())),
-                    ("statename", Value::str(s.name())),
-                ]))
-            }
-            "getPID" => {
-                Params::new(params, 0, 0)?;
-                Ok(Value::Int(std::process::id().into()))
-            }
-            "readLog" | "readMainLog" => {
-                let p = Params::new(params, 2, 2)?;
-                let (offset, length) = (p.int(0)?, p.int(1)?);
-                let path = self.ask(|reply| Request::MainLogPath { reply }).await?;
-                self.read_file(path, offset, length).await
-            }
-            "clearLog" => {
-                Params::new(params, 0, 0)?;
-                let path = self.ask(|reply| Request::MainLogPath { reply }).await?;
-                match self.log.clear().await {
-                    Ok(()) => Ok(Value::Bool(true)),
-                    Err(ClearError::NoFile) => Err(Fault::with(
-                        FaultKind::NoFile,
-                        path.map_or_else(|| "None".to_string(), |p| p.display().to_string()),
-                    )),
-                    Err(_) => Err(Fault::bare(FaultKind::Failed)),
-                }
-            }
-            "shutdown" | "restart" => {
-                Params::new(params, 0, 0)?;
-                // The incarnation may end at once (nothing running): make it wait until
-                // this answer has been written, or the client sees a dropped connection.
-                let (written, until) = tokio::sync::oneshot::channel::<()>();
-                self.ask(|reply| Request::Linger { until, reply }).await?;
-                if name == "shutdown" {
-                    self.ask(|reply| Request::Shutdown { reply }).await??;
-                } else {
-                    self.ask(|reply| Request::Restart { reply }).await??;
-                }
-                server::release_after_response(written);
-                Ok(Value::Bool(true))
-            }
-            "reloadConfig" => {
-                Params::new(params, 0, 0)?;
-                let reload = self.reload.clone();
-                let config = blocking(move || reload())
-                    .await?
-                    .map_err(|e| Fault::with(FaultKind::CantReread, e))?;
-                let [added, changed, removed] =
-                    self.ask(|reply| Request::Reread { config: Box::new(config), reply }).await??;
-                let list =
-                    |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
-                Ok(Value::Array(vec![Value::Array(vec![
-                    list(added),
-                    list(changed),
-                    list(removed),
-                ])]))
-            }
-            "addProcessGroup" => {
-                let name = Params::new(params, 1, 1)?.str(0)?;
-                self.ask(|reply| Request::AddGroup { name, reply }).await??;
-                Ok(Value::Bool(true))
-            }
-            "removeProcessGroup" => {
-                let name = Params::new(params, 1, 1)?.str(0)?;
-                self.ask(|reply| Request::RemoveGroup { name, reply }).await??;
-                Ok(Value::Bool(true))
-            }
-            "startProcess" => {
-                let p = Params::new(params, 1, 2)?;
-                let (spec, wait) = (p.str(0)?, p.bool_or(1, true)?);
-                self.start_spec(spec, wait, false).await
-            }
-            "startProcessGroup" => {
-                let p = Params::new(params, 1, 2)?;
-                let (group, wait) = (p.str(0)?, p.bool_or(1, true)?);
-                let target = Target::Spec(format!("{group}:*"));
-                let results = self
-                    .start(target, wait, false, false)
-                    .await
-                    .map_err(|f| rename_bad_name(f, &group))?;
-                Ok(result_list(results))
-            }
-            "startAllProcesses" => {
-                let wait = Params::new(params, 0, 1)?.bool_or(0, true)?;
-                Ok(result_list(self.start(Target::All, wait, false, false).await?))
-            }
-            "stopProcess" => {
-                let p = Params::new(params, 1, 2)?;
-                let (spec, wait) = (p.str(0)?, p.bool_or(1, true)?);
-                let single = names::split(&spec).process.is_some();
-                let target = Target::Spec(spec);
-                let list = self.ask(|reply| Request::Stop { target, wait, reply }).await??;
-                self.single_or_list(single, list).await
-            }
-            "stopProcessGroup" => {
-                let p = Params::new(params, 1, 2)?;
-                let (group, wait) = (p.str(0)?, p.bool_or(1, true)?);
-                let target = Target::Spec(format!("{group}:*"));
-                let list = self.ask(|reply| Request::Stop { target, wait, reply }).await?;
-                Ok(result_list(gather(list.map_err(|f| rename_bad_name(f, &group))?).await))
-            }
-            "stopAllProcesses" => {
-                let wait = Params::new(params, 0, 1)?.bool_or(0, true)?;
-                let list =
-                    self.ask(|reply| Request::Stop { target: Target::All, wait, reply }).await??;
-                Ok(result_list(gather(list).await))
-            }
-            "signalProcess" | "signalProcessGroup" | "signalAllProcesses" => {
-                self.signal(name, params).await
-            }
-            "getAllConfigInfo" => {
-                Params::new(params, 0, 0)?;
-                let (groups, active) = self.ask(|reply| Request::AllConfigInfo { reply }).await?;
-                let mut rows: Vec<(&str, Value)> = Vec::new();
-                for g in &groups {
-                    let inuse = active.contains(&g.name);
-                    for p in &g.processes {
-                        rows.push((p.name.as_str(), config_value(g, p, inuse)));
-                    }
-                }
-                // Python sorts by process name only.
-                rows.sort_by(|a, b| a.0.cmp(b.0));
-                Ok(Value::Array(rows.into_iter().map(|(_, v)| v).collect()))
-            }
-            "getProcessInfo" => {
-                let spec = Params::new(params, 1, 1)?.str(0)?;
-                let info = self.ask(|reply| Request::ProcessInfo { spec, reply }).await??;
-                Ok(info_value(info))
-            }
-            "getAllProcessInfo" => {
-                Params::new(params, 0, 0)?;
-                let all = self.ask(|reply| Request::AllProcessInfo { reply }).await?;
-                Ok(Value::Array(all.into_iter().map(info_value).collect()))
-            }
-            "readProcessStdoutLog" | "readProcessLog" | "readProcessStderrLog" => {
-                let channel = if name == "readProcessStderrLog" {
-                    LogChannel::Stderr
-                } else {
-                    LogChannel::Stdout
-                };
-                let p = Params::new(params, 3, 3)?;
-                let (spec, offset, length) = (p.str(0)?, p.int(1)?, p.int(2)?);
-                let path = self.ask(|reply| Request::LogPath { spec, channel, reply }).await??;
-                self.read_file(path, offset, length).await
-            }
-            "tailProcessStdoutLog" | "tailProcessLog" | "tailProcessStderrLog" => {
-                let channel = if name == "tailProcessStderrLog" {
-                    LogChannel::Stderr
-                } else {
-                    LogChannel::Stdout
-                };
-                let p = Params::new(params, 3, 3)?;
-                let (spec, offset, length) = (p.str(0)?, p.int(1)?, p.int(2)?);
-                let path = self.ask(|reply| Request::LogPath { spec, channel, reply }).await??;
-                let Some(path) = path else {
-                    return Ok(Value::Array(vec![
-                        Value::str(""),
-                        Value::Int(0),
-                        Value::Bool(false),
-                    ]));
-                };
-                let t = blocking(move || tail::tail_log_file(&path, offset, length)).await?;
-                Ok(Value::Array(vec![
-                    Value::str(String::from_utf8_lossy(&t.data).into_owned()),
-                    Value::Int(t.new_offset),
-                    Value::Bool(t.overflow),
-                ]))
-            }
-            "clearProcessLogs" | "clearProcessLog" => {
-                let spec = Params::new(params, 1, 1)?.str(0)?;
-                // Python's `_getGroupAndProcess`: a group spec is BAD_NAME here.
-                if names::split(&spec).process.is_none() {
-                    return Err(Fault::with(FaultKind::BadName, spec));
-                }
-                let single = true;
-                let target = Target::Spec(spec);
-                let list = self.ask(|reply| Request::ClearLogs { target, reply }).await??;
-                let results = gather(list).await;
-                if single {
-                    for (_, _, r) in results {
-                        r?;
-                    }
-                }
-                Ok(Value::Bool(true))
-            }
-            "clearAllProcessLogs" => {
-                Params::new(params, 0, 0)?;
-                let list =
-                    self.ask(|reply| Request::ClearLogs { target: Target::All, reply }).await??;
-                Ok(result_list(gather(list).await))
-            }
-            "sendProcessStdin" => {
-                let p = Params::new(params, 2, 2)?;
-                let spec = p.str(0)?;
-                let data = match p.v.get(1) {
-                    Some(Value::String(s)) => s.clone().into_bytes(),
-                    Some(other) => {
-                        let shown = match other {
-                            Value::Int(i) => i.to_string(),
-                            other => format!("{other:?}"),
-                        };
-                        return Err(Fault::with(FaultKind::IncorrectParameters, shown));
-                    }
-                    None => return Err(incorrect()),
-                };
-                let label = spec.clone();
-                let rx = self.ask(|reply| Request::SendStdin { spec, data, reply }).await??;
-                match rx.await {
-                    Ok(Ok(())) => Ok(Value::Bool(true)),
-                    Ok(Err(StdinError::NotRunning)) => {
-                        Err(Fault::with(FaultKind::NotRunning, label))
-                    }
-                    Ok(Err(StdinError::Closed)) | Err(_) => {
-                        Err(Fault::with(FaultKind::NoFile, label))
-                    }
-                }
-            }
-            "sendRemoteCommEvent" => {
-                let p = Params::new(params, 2, 2)?;
-                let (type_, data) = (p.str(0)?, p.str(1)?);
-                self.ask(|reply| Request::RemoteCommEvent { type_, data, reply }).await?;
-                Ok(Value::Bool(true))
-            }
-            _ => Err(Fault::bare(FaultKind::UnknownMethod)),
+    }
+
+    /// `shutdown`, or `restart` when `restart`.
+    async fn end(&self, restart: bool) -> Result<Value, Fault> {
+        // The incarnation may end at once (nothing running): make it wait until this
+        // answer has been written, or the client sees a dropped connection.
+        let (written, until) = tokio::sync::oneshot::channel::<()>();
+        self.ask(|reply| Request::Linger { until, reply }).await?;
+        if restart {
+            self.ask(|reply| Request::Restart { reply }).await??;
+        } else {
+            self.ask(|reply| Request::Shutdown { reply }).await??;
         }
+        server::release_after_response(written);
+        Ok(Value::Bool(true))
+    }
+
+    async fn reload_config(&self) -> Result<Value, Fault> {
+        let reload = self.reload.clone();
+        let config =
+            blocking(move || reload()).await?.map_err(|e| Fault::with(FaultKind::CantReread, e))?;
+        let [added, changed, removed] =
+            self.ask(|reply| Request::Reread { config: Box::new(config), reply }).await??;
+        let list = |v: Vec<String>| Value::Array(v.into_iter().map(Value::String).collect());
+        Ok(Value::Array(vec![Value::Array(vec![list(added), list(changed), list(removed)])]))
+    }
+
+    async fn add_group(&self, p: Params) -> Result<Value, Fault> {
+        let name = p.str(0)?;
+        self.ask(|reply| Request::AddGroup { name, reply }).await??;
+        Ok(Value::Bool(true))
+    }
+
+    async fn remove_group(&self, p: Params) -> Result<Value, Fault> {
+        let name = p.str(0)?;
+        self.ask(|reply| Request::RemoveGroup { name, reply }).await??;
+        Ok(Value::Bool(true))
+    }
+
+    /// `startProcess`, or `weka.startProcess` when `idempotent`.
+    async fn start_process(&self, p: Params, idempotent: bool) -> Result<Value, Fault> {
+        let (spec, wait) = (p.str(0)?, p.bool_or(1, true)?);
+        self.start_spec(spec, wait, idempotent).await
+    }
+
+    async fn start_group(&self, p: Params) -> Result<Value, Fault> {
+        let (group, wait) = (p.str(0)?, p.bool_or(1, true)?);
+        let target = Target::Spec(format!("{group}:*"));
+        let results =
+            self.start(target, wait, false, false).await.map_err(|f| rename_bad_name(f, &group))?;
+        Ok(result_list(results))
+    }
+
+    async fn start_all(&self, p: Params) -> Result<Value, Fault> {
+        let wait = p.bool_or(0, true)?;
+        Ok(result_list(self.start(Target::All, wait, false, false).await?))
+    }
+
+    async fn stop_process(&self, p: Params) -> Result<Value, Fault> {
+        let (spec, wait) = (p.str(0)?, p.bool_or(1, true)?);
+        let single = names::split(&spec).process.is_some();
+        let target = Target::Spec(spec);
+        let list = self.ask(|reply| Request::Stop { target, wait, reply }).await??;
+        self.single_or_list(single, list).await
+    }
+
+    async fn stop_group(&self, p: Params) -> Result<Value, Fault> {
+        let (group, wait) = (p.str(0)?, p.bool_or(1, true)?);
+        let target = Target::Spec(format!("{group}:*"));
+        let list = self.ask(|reply| Request::Stop { target, wait, reply }).await?;
+        Ok(result_list(gather(list.map_err(|f| rename_bad_name(f, &group))?).await))
+    }
+
+    async fn stop_all(&self, p: Params) -> Result<Value, Fault> {
+        let wait = p.bool_or(0, true)?;
+        let list = self.ask(|reply| Request::Stop { target: Target::All, wait, reply }).await??;
+        Ok(result_list(gather(list).await))
+    }
+
+    async fn all_config_info(&self) -> Result<Value, Fault> {
+        let (groups, active) = self.ask(|reply| Request::AllConfigInfo { reply }).await?;
+        let mut rows: Vec<(&str, Value)> = Vec::new();
+        for g in &groups {
+            let inuse = active.contains(&g.name);
+            for p in &g.processes {
+                rows.push((p.name.as_str(), config_value(g, p, inuse)));
+            }
+        }
+        // Python sorts by process name only.
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        Ok(Value::Array(rows.into_iter().map(|(_, v)| v).collect()))
+    }
+
+    async fn process_info(&self, p: Params) -> Result<Value, Fault> {
+        let spec = p.str(0)?;
+        let info = self.ask(|reply| Request::ProcessInfo { spec, reply }).await??;
+        Ok(info_value(info))
+    }
+
+    async fn all_process_info(&self) -> Result<Value, Fault> {
+        let all = self.ask(|reply| Request::AllProcessInfo { reply }).await?;
+        Ok(Value::Array(all.into_iter().map(info_value).collect()))
+    }
+
+    async fn read_process_log(&self, p: Params, channel: LogChannel) -> Result<Value, Fault> {
+        let (spec, offset, length) = (p.str(0)?, p.int(1)?, p.int(2)?);
+        let path = self.ask(|reply| Request::LogPath { spec, channel, reply }).await??;
+        self.read_file(path, offset, length).await
+    }
+
+    async fn tail_process_log(&self, p: Params, channel: LogChannel) -> Result<Value, Fault> {
+        let (spec, offset, length) = (p.str(0)?, p.int(1)?, p.int(2)?);
+        let path = self.ask(|reply| Request::LogPath { spec, channel, reply }).await??;
+        let Some(path) = path else {
+            return Ok(Value::Array(vec![Value::str(""), Value::Int(0), Value::Bool(false)]));
+        };
+        let t = blocking(move || tail::tail_log_file(&path, offset, length)).await?;
+        Ok(Value::Array(vec![
+            Value::str(String::from_utf8_lossy(&t.data).into_owned()),
+            Value::Int(t.new_offset),
+            Value::Bool(t.overflow),
+        ]))
+    }
+
+    async fn clear_process_logs(&self, p: Params) -> Result<Value, Fault> {
+        let spec = p.str(0)?;
+        // Python's `_getGroupAndProcess`: a group spec is BAD_NAME here.
+        if names::split(&spec).process.is_none() {
+            return Err(Fault::with(FaultKind::BadName, spec));
+        }
+        let target = Target::Spec(spec);
+        let list = self.ask(|reply| Request::ClearLogs { target, reply }).await??;
+        for (_, _, r) in gather(list).await {
+            r?;
+        }
+        Ok(Value::Bool(true))
+    }
+
+    async fn clear_all_process_logs(&self) -> Result<Value, Fault> {
+        let list = self.ask(|reply| Request::ClearLogs { target: Target::All, reply }).await??;
+        Ok(result_list(gather(list).await))
+    }
+
+    async fn send_stdin(&self, p: Params) -> Result<Value, Fault> {
+        let spec = p.str(0)?;
+        let data = match p.v.get(1) {
+            Some(Value::String(s)) => s.clone().into_bytes(),
+            Some(other) => {
+                let shown = match other {
+                    Value::Int(i) => i.to_string(),
+                    other => format!("{other:?}"),
+                };
+                return Err(Fault::with(FaultKind::IncorrectParameters, shown));
+            }
+            None => return Err(incorrect()),
+        };
+        let label = spec.clone();
+        let rx = self.ask(|reply| Request::SendStdin { spec, data, reply }).await??;
+        match rx.await {
+            Ok(Ok(())) => Ok(Value::Bool(true)),
+            Ok(Err(StdinError::NotRunning)) => Err(Fault::with(FaultKind::NotRunning, label)),
+            Ok(Err(StdinError::Closed)) | Err(_) => Err(Fault::with(FaultKind::NoFile, label)),
+        }
+    }
+
+    async fn remote_comm_event(&self, p: Params) -> Result<Value, Fault> {
+        let (type_, data) = (p.str(0)?, p.str(1)?);
+        self.ask(|reply| Request::RemoteCommEvent { type_, data, reply }).await?;
+        Ok(Value::Bool(true))
+    }
+
+    async fn get_auto_recovery(&self) -> Result<Value, Fault> {
+        let (enabled, count) = self.ask(|reply| Request::GetAutoRecovery { reply }).await?;
+        Ok(Value::record([("enabled", Value::Bool(enabled)), ("count", Value::Int(count))]))
+    }
+
+    /// `weka.enableAutoRecovery`, or `weka.disableAutoRecovery` when not `on`. An optional
+    /// `group:name` ties the hold to that process: the daemon releases it when the process
+    /// exits (a listener that crashed cannot keep it for good).
+    async fn set_auto_recovery(&self, p: Params, on: bool) -> Result<Value, Fault> {
+        let holder = if p.v.is_empty() { None } else { Some(p.str(0)?) };
+        if on {
+            self.ask(|reply| Request::EnableAutoRecovery { holder, reply }).await??;
+        } else {
+            self.ask(|reply| Request::DisableAutoRecovery { holder, reply }).await??;
+        }
+        Ok(Value::Bool(true))
+    }
+
+    /// The last exit's status (-1 for a signal), also after an exit within startsecs,
+    /// where getProcessInfo's exitstatus is 0 as in Python; false before the first exit.
+    async fn last_exit_status(&self, p: Params) -> Result<Value, Fault> {
+        let spec = p.str(0)?;
+        let info = self.ask(|reply| Request::ProcessInfo { spec, reply }).await??;
+        Ok(info.last_exit.map_or(Value::Bool(false), Value::Int))
+    }
+
+    async fn stop_all_io_nodes(&self, p: Params) -> Result<Value, Fault> {
+        let wait = p.bool_or(0, true)?;
+        self.ask(|reply| Request::DisableAutoRecovery { holder: None, reply }).await??;
+        let res = self.ask(|reply| Request::Stop { target: Target::IoNodes, wait, reply }).await;
+        let out = match res {
+            Ok(Ok(list)) => Ok(result_list(gather(list).await)),
+            Ok(Err(f)) | Err(f) => Err(f),
+        };
+        // Re-enable whatever happened, so a failed call cannot leave it held off.
+        let _ = self.ask(|reply| Request::EnableAutoRecovery { holder: None, reply }).await;
+        out
     }
 
     async fn refuse_if_stopping(&self) -> Result<(), Fault> {
@@ -642,25 +638,19 @@ impl Methods {
         }
     }
 
-    async fn signal(&self, method: &str, params: Vec<Value>) -> Result<Value, Fault> {
-        let (target, sig_text, single) = match method {
-            "signalAllProcesses" => {
-                let p = Params::new(params, 1, 1)?;
-                (Target::All, sig_arg(&p, 0)?, false)
-            }
-            "signalProcessGroup" => {
-                let p = Params::new(params, 2, 2)?;
-                (Target::Spec(format!("{}:*", p.str(0)?)), sig_arg(&p, 1)?, false)
-            }
-            _ => {
-                let p = Params::new(params, 2, 2)?;
+    /// `signalProcess`, `signalProcessGroup` or `signalAllProcesses`, by `kind`.
+    async fn signal(&self, p: Params, kind: SignalKind) -> Result<Value, Fault> {
+        let (target, sig_text, single) = match kind {
+            SignalKind::All => (Target::All, sig_arg(&p, 0)?, false),
+            SignalKind::Group => (Target::Spec(format!("{}:*", p.str(0)?)), sig_arg(&p, 1)?, false),
+            SignalKind::Process => {
                 let spec = p.str(0)?;
                 let single = names::split(&spec).process.is_some();
                 (Target::Spec(spec), sig_arg(&p, 1)?, single)
             }
         };
-        let group_name = match (&target, method) {
-            (Target::Spec(s), "signalProcessGroup") => Some(s.trim_end_matches(":*").to_string()),
+        let group_name = match (&target, kind) {
+            (Target::Spec(s), SignalKind::Group) => Some(s.trim_end_matches(":*").to_string()),
             _ => None,
         };
         let Some(sig) = parse_signal(&sig_text) else {
@@ -702,45 +692,6 @@ impl Methods {
         // Python throws on invalid UTF-8 here (an HTTP 500); we decode lossily instead.
         Ok(Value::str(String::from_utf8_lossy(&bytes).into_owned()))
     }
-
-    async fn weka(&self, name: &str, params: Vec<Value>) -> Result<Value, Fault> {
-        match name {
-            "getAutoRecovery" => {
-                Params::new(params, 0, 0)?;
-                let (enabled, count) = self.ask(|reply| Request::GetAutoRecovery { reply }).await?;
-                Ok(Value::record([("enabled", Value::Bool(enabled)), ("count", Value::Int(count))]))
-            }
-            "disableAutoRecovery" => {
-                Params::new(params, 0, 0)?;
-                self.ask(|reply| Request::DisableAutoRecovery { reply }).await?;
-                Ok(Value::Bool(true))
-            }
-            "enableAutoRecovery" => {
-                Params::new(params, 0, 0)?;
-                self.ask(|reply| Request::EnableAutoRecovery { reply }).await?;
-                Ok(Value::Bool(true))
-            }
-            "startProcess" => {
-                let p = Params::new(params, 1, 2)?;
-                let (spec, wait) = (p.str(0)?, p.bool_or(1, true)?);
-                self.start_spec(spec, wait, true).await
-            }
-            "stopAllIoNodes" => {
-                let wait = Params::new(params, 0, 1)?.bool_or(0, true)?;
-                self.ask(|reply| Request::DisableAutoRecovery { reply }).await?;
-                let res =
-                    self.ask(|reply| Request::Stop { target: Target::IoNodes, wait, reply }).await;
-                let out = match res {
-                    Ok(Ok(list)) => Ok(result_list(gather(list).await)),
-                    Ok(Err(f)) | Err(f) => Err(f),
-                };
-                // Re-enable whatever happened, so a failed call cannot leave it held off.
-                let _ = self.ask(|reply| Request::EnableAutoRecovery { reply }).await;
-                out
-            }
-            _ => Err(Fault::bare(FaultKind::UnknownMethod)),
-        }
-    }
 }
 
 /// Python's `get_execv_args` checks: NO_FILE when the program is not found, NOT_EXECUTABLE
@@ -781,17 +732,105 @@ fn fault_value(f: &Fault) -> Value {
     ])
 }
 
+/// What a table entry's handler returns: the call's future, borrowing the methods.
+type Call<'a> = Pin<Box<dyn Future<Output = Result<Value, Fault>> + Send + 'a>>;
+
+/// Which `signal*` method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SignalKind {
+    Process,
+    Group,
+    All,
+}
+
+/// One method: its name, how many positional parameters it takes (fewer or more is
+/// INCORRECT_PARAMETERS, as Python's call fails), and its handler.
+struct Method {
+    name: &'static str,
+    arity: (usize, usize),
+    call: for<'a> fn(&'a Methods, Params) -> Call<'a>,
+}
+
+const fn m(
+    name: &'static str,
+    arity: (usize, usize),
+    call: for<'a> fn(&'a Methods, Params) -> Call<'a>,
+) -> Method {
+    Method { name, arity, call }
+}
+
+/// Every method we answer. Help texts and signatures are in `docs::METHODS` and [`WEKA`].
+#[rustfmt::skip]
+static TABLE: &[Method] = &[
+    m("system.multicall", (1, 1), |s, p| Box::pin(s.multicall(p))),
+    m("system.listMethods", (0, 0), Methods::list_methods),
+    m("system.methodHelp", (1, 1), |_, p| Box::pin(async move { Methods::method_doc(&p, true) })),
+    m("system.methodSignature", (1, 1), |_, p| Box::pin(async move { Methods::method_doc(&p, false) })),
+    m("supervisor.getAPIVersion", (0, 0), |_, _| Box::pin(async { Ok(Value::str("3.0")) })),
+    m("supervisor.getVersion", (0, 0), |_, _| Box::pin(async { Ok(Value::str("3.0")) })),
+    m("supervisor.getSupervisorVersion", (0, 0), |_, _| {
+        Box::pin(async { Ok(Value::str(crate::config::cli::VERSION)) })
+    }),
+    m("supervisor.getIdentification", (0, 0), |s, _| Box::pin(s.get_identification())),
+    m("supervisor.getState", (0, 0), |s, _| Box::pin(s.get_state())),
+    m("supervisor.getPID", (0, 0), |_, _| {
+        Box::pin(async { Ok(Value::Int(std::process::id().into())) })
+    }),
+    m("supervisor.readLog", (2, 2), |s, p| Box::pin(s.read_main_log(p))),
+    m("supervisor.readMainLog", (2, 2), |s, p| Box::pin(s.read_main_log(p))),
+    m("supervisor.clearLog", (0, 0), |s, _| Box::pin(s.clear_main_log())),
+    m("supervisor.shutdown", (0, 0), |s, _| Box::pin(s.end(false))),
+    m("supervisor.restart", (0, 0), |s, _| Box::pin(s.end(true))),
+    m("supervisor.reloadConfig", (0, 0), |s, _| Box::pin(s.reload_config())),
+    m("supervisor.addProcessGroup", (1, 1), |s, p| Box::pin(s.add_group(p))),
+    m("supervisor.removeProcessGroup", (1, 1), |s, p| Box::pin(s.remove_group(p))),
+    m("supervisor.startProcess", (1, 2), |s, p| Box::pin(s.start_process(p, false))),
+    m("supervisor.startProcessGroup", (1, 2), |s, p| Box::pin(s.start_group(p))),
+    m("supervisor.startAllProcesses", (0, 1), |s, p| Box::pin(s.start_all(p))),
+    m("supervisor.stopProcess", (1, 2), |s, p| Box::pin(s.stop_process(p))),
+    m("supervisor.stopProcessGroup", (1, 2), |s, p| Box::pin(s.stop_group(p))),
+    m("supervisor.stopAllProcesses", (0, 1), |s, p| Box::pin(s.stop_all(p))),
+    m("supervisor.signalProcess", (2, 2), |s, p| Box::pin(s.signal(p, SignalKind::Process))),
+    m("supervisor.signalProcessGroup", (2, 2), |s, p| Box::pin(s.signal(p, SignalKind::Group))),
+    m("supervisor.signalAllProcesses", (1, 1), |s, p| Box::pin(s.signal(p, SignalKind::All))),
+    m("supervisor.getAllConfigInfo", (0, 0), |s, _| Box::pin(s.all_config_info())),
+    m("supervisor.getProcessInfo", (1, 1), |s, p| Box::pin(s.process_info(p))),
+    m("supervisor.getAllProcessInfo", (0, 0), |s, _| Box::pin(s.all_process_info())),
+    m("supervisor.readProcessLog", (3, 3), |s, p| Box::pin(s.read_process_log(p, LogChannel::Stdout))),
+    m("supervisor.readProcessStdoutLog", (3, 3), |s, p| Box::pin(s.read_process_log(p, LogChannel::Stdout))),
+    m("supervisor.readProcessStderrLog", (3, 3), |s, p| Box::pin(s.read_process_log(p, LogChannel::Stderr))),
+    m("supervisor.tailProcessLog", (3, 3), |s, p| Box::pin(s.tail_process_log(p, LogChannel::Stdout))),
+    m("supervisor.tailProcessStdoutLog", (3, 3), |s, p| Box::pin(s.tail_process_log(p, LogChannel::Stdout))),
+    m("supervisor.tailProcessStderrLog", (3, 3), |s, p| Box::pin(s.tail_process_log(p, LogChannel::Stderr))),
+    m("supervisor.clearProcessLog", (1, 1), |s, p| Box::pin(s.clear_process_logs(p))),
+    m("supervisor.clearProcessLogs", (1, 1), |s, p| Box::pin(s.clear_process_logs(p))),
+    m("supervisor.clearAllProcessLogs", (0, 0), |s, _| Box::pin(s.clear_all_process_logs())),
+    m("supervisor.sendProcessStdin", (2, 2), |s, p| Box::pin(s.send_stdin(p))),
+    m("supervisor.sendRemoteCommEvent", (2, 2), |s, p| Box::pin(s.remote_comm_event(p))),
+    m("weka.getAutoRecovery", (0, 0), |s, _| Box::pin(s.get_auto_recovery())),
+    m("weka.disableAutoRecovery", (0, 1), |s, p| Box::pin(s.set_auto_recovery(p, false))),
+    m("weka.enableAutoRecovery", (0, 1), |s, p| Box::pin(s.set_auto_recovery(p, true))),
+    m("weka.getLastExitStatus", (1, 1), |s, p| Box::pin(s.last_exit_status(p))),
+    m("weka.startProcess", (1, 2), |s, p| Box::pin(s.start_process(p, true))),
+    m("weka.stopAllIoNodes", (0, 1), |s, p| Box::pin(s.stop_all_io_nodes(p))),
+];
+
 /// Our own namespace, listed by `system.listMethods` beside supervisor's.
 const WEKA: &[(&str, &[&str], &str)] = &[
     (
         "weka.disableAutoRecovery",
-        &["boolean"],
-        "Hold off automatic restarts (nestable).\n\n@return boolean result",
+        &["boolean", "string"],
+        "Hold off automatic restarts (nestable). With the name of the calling process, the hold is released when that process exits.\n\n@param string holder (optional)\n@return boolean result",
     ),
     (
         "weka.enableAutoRecovery",
-        &["boolean"],
-        "Undo one disableAutoRecovery (never above on).\n\n@return boolean result",
+        &["boolean", "string"],
+        "Undo one disableAutoRecovery (never above on); a holder releases its own hold.\n\n@param string holder (optional)\n@return boolean result",
+    ),
+    (
+        "weka.getLastExitStatus",
+        &["int", "string"],
+        "The status of a process's last exit, also within startsecs (-1 for a signal; false before any).\n\n@param string name\n@return int result",
     ),
     (
         "weka.getAutoRecovery",
@@ -824,6 +863,19 @@ mod tests {
         assert_eq!(parse_signal("FOO"), None);
         assert_eq!(parse_signal("0"), None);
         assert_eq!(parse_signal("999"), None);
+    }
+
+    #[test]
+    fn the_table_answers_exactly_the_documented_methods_once_each() {
+        let mut answered: Vec<&str> = TABLE.iter().map(|m| m.name).collect();
+        answered.sort_unstable();
+        let before = answered.len();
+        answered.dedup();
+        assert_eq!(answered.len(), before, "a method is in the table twice");
+        let mut documented: Vec<&str> =
+            METHODS.iter().chain(WEKA.iter()).map(|(n, _, _)| *n).collect();
+        documented.sort_unstable();
+        assert_eq!(answered, documented);
     }
 
     #[test]

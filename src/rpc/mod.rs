@@ -1,10 +1,9 @@
-//! The control plane's wire formats: supervisor's faults, the RPC value model, XML-RPC
+//! The control plane's wire formats: the RPC value model, XML-RPC
 //! (byte-compatible with supervisor 4.3.0) and JSON-RPC 2.0. This is the only module that
 //! knows JSON or XML. Also the HTTP server (`server`), the method table (`methods`) and the
 //! `/logtail` streams (`logtail`).
 
 pub mod docs;
-pub mod fault;
 pub mod jsonrpc;
 pub mod logtail;
 pub mod methods;
@@ -12,5 +11,4 @@ pub mod server;
 pub mod value;
 pub mod xmlrpc;
 
-pub use fault::{Fault, FaultKind};
 pub use value::Value;

@@ -26,9 +26,11 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::fault::Fault;
 use super::value::Value;
 use super::{jsonrpc, logtail, xmlrpc};
+use crate::fault::Fault;
+use crate::logio::mainlog::{Level, medusa_date};
+use crate::logio::mainlog_task::MainLogHandle;
 use crate::orchestrator::LogChannel;
 
 /// The largest request body accepted; `sendProcessStdin` is the only method that sends
@@ -129,6 +131,9 @@ impl Auth {
 pub struct Server {
     pub auth: Option<Auth>,
     pub dispatch: Arc<dyn Dispatch>,
+    /// The daemon log when `loglevel` is trace or lower: each XML-RPC call and each request
+    /// is then logged at TRAC, as Python's XML-RPC handler and Medusa's access log do.
+    pub trace: Option<MainLogHandle>,
 }
 
 /// A response body: a whole buffer, or a stream fed by a tail task.
@@ -240,8 +245,26 @@ fn route(path: &str) -> Option<Route> {
 
 impl Server {
     async fn handle(self: Arc<Self>, req: Request<Incoming>, peer: Option<Peer>) -> Response<Body> {
-        let route = self.route(req, peer);
-        with_server(AFTER_RESPONSE.scope(std::cell::RefCell::new(Vec::new()), route).await)
+        let access = self.trace.as_ref().map(|_| {
+            let addr = peer.as_deref().map_or_else(|| "localhost:0".to_string(), peer_addr);
+            (addr, format!("{} {} {:?}", req.method(), req.uri(), req.version()))
+        });
+        let route = self.clone().route(req, peer);
+        let resp =
+            with_server(AFTER_RESPONSE.scope(std::cell::RefCell::new(Vec::new()), route).await);
+        if let (Some(log), Some((addr, request))) = (&self.trace, access) {
+            let wall = crate::sys::clock::wall_now();
+            log.log(
+                Level::Trace,
+                format!(
+                    "{addr} - - [{}] \"{request}\" {} {}",
+                    medusa_date(wall),
+                    resp.status().as_u16(),
+                    wire_size(&resp)
+                ),
+            );
+        }
+        resp
     }
 
     async fn route(self: Arc<Self>, req: Request<Incoming>, peer: Option<Peer>) -> Response<Body> {
@@ -318,7 +341,26 @@ impl Server {
                 return html_error(StatusCode::BAD_REQUEST);
             }
         };
-        let text = match self.dispatch.call(call.method, call.params).await {
+        let traced = self.trace.as_ref().map(|log| {
+            log.log(Level::Trace, format!("XML-RPC method called: {}()", call.method));
+            (log, call.method.clone())
+        });
+        let res = self.dispatch.call(call.method, call.params).await;
+        if let Some((log, method)) = traced {
+            log.log(
+                Level::Trace,
+                match &res {
+                    Ok(_) => format!("XML-RPC method {method}() returned successfully"),
+                    Err(f) => {
+                        format!(
+                            "XML-RPC method {method}() returned fault: [{}] {}",
+                            f.code, f.string
+                        )
+                    }
+                },
+            );
+        }
+        let text = match res {
             Ok(v) => xmlrpc::response(&v),
             Err(f) => xmlrpc::fault(&f),
         };
@@ -340,6 +382,37 @@ impl Server {
 enum Transport {
     Xml,
     Json,
+}
+
+/// `host:port` of a TCP client as Medusa logs it; a unix socket client is `localhost:0`.
+fn peer_addr(fd: &std::os::fd::OwnedFd) -> String {
+    // A duplicate of the descriptor, viewed as TCP only to ask for the peer's address
+    // (which fails for a unix socket).
+    match fd.try_clone().map(std::net::TcpStream::from).and_then(|s| s.peer_addr()) {
+        Ok(addr) => format!("{}:{}", addr.ip(), addr.port()),
+        Err(_) => "localhost:0".into(),
+    }
+}
+
+/// The bytes the response takes on the wire (Medusa logs what it sent): status line,
+/// headers (hyper adds `date` and, for a whole body, `content-length`), blank line, body.
+fn wire_size(resp: &Response<Body>) -> u64 {
+    let status = resp.status();
+    let mut n = "HTTP/1.1 ".len() + 3 + 1 + status.canonical_reason().unwrap_or("").len() + 2;
+    for (name, value) in resp.headers() {
+        n += name.as_str().len() + 2 + value.len() + 2;
+    }
+    n += "date: Sun, 29 Nov 2026 19:38:02 GMT\r\n".len() + 2;
+    let body = match resp.body() {
+        Either::Left(w) => w.data.as_ref().map_or(0, Bytes::len),
+        Either::Right(_) => 0,
+    };
+    if !resp.headers().contains_key(header::CONTENT_LENGTH)
+        && matches!(resp.body(), Either::Left(_))
+    {
+        n += "content-length: ".len() + body.to_string().len() + 2;
+    }
+    (n + body) as u64
 }
 
 /// Serves one accepted connection until the client closes it or `stop` is cancelled.

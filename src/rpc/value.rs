@@ -57,16 +57,6 @@ impl Value {
         }
     }
 
-    /// Python's truthiness for the `wait` flags: XML-RPC sends booleans, but JSON clients and
-    /// Python callers may send 0/1.
-    pub fn as_bool(&self) -> Option<bool> {
-        match self {
-            Value::Bool(b) => Some(*b),
-            Value::Int(i) => Some(*i != 0),
-            _ => None,
-        }
-    }
-
     /// Python's `bool(x)`, for flags Python only tests with `if`: any value is accepted.
     pub fn truthy(&self) -> bool {
         match self {

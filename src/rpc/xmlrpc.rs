@@ -5,8 +5,8 @@
 use quick_xml::events::Event;
 use quick_xml::reader::Reader;
 
-use super::fault::Fault;
 use super::value::Value;
+use crate::fault::Fault;
 
 /// Why a request body is not a method call; the server answers such bodies with HTTP 400,
 /// as Python does.
@@ -403,7 +403,7 @@ pub fn call(method: &str, params: &[Value]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::rpc::fault::FaultKind;
+    use crate::fault::FaultKind;
 
     #[test]
     fn fault_is_byte_identical_to_python() {

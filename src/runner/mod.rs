@@ -22,7 +22,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::logio::pump::{self, LogCtl, LogCtlSender, PumpLabel, PumpOptions};
 use crate::logio::{Channel, RotatingWriter};
 use crate::sys::proctree::{self, Member, ProcKey, Scanner};
-use crate::sys::reaper::{ExitStatus as RawExit, Reaped, ReaperHandle};
+use crate::sys::reaper::{Reaped, ReaperHandle};
 use crate::sys::spawn::{self, SpawnError, SpawnSpec, SupervisorVars};
 pub use spawner::Spawner;
 
@@ -56,6 +56,8 @@ pub struct LogSpec {
     pub create_now: bool,
     /// `*_events_enabled`: PROCESS_LOG events for this channel's output.
     pub events_enabled: bool,
+    /// `*_syslog`: each output line to syslog too.
+    pub syslog: bool,
 }
 
 /// Everything a runner needs to spawn its process; fixed for the runner's lifetime.
@@ -83,6 +85,14 @@ pub struct RunnerSpec {
     pub pool: Option<crate::events::PoolHandle>,
     /// A readiness the process announces itself (`log:`, `notify`).
     pub readiness: Option<ReadyWatch>,
+    /// The daemon log, set only when `loglevel` is debug or lower: each chunk of output is
+    /// then logged there too, and the end of each output pipe is reported.
+    pub mainlog: Option<crate::logio::mainlog_task::MainLogHandle>,
+    /// An `[fcgi-program:x]`'s socket, the child's fd 0 (shared by the group's processes),
+    /// or why it could not be created (then every spawn fails with that message).
+    pub fcgi_socket: Option<Result<std::sync::Arc<OwnedFd>, String>>,
+    /// The daemon log, whose thread sends `*_syslog` lines (set when a channel has it).
+    pub syslog: Option<crate::logio::mainlog_task::MainLogHandle>,
 }
 
 /// What the orchestrator asks of a runner.
@@ -100,7 +110,7 @@ pub enum RunnerCmd {
     /// SIGUSR2: reopen both logs by name.
     ReopenLogs,
     /// `clearProcessLogs`: truncate both logs (backups too, as Python removes them).
-    ClearLogs { label: String, reply: oneshot::Sender<Result<(), crate::rpc::Fault>> },
+    ClearLogs { label: String, reply: oneshot::Sender<Result<(), crate::fault::Fault>> },
     /// The process is gone from the config: end the task (after its child is gone).
     Retire,
 }
@@ -152,6 +162,18 @@ pub enum Fact {
     Log {
         level: crate::logio::mainlog::Level,
         message: String,
+    },
+    /// The child exited and its output pipe is no longer watched for it (sent only under
+    /// a debug `loglevel`, before `Exited`, for Python's DEBG `fd N closed, stopped
+    /// monitoring <POutputDispatcher …>` line). `process` and `dispatcher` are addresses
+    /// that stand in for Python's object ids; `kind` is Python's dispatcher class.
+    OutputClosed {
+        id: ProcId,
+        fd: i32,
+        channel: Channel,
+        kind: &'static str,
+        process: usize,
+        dispatcher: usize,
     },
     /// The process announced readiness (`ready` ) or a status: a `log:` line matched
     /// (`pid` is the child whose output it was), or a `notify` datagram arrived.
@@ -218,6 +240,9 @@ pub struct Runner {
     /// The `notify` socket's reader, bound before the first spawn (the spawner gives the
     /// socket file to the process's user and the child its `NOTIFY_SOCKET`).
     notify: Option<readiness::Watcher>,
+    /// The live child's output pumps (only kept under a debug `loglevel`, where the exit
+    /// waits briefly for them so that output and pipe lines precede the exit line).
+    pumps: Vec<Pumping>,
 }
 
 /// A stop that also covers the process's descendants.
@@ -280,6 +305,7 @@ impl Runner {
             rescan_at: None,
             abandoned: Vec::new(),
             notify: None,
+            pumps: Vec::new(),
         };
         tokio::spawn(runner.run());
         tx
@@ -362,12 +388,28 @@ impl Runner {
         let Some(live) = self.live.take() else { return };
         // The reaper is gone only when the runtime is shutting down; nothing to report.
         let Some(reaped) = reaped else { return };
-        let status = match reaped.status {
-            RawExit::Exited(code) => crate::procsup::ExitStatus::Exited(code),
-            RawExit::Signaled { signal, core_dumped } => {
-                crate::procsup::ExitStatus::Signaled { sig: signal, core: core_dumped }
+        if !self.pumps.is_empty() {
+            // Python drains a child's pipes before it judges the exit, and stops watching
+            // them; give the pumps a moment to read what the exit has just made readable
+            // (a grandchild holding the pipes open is not waited for, and its output is
+            // still logged later), then report the pipes as Python closes them.
+            let mut pumps = std::mem::take(&mut self.pumps);
+            let handles = pumps.iter_mut().filter_map(|p| p.task.take());
+            let all = futures_join_all(handles.collect());
+            let _ = tokio::time::timeout(std::time::Duration::from_millis(20), all).await;
+            for p in pumps {
+                let closed = Fact::OutputClosed {
+                    id: self.spec.id,
+                    fd: p.fd,
+                    channel: p.channel,
+                    kind: p.kind,
+                    process: std::ptr::from_ref(&self.spec) as usize,
+                    dispatcher: p.dispatcher,
+                };
+                let _ = self.facts.send(closed).await;
             }
-        };
+        }
+        let status = reaped.status;
         if self.stop.is_some() {
             // Stopped as a tree: it counts as stopped once its descendants are gone too.
             self.held = Some((live.pid, status));
@@ -499,7 +541,20 @@ impl Runner {
                 if rc != 0 {
                     let err = std::io::Error::last_os_error();
                     // ESRCH: it just exited on its own; the reap will follow.
-                    if err.raw_os_error() != Some(libc::ESRCH) {
+                    if err.raw_os_error() == Some(libc::ESRCH) {
+                        if self.spec.mainlog.is_some() {
+                            let now = match purpose {
+                                SignalPurpose::Kill => "",
+                                SignalPurpose::Signal => "now ",
+                            };
+                            let message = format!(
+                                "unable to signal {} (pid {pid}), it probably just {now}exited on its own: [Errno 3] No such process",
+                                self.spec.name
+                            );
+                            let level = crate::logio::mainlog::Level::Debug;
+                            let _ = self.facts.send(Fact::Log { level, message }).await;
+                        }
+                    } else {
                         let error = crate::sys::errno::display(err.raw_os_error().unwrap_or(0));
                         let _ = self
                             .facts
@@ -525,7 +580,11 @@ impl Runner {
     /// Clears both logs: through the pumps that own them, or (no pump yet, or gone) by
     /// truncating the file on a blocking thread. The answer is sent from a task of its
     /// own, so a pump stuck on a slow reader delays only this request, not the runner.
-    fn clear_logs(&mut self, label: String, reply: oneshot::Sender<Result<(), crate::rpc::Fault>>) {
+    fn clear_logs(
+        &mut self,
+        label: String,
+        reply: oneshot::Sender<Result<(), crate::fault::Fault>>,
+    ) {
         self.logs.retain(|(_, tx)| !tx.is_closed());
         let mut waits = Vec::new();
         for (channel, spec) in
@@ -566,7 +625,7 @@ impl Runner {
                 }
             }
             let _ = reply.send(res.map_err(|e: String| {
-                crate::rpc::Fault::with(crate::rpc::FaultKind::Failed, format!("{label}: {e}"))
+                crate::fault::Fault::with(crate::fault::FaultKind::Failed, format!("{label}: {e}"))
             }));
         });
     }
@@ -665,8 +724,20 @@ impl Runner {
         self.logs.retain(|(_, tx)| !tx.is_closed());
         let mut stdin = Some(stdin);
         let spec = self.spec.clone();
+        self.pumps.clear();
         match (&spec.pool, stdin.take()) {
             (Some(pool), Some(fd)) => {
+                if self.spec.mainlog.is_some() {
+                    let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&stdout);
+                    self.pumps.push(Pumping {
+                        task: None,
+                        fd: raw_fd,
+                        channel: Channel::Stdout,
+                        kind: "PEventListenerDispatcher",
+                        dispatcher: std::ptr::from_ref(pool) as usize,
+                        _id: Box::new(0),
+                    });
+                }
                 let log = stdout_log.map(|w| {
                     let tx = pump::spawn_sink(&self.services.pumps, w, self.label(Channel::Stdout));
                     self.logs.push((Channel::Stdout, tx.clone()));
@@ -674,7 +745,6 @@ impl Runner {
                 });
                 let attach = crate::events::Attach {
                     name: self.spec.name.clone(),
-                    pid,
                     stdin: fd,
                     stdout,
                     log,
@@ -730,15 +800,70 @@ impl Runner {
             }
             _ => None,
         };
+        // Python's order for a chunk: the child log (syslog included), the DEBG line, events.
+        let debug = self.spec.mainlog.clone();
+        let hook = match &debug {
+            Some(log) => {
+                let hook: Box<dyn pump::OutputHook> =
+                    Box::new(crate::logio::mainlog_task::ChildOutputLog {
+                        log: log.clone(),
+                        name: self.spec.name.clone(),
+                        channel,
+                        inner: hook,
+                    });
+                Some(hook)
+            }
+            None => hook,
+        };
+        let hook = match (&self.spec.syslog, spec.syslog) {
+            (Some(log), true) => {
+                let hook: Box<dyn pump::OutputHook> =
+                    Box::new(crate::logio::mainlog_task::SyslogOutput {
+                        log: log.clone(),
+                        name: self.spec.name.clone(),
+                        inner: hook,
+                    });
+                Some(hook)
+            }
+            _ => hook,
+        };
         let hook = match &self.spec.readiness {
             Some(ReadyWatch::Log(pattern)) => {
                 readiness::log_hook(pattern, hook, self.spec.id, pid, self.facts.clone())
             }
             _ => hook,
         };
+        let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
         // The pump outlives the child when a grandchild keeps the pipe open; it ends at EOF.
-        let tx = pump::spawn(&self.services.pumps, fd, writer, opts, hook, self.label(channel));
+        let (tx, task) =
+            pump::spawn(&self.services.pumps, fd, writer, opts, hook, self.label(channel));
         self.logs.push((channel, tx));
+        if debug.is_some() {
+            // A unique address stands in for Python's dispatcher object id.
+            let id = Box::new(0u8);
+            let dispatcher = std::ptr::from_ref(&*id) as usize;
+            let kind = "POutputDispatcher";
+            let task = Some(task);
+            self.pumps.push(Pumping { task, fd: raw_fd, channel, kind, dispatcher, _id: id });
+        }
+    }
+}
+
+/// A pump of the live child, as the debug log reports it when the child exits.
+struct Pumping {
+    task: Option<tokio::task::JoinHandle<pump::PumpReport>>,
+    fd: i32,
+    channel: Channel,
+    kind: &'static str,
+    dispatcher: usize,
+    /// Keeps `dispatcher`'s address unique while the pump is reported.
+    _id: Box<u8>,
+}
+
+/// Awaits every handle (their results do not matter, only that they ended).
+async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<pump::PumpReport>>) {
+    for h in handles {
+        let _ = h.await;
     }
 }
 
@@ -795,7 +920,13 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
         readiness::give_notify_socket(path, uid, &mut env)
             .map_err(|e| format!("cannot give the notify socket to the process: {e}"))?;
     }
+    let stdin_socket = match &spec.fcgi_socket {
+        None => None,
+        Some(Ok(sock)) => Some(std::os::fd::AsRawFd::as_raw_fd(&**sock)),
+        Some(Err(message)) => return Err(message.clone()),
+    };
     let sspec = SpawnSpec {
+        stdin_socket,
         name: spec.name.clone(),
         program,
         argv,
@@ -840,6 +971,7 @@ mod tests {
             capture_maxbytes: 0,
             create_now: false,
             events_enabled: false,
+            syslog: false,
         };
         RunnerSpec {
             id: 7,
@@ -859,6 +991,9 @@ mod tests {
             publisher: None,
             pool: None,
             readiness: None,
+            mainlog: None,
+            fcgi_socket: None,
+            syslog: None,
         }
     }
 

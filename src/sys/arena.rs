@@ -1,4 +1,5 @@
-//! A bump allocator in front of the process allocator, for the short-lived clients.
+//! A bump allocator in front of the process allocator, for the short-lived clients
+//! (cargo feature `client-arena`, which the release build enables).
 //!
 //! Most of a `supervisorctl status` run is page faults (ARCHITECTURE, "client start-up is
 //! the budget"). A general allocator starts every size class on a page of its own, so a
@@ -239,6 +240,108 @@ mod tests {
             let after = a.alloc(l(1, 1));
             assert_eq!(Arena::<System>::offset(after), None);
             a.dealloc(after, l(1, 1));
+        }
+    }
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Alloc { size: usize, align_log2: u32, zeroed: bool },
+        Free(usize),
+        Realloc(usize, usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let size = prop_oneof![4 => 0usize..64, 2 => 64usize..2048, 1 => 2048usize..4096];
+        prop_oneof![
+            3 => (size.clone(), 0u32..7, any::<bool>())
+                .prop_map(|(size, align_log2, zeroed)| Op::Alloc { size, align_log2, zeroed }),
+            2 => any::<usize>().prop_map(Op::Free),
+            2 => (any::<usize>(), size).prop_map(|(i, s)| Op::Realloc(i, s)),
+        ]
+    }
+
+    /// A live block: where, its layout, and the byte it is filled with.
+    struct Block {
+        ptr: *mut u8,
+        layout: Layout,
+        fill: u8,
+    }
+
+    fn holds(b: &Block, len: usize) -> bool {
+        // SAFETY: `b` is live and at least `len` long.
+        unsafe { std::slice::from_raw_parts(b.ptr, len) }.iter().all(|&x| x == b.fill)
+    }
+
+    use proptest::prelude::*;
+
+    proptest! {
+        // Random allocation sequences from the start of the region (the other tests use its
+        // end; a case uses well under half of it). After every step each live block still
+        // holds its bytes, is aligned as asked and overlaps no other live block.
+        #[test]
+        fn random_sequences_keep_contents_and_never_overlap(ops in prop::collection::vec(op(), 1..60)) {
+            let a = arena_at(0);
+            let mut live: Vec<Block> = Vec::new();
+            let mut fill = 0u8;
+            for op in ops {
+                fill = fill.wrapping_add(1);
+                match op {
+                    Op::Alloc { size, align_log2, zeroed } => {
+                        let layout = l(size.max(1), 1 << align_log2);
+                        // SAFETY: non-zero size.
+                        let ptr = unsafe {
+                            if zeroed { a.alloc_zeroed(layout) } else { a.alloc(layout) }
+                        };
+                        prop_assert!(!ptr.is_null());
+                        prop_assert_eq!(ptr as usize % layout.align(), 0);
+                        if zeroed {
+                            // SAFETY: fresh block of `layout.size()` bytes.
+                            let bytes = unsafe { std::slice::from_raw_parts(ptr, layout.size()) };
+                            prop_assert!(bytes.iter().all(|&x| x == 0));
+                        }
+                        // SAFETY: fresh block of `layout.size()` bytes.
+                        unsafe { ptr.write_bytes(fill, layout.size()) };
+                        live.push(Block { ptr, layout, fill });
+                    }
+                    Op::Free(i) if !live.is_empty() => {
+                        let b = live.swap_remove(i % live.len());
+                        prop_assert!(holds(&b, b.layout.size()));
+                        // SAFETY: live block freed with its layout.
+                        unsafe { a.dealloc(b.ptr, b.layout) };
+                    }
+                    Op::Realloc(i, size) if !live.is_empty() => {
+                        let at = i % live.len();
+                        let b = &mut live[at];
+                        let new_size = size.max(1);
+                        // SAFETY: live block with its layout; non-zero new size.
+                        let ptr = unsafe { a.realloc(b.ptr, b.layout, new_size) };
+                        prop_assert!(!ptr.is_null());
+                        prop_assert_eq!(ptr as usize % b.layout.align(), 0);
+                        let kept = b.layout.size().min(new_size);
+                        b.ptr = ptr;
+                        b.layout = l(new_size, b.layout.align());
+                        prop_assert!(holds(b, kept), "realloc kept the first {} bytes", kept);
+                        // SAFETY: the block is now `new_size` long.
+                        unsafe { ptr.write_bytes(b.fill, new_size) };
+                    }
+                    Op::Free(_) | Op::Realloc(..) => {}
+                }
+                for (i, b) in live.iter().enumerate() {
+                    prop_assert!(holds(b, b.layout.size()), "block {} lost its bytes", i);
+                    for c in &live[i + 1..] {
+                        let (x, y) = (b.ptr as usize, c.ptr as usize);
+                        prop_assert!(
+                            x + b.layout.size() <= y || y + c.layout.size() <= x,
+                            "blocks overlap"
+                        );
+                    }
+                }
+            }
+            for b in live {
+                // SAFETY: live block freed with its layout.
+                unsafe { a.dealloc(b.ptr, b.layout) };
+            }
+            prop_assert!(a.used() < SIZE / 2);
         }
     }
 

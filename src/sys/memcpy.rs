@@ -1,4 +1,5 @@
-//! `memcpy` and `memmove` for the static musl build, replacing musl's.
+//! `memcpy` and `memmove` for the static musl build, replacing musl's (cargo feature
+//! `fast-memcpy`, which the release build enables).
 //!
 //! musl's x86_64 `memcpy` is `rep movsq` whatever the length, and a `rep` instruction
 //! takes tens of cycles to start. Rust code copies short strings all the time (a status
@@ -8,22 +9,25 @@
 //! loads and stores, up to 4 KiB with a 16-byte loop, and leave longer copies to
 //! `rep movsb` (fast on CPUs with ERMS, which is every x86_64 of the last decade).
 //!
-//! Defining both symbols keeps musl's `memcpy.o` out of the link (its `memmove` is the
-//! only user of its internal `__memcpy_fwd`). Written in assembly because a Rust body
-//! may be compiled back into a call to `memcpy`.
+//! The code is assembled under its own names (`supervisord_memcpy`/`_memmove`), so unit
+//! tests compare it with a byte loop on any x86_64 target; with the feature on musl,
+//! `memcpy` and `memmove` are defined as those names. Defining both symbols keeps musl's
+//! `memcpy.o` out of the link (its `memmove` is the only user of its internal
+//! `__memcpy_fwd`). Written in assembly because a Rust body may be compiled back into a
+//! call to `memcpy`.
 //!
 //! Overlap: every path either loads all its bytes before storing any (up to 32 bytes), or
 //! loads the last (forward) or first (backward) 16 bytes up front and then copies in the
 //! direction that never overwrites a byte it has yet to read; `rep movsb` is defined as a
 //! forward byte-by-byte copy. So the forward path is also `memmove`'s for `dst < src`.
 
-#[cfg(all(target_env = "musl", target_arch = "x86_64"))]
 std::arch::global_asm!(
     ".text",
-    ".globl memmove",
-    ".type memmove,@function",
+    ".globl supervisord_memmove",
+    ".hidden supervisord_memmove",
+    ".type supervisord_memmove,@function",
     ".p2align 4",
-    "memmove:",
+    "supervisord_memmove:",
     "    mov rax, rdi",
     "    mov rcx, rdi",
     "    sub rcx, rsi",
@@ -31,12 +35,13 @@ std::arch::global_asm!(
     "    cmp rcx, rdx",
     "    jb 42f",
     "    jmp 30f",
-    ".size memmove, .-memmove",
+    ".size supervisord_memmove, .-supervisord_memmove",
     "",
-    ".globl memcpy",
-    ".type memcpy,@function",
+    ".globl supervisord_memcpy",
+    ".hidden supervisord_memcpy",
+    ".type supervisord_memcpy,@function",
     ".p2align 4",
-    "memcpy:",
+    "supervisord_memcpy:",
     "    mov rax, rdi",
     "30:",
     "    cmp rdx, 16",
@@ -119,16 +124,57 @@ std::arch::global_asm!(
     "    ja 43b",
     "    movups [r8], xmm1",
     "    ret",
-    ".size memcpy, .-memcpy",
+    ".size supervisord_memcpy, .-supervisord_memcpy",
 );
+
+// The C library's symbols are these functions. Same module, so the same object file.
+#[cfg(all(feature = "fast-memcpy", target_env = "musl"))]
+std::arch::global_asm!(
+    ".globl memcpy",
+    ".type memcpy,@function",
+    ".set memcpy, supervisord_memcpy",
+    ".globl memmove",
+    ".type memmove,@function",
+    ".set memmove, supervisord_memmove",
+);
+
+// Declared for the tests, which call the code under its own names.
+#[cfg(test)]
+unsafe extern "C" {
+    fn supervisord_memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+    fn supervisord_memmove(dst: *mut u8, src: *const u8, n: usize) -> *mut u8;
+}
 
 #[cfg(test)]
 mod tests {
-    // These go through whatever `memcpy`/`memmove` the binary links: ours on the musl
-    // target (`cargo test --target x86_64-unknown-linux-musl`), libc's elsewhere.
+    use super::*;
+    use proptest::prelude::*;
 
     fn pattern(n: usize) -> Vec<u8> {
         (0..n).map(|i| (i * 7 + 3) as u8).collect()
+    }
+
+    /// The reference: `memmove` as a byte loop through a temporary.
+    unsafe fn copy(dst: *mut u8, src: *const u8, n: usize) {
+        // SAFETY: the caller's contract is memcpy's.
+        unsafe { supervisord_memcpy(dst, src, n) };
+    }
+
+    unsafe fn move_bytes(dst: *mut u8, src: *const u8, n: usize) {
+        // SAFETY: the caller's contract is memmove's.
+        unsafe { supervisord_memmove(dst, src, n) };
+    }
+
+    fn by_bytes(buf: &mut [u8], from: usize, to: usize, n: usize) {
+        let tmp: Vec<u8> = buf[from..from + n].to_vec();
+        for (i, b) in tmp.into_iter().enumerate() {
+            buf[to + i] = b;
+        }
+    }
+
+    /// Lengths around every size class the code switches at, and some long ones.
+    fn len() -> impl Strategy<Value = usize> {
+        prop_oneof![4 => 0usize..=64, 2 => 64usize..=5000, 1 => prop_oneof![Just(4095usize), Just(4096), Just(4097), 5000usize..=20_000]]
     }
 
     const LENS: &[usize] = &[
@@ -136,35 +182,55 @@ mod tests {
         10_000,
     ];
 
-    #[test]
-    fn copies_every_length_at_every_alignment() {
-        for &n in LENS {
-            for off in 0..4 {
-                let src = pattern(n + off);
-                let mut dst = vec![0xAAu8; n + 8];
-                // SAFETY: both ranges are in bounds and distinct allocations.
-                unsafe {
-                    std::ptr::copy_nonoverlapping(src.as_ptr().add(off), dst.as_mut_ptr().add(1), n)
-                };
-                assert_eq!(&dst[1..=n], &src[off..off + n], "n={n} off={off}");
-                assert_eq!(dst[0], 0xAA);
-                assert!(dst[n + 1..].iter().all(|&b| b == 0xAA), "wrote past the end, n={n}");
-            }
+    proptest! {
+        #[test]
+        fn copy_matches_a_byte_loop(n in len(), src_off in 0usize..64, dst_off in 0usize..64) {
+            let src = pattern(n + src_off);
+            let mut got = vec![0xAAu8; n + dst_off + 64];
+            let mut want = got.clone();
+            want[dst_off..dst_off + n].copy_from_slice(&src[src_off..src_off + n]);
+            // SAFETY: both ranges are in bounds of distinct allocations.
+            unsafe { copy(got.as_mut_ptr().add(dst_off), src.as_ptr().add(src_off), n) };
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn move_matches_a_byte_loop_for_any_overlap(
+            n in len(), from in 0usize..200, to in 0usize..200,
+        ) {
+            let mut got = pattern(n + 200);
+            let mut want = got.clone();
+            by_bytes(&mut want, from, to, n);
+            // SAFETY: both ranges lie inside `got`.
+            unsafe { move_bytes(got.as_mut_ptr().add(to), got.as_ptr().add(from), n) };
+            prop_assert_eq!(got, want);
+        }
+
+        #[test]
+        fn memmove_forward_path_is_memcpy_safe_for_dst_below_src(
+            n in len(), shift in 1usize..200,
+        ) {
+            // memcpy is also the forward path of memmove: dst < src overlaps are fine.
+            let mut got = pattern(n + shift);
+            let mut want = got.clone();
+            by_bytes(&mut want, shift, 0, n);
+            // SAFETY: both ranges lie inside `got`.
+            unsafe { supervisord_memcpy(got.as_mut_ptr(), got.as_ptr().add(shift), n) };
+            prop_assert_eq!(got, want);
         }
     }
 
     #[test]
-    fn overlapping_moves_in_both_directions_match_a_copy_through_a_temporary() {
+    fn every_boundary_length_in_both_directions() {
         for &n in LENS {
-            for shift in [1usize, 3, 8, 15, 16, 17, 31, 33, 100] {
-                let base = pattern(n + shift);
-                for forward in [true, false] {
-                    let mut buf = base.clone();
-                    let (from, to) = if forward { (shift, 0) } else { (0, shift) };
-                    let expect: Vec<u8> = base[from..from + n].to_vec();
-                    // SAFETY: both ranges lie inside `buf`.
-                    unsafe { std::ptr::copy(buf.as_ptr().add(from), buf.as_mut_ptr().add(to), n) };
-                    assert_eq!(&buf[to..to + n], &expect[..], "n={n} shift={shift} fwd={forward}");
+            for shift in [0usize, 1, 3, 8, 15, 16, 17, 31, 33, 100] {
+                for (from, to) in [(shift, 0), (0, shift)] {
+                    let mut got = pattern(n + shift);
+                    let mut want = got.clone();
+                    by_bytes(&mut want, from, to, n);
+                    // SAFETY: both ranges lie inside `got`.
+                    unsafe { move_bytes(got.as_mut_ptr().add(to), got.as_ptr().add(from), n) };
+                    assert_eq!(got, want, "n={n} from={from} to={to}");
                 }
             }
         }

@@ -13,8 +13,10 @@
 //! - [`signals`]: TERM/INT/QUIT/HUP/USR2 forwarded as [`signals::DaemonSignal`]s.
 //! - [`limits`]: `minfds`/`minprocs` rlimit raising with Python's messages.
 //! - [`daemonize`]: the classic fork/setsid detach and the pidfile.
-//! - [`arena`]: the clients' bump allocator (fewer pages touched per run).
-//! - [`memcpy`]: `memcpy`/`memmove` for the musl build (musl's are slow on short copies).
+//! - `arena`: the clients' bump allocator (fewer pages touched per run; feature
+//!   `client-arena`).
+//! - `memcpy`: `memcpy`/`memmove` for the musl build (musl's are slow on short copies;
+//!   feature `fast-memcpy`).
 //! - [`errno`]: Python's `errno.errorcode` names, used in spawn messages.
 //! - [`proctree`]: a process's descendants (also those that left its group), from `/proc`.
 //!
@@ -22,15 +24,18 @@
 //! [`daemonize`] fork, only [`reaper`] waits, only [`clock`] reads the clock, nothing uses
 //! `tokio::process`.
 
+#[cfg(any(test, feature = "client-arena"))]
 pub mod arena;
 pub mod clock;
 pub mod daemonize;
 pub mod errno;
 pub mod limits;
+#[cfg(all(target_arch = "x86_64", any(test, feature = "fast-memcpy")))]
 pub mod memcpy;
 pub mod proctree;
 
 pub mod reaper;
 pub mod signals;
+pub mod socket;
 pub mod spawn;
 pub mod users;

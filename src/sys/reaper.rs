@@ -25,19 +25,7 @@ use nix::errno::Errno;
 use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot};
 
-/// How a child ended, as `waitpid` reports it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ExitStatus {
-    /// `exit(code)`; `code` is 0..=255.
-    Exited(i32),
-    /// Killed by a signal (Python reports these as exit status -1 and "terminated by SIGx").
-    Signaled {
-        /// The signal number.
-        signal: i32,
-        /// Whether a core was dumped.
-        core_dumped: bool,
-    },
-}
+use crate::procsup::ExitStatus;
 
 /// One reaped child.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,13 +104,7 @@ fn reap_one() -> Result<Option<(Reaped, u64)>, Errno> {
         return Ok(None);
     }
     *reaps += 1;
-    let status = if libc::WIFSIGNALED(raw) {
-        ExitStatus::Signaled { signal: libc::WTERMSIG(raw), core_dumped: libc::WCOREDUMP(raw) }
-    } else {
-        // Without WUNTRACED/WCONTINUED, waitpid reports only exits and signal deaths.
-        ExitStatus::Exited(libc::WEXITSTATUS(raw))
-    };
-    Ok(Some((Reaped { pid, status }, *reaps)))
+    Ok(Some((Reaped { pid, status: ExitStatus::from_wait_status(raw) }, *reaps)))
 }
 
 /// A registration: tell `reply` when `pid` (born at `birth`) exits.

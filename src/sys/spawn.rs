@@ -218,6 +218,9 @@ pub struct SpawnSpec {
     pub user: Option<u32>,
     /// `redirect_stderr=`: the child's fd 2 is its stdout pipe, and there is no stderr pipe.
     pub redirect_stderr: bool,
+    /// An `[fcgi-program:x]`'s listening socket: the child's fd 0 instead of its stdin pipe
+    /// (which is still made, as Python does). The caller keeps it open across the call.
+    pub stdin_socket: Option<std::os::fd::RawFd>,
 }
 
 /// A forked child and the parent's ends of its pipes.
@@ -276,9 +279,22 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
         None => None,
     };
     let stderr_src = child_stderr.as_ref().map_or(child_stdout.as_raw_fd(), |(_, w)| w.as_raw_fd());
+    let socket = match spec.stdin_socket {
+        Some(raw) => {
+            let dup = fcntl(
+                // SAFETY: the caller keeps `raw` open for the duration of this call.
+                unsafe { std::os::fd::BorrowedFd::borrow_raw(raw) },
+                FcntlArg::F_DUPFD_CLOEXEC(3),
+            )
+            .map_err(pipe_err)?;
+            // SAFETY: F_DUPFD_CLOEXEC just returned this new fd and nothing else owns it.
+            Some(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(dup) })
+        }
+        None => None,
+    };
+    let stdin_src = socket.as_ref().map_or(child_stdin.as_raw_fd(), AsRawFd::as_raw_fd);
 
-    let plan =
-        ChildPlan::new(spec, [child_stdin.as_raw_fd(), child_stdout.as_raw_fd(), stderr_src]);
+    let plan = ChildPlan::new(spec, [stdin_src, child_stdout.as_raw_fd(), stderr_src]);
 
     // Block every signal across the clone so no inherited handler (tokio's, which would
     // write to our memory) runs in the child before it resets dispositions; the parent's
@@ -302,7 +318,7 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
     // No parent-side setpgid: with CLONE_VFORK the clone returns only after the child ran
     // its own setpgid(0, 0) and exec'd (or exited), so the group already exists here.
     // The child ends close here (drop); the parent keeps only its own ends.
-    drop((child_stdin, child_stdout));
+    drop((child_stdin, child_stdout, socket));
     Ok(Child { pid, birth, stdin, stdout, stderr: child_stderr.map(|(r, _w)| r) })
 }
 

@@ -251,11 +251,11 @@ fn errors_in_included_files_name_the_included_file() {
     std::fs::write(dir.path().join("main.conf"), "[supervisord]\n[include]\nfiles=conf.d/*.conf\n")
         .expect("write");
     let inc = dir.path().join("conf.d/web.conf");
-    std::fs::write(&inc, "[program:web]\ncommand=/bin/web\nstartretries=-1\n").expect("write");
+    std::fs::write(&inc, "[program:web]\ncommand=/bin/web\nstartretries=x\n").expect("write");
     let r = run(&["--check", "-c", "main.conf"], Some(dir.path()));
     r.expect_code(2);
     let want = format!(
-        "Error: {}:3: [program:web] startretries: invalid value '-1': expected an integer >= 0\n",
+        "Error: {}:3: [program:web] startretries: invalid value 'x': expected an integer\n",
         inc.display()
     );
     assert_eq!(r.stderr, want, "{}", r.explain());
@@ -350,4 +350,28 @@ fn python_supervisord_runs_a_config_with_lifecycle_options() {
         r.stdout.contains("RUNNING").then_some(())
     })
     .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn values_python_accepts_start_with_a_warning() {
+    let dir = tempdir();
+    std::fs::write(
+        dir.path().join("s.conf"),
+        "[supervisord]\nminfds=-1\n[program:neg]\ncommand=/bin/true\nstartsecs=-1\nstartretries=-1\n\
+         stopwaitsecs=-1\n[program:none]\ncommand=/bin/true\nnumprocs=0\n\
+         [eventlistener:l]\ncommand=/bin/cat\nevents=TICK_60\nresult_handler=mymod:handler\n",
+    )
+    .expect("write");
+    let r = run(&["--check", "-c", "s.conf"], Some(dir.path()));
+    r.expect_code(0);
+    for want in [
+        "s.conf:2: [supervisord] minfds: minfds=-1 is negative",
+        "s.conf:5: [program:neg] startsecs: startsecs=-1 is negative: the process is RUNNING as soon as it is spawned",
+        "s.conf:6: [program:neg] startretries: startretries=-1 is negative",
+        "s.conf:7: [program:neg] stopwaitsecs: stopwaitsecs=-1 is negative",
+        "s.conf:14: [eventlistener:l] result_handler: result_handler=mymod:handler is Python code",
+    ] {
+        assert!(r.stderr.contains(want) || r.stdout.contains(want), "{want}\n{}", r.explain());
+    }
+    assert!(!r.stdout.contains("none "), "numprocs=0 has no processes\n{}", r.explain());
 }

@@ -487,3 +487,98 @@ fn container_style_dev_stdout_logs() {
     d.wait_for_log("hello from the child");
     d.wait_for_log("success: hello entered RUNNING state");
 }
+
+#[test]
+fn syslog_gets_the_daemon_log_and_child_output_lines() {
+    let sock_dir = crate::support::tempdir();
+    let sock_path = sock_dir.path().join("log");
+    let server = std::os::unix::net::UnixDatagram::bind(&sock_path).expect("bind syslog socket");
+    server.set_read_timeout(Some(std::time::Duration::from_millis(200))).expect("timeout");
+    let text = conf(
+        "[program:talk]\ncommand=sh -c 'printf \"one\\ntwo\\n\"; printf \"bad \\377\\n\" >&2; exec sleep 1000'\n\
+         stdout_syslog=true\nstderr_syslog=true\n\
+         [program:quiet]\ncommand=sh -c 'echo not-to-syslog; exec sleep 1000'\n",
+    )
+    .replace("logfile={dir}/main.log", "logfile=syslog");
+    let sock = sock_path.display().to_string();
+    let d = Daemon::start_env(
+        &crate::support::bin(),
+        &text,
+        &[],
+        &[("SUPERVISORD_SYSLOG_SOCKET", sock.as_str())],
+    );
+    let mut got: Vec<String> = Vec::new();
+    let mut buf = [0u8; 4096];
+    let wanted =
+        ["supervisord: talk one", "supervisord: talk two", "supervisord: talk bad \u{fffd}"];
+    let res = poll("syslog lines", DEADLINE, || {
+        while let Ok(n) = server.recv(&mut buf) {
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+        let spawned = got.iter().any(|l| l.contains(" INFO spawned: 'talk' with pid "));
+        (spawned && wanted.iter().all(|w| got.iter().any(|l| l.ends_with(w)))).then_some(())
+    });
+    if let Err(e) = res {
+        panic!("{e}\n{got:#?}\n{}", d.explain());
+    }
+    for l in &got {
+        // `<14>`: user.info, whatever the level; glibc's stamp; then supervisord's ident.
+        assert!(l.starts_with("<14>") && l[4..].chars().nth(15) == Some(' '), "{l:?}");
+        assert!(l[20..].starts_with("supervisord: "), "{l:?}");
+    }
+    let daemon_line = got.iter().find(|l| l.contains(" INFO spawned: 'talk'")).expect("spawn line");
+    assert!(daemon_line.ends_with('\n'), "the daemon log's format ends in a newline");
+    assert!(!got.iter().any(|l| l.contains("not-to-syslog")), "{got:#?}");
+    // Under -n the lines still reach stdout.
+    assert!(d.stdout().contains("INFO spawned: 'talk' with pid "), "{}", d.explain());
+}
+
+#[test]
+fn fcgi_program_processes_share_the_socket_as_fd_0() {
+    // Accepts on fd 0 for ever and answers each connection with its pid.
+    let server = "import socket,os;s=socket.socket(fileno=0);\
+                  [(lambda c:(c.sendall(str(os.getpid()).encode()),c.close()))(s.accept()[0]) \
+                  for _ in iter(int,1)]";
+    let text = conf(&format!(
+        "[fcgi-program:app]\ncommand=python3 -c \"{server}\"\nsocket=unix://{{dir}}/%(program_name)s.sock\n\
+         socket_mode=0660\nnumprocs=2\nprocess_name=%(program_name)s_%(process_num)d\nstartsecs=0\n"
+    ));
+    let d = Daemon::start(&text);
+    d.ready();
+    let pids: Vec<i64> = ["app:app_0", "app:app_1"]
+        .iter()
+        .map(|n| d.wait_state(n, "RUNNING")["pid"].as_i64().unwrap_or(0))
+        .collect();
+    let sock = d.path("app.sock");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&sock).expect("socket").permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o660);
+    // Both processes have the one listening socket as their stdin.
+    let fd0: Vec<String> = pids
+        .iter()
+        .map(|p| {
+            std::fs::read_link(format!("/proc/{p}/fd/0"))
+                .map(|l| l.display().to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert!(fd0[0].starts_with("socket:[") && fd0[0] == fd0[1], "{fd0:?}");
+    let answer = poll("an answer on the socket", DEADLINE, || {
+        let mut s = std::os::unix::net::UnixStream::connect(&sock).ok()?;
+        let mut out = String::new();
+        std::io::Read::read_to_string(&mut s, &mut out).ok()?;
+        Some(out)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    let pid: i64 = answer.trim().parse().unwrap_or(0);
+    assert!(pids.contains(&pid), "{answer:?} from {pids:?}");
+    // Removing the group closes the socket.
+    crate::support::rpc::ok(&d.sock(), "supervisor.stopProcessGroup", serde_json::json!(["app"]));
+    crate::support::rpc::ok(&d.sock(), "supervisor.removeProcessGroup", serde_json::json!(["app"]));
+    poll("the socket to close", DEADLINE, || {
+        std::os::unix::net::UnixStream::connect(&sock).is_err().then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    d.wait_for_log(&format!("INFO Closing socket unix://{}", sock.display()));
+}

@@ -605,10 +605,13 @@ autorestart=false
 fn eventlistener_without_a_mode_is_a_usage_error() {
     let r = crate::support::run(&["eventlistener"], None);
     r.expect_code(2);
-    assert!(r.stderr.contains("choose --logger or --test-req-restart"), "{}", r.explain());
+    assert!(r.stderr.contains("<--logger|--test-req-restart>"), "{}", r.explain());
     let r = crate::support::run(&["eventlistener", "--logger", "--bogus"], None);
     r.expect_code(2);
-    assert!(r.stderr.contains("unknown option --bogus"), "{}", r.explain());
+    assert!(r.stderr.contains("unexpected argument '--bogus'"), "{}", r.explain());
+    let r = crate::support::run(&["eventlistener", "-h"], None);
+    r.expect_code(0);
+    assert!(r.stdout.contains("Usage: supervisord eventlistener"), "{}", r.explain());
 }
 
 #[test]
@@ -639,4 +642,69 @@ fn event_serials_keep_counting_across_a_restart() {
     .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
     let serials: Vec<u64> = evs.iter().filter_map(serial).collect();
     assert!(serials.windows(2).all(|w| w[0] < w[1]), "serials {serials:?}");
+}
+
+#[test]
+fn test_req_restart_restarts_exit_64_in_backoff() {
+    // Exits 64 before startsecs: BACKOFF, not EXITED; the listener starts it again.
+    let d = Daemon::start(&base_conf(&format!(
+        r#"[eventlistener:treq]
+command={bin} eventlistener --test-req-restart
+events=PROCESS_STATE
+
+[program:quick]
+command=sh -c 'echo x >> {{dir}}/starts; sleep 0.2; exit 64'
+startsecs=5
+startretries=0
+"#,
+        bin = bin().display()
+    )));
+    d.ready();
+    let starts = || read_lossy(&d.path("starts")).lines().count();
+    poll("three starts of quick", DEADLINE, || (starts() >= 3).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    assert!(
+        d.stdout().contains("WARN exited: quick (exit status 64; not expected)"),
+        "{}",
+        d.explain()
+    );
+}
+
+#[test]
+fn test_req_restart_hold_is_released_when_the_listener_dies() {
+    let d = Daemon::start(&base_conf(&format!(
+        r#"[eventlistener:treq]
+command={bin} eventlistener --test-req-restart
+events=PROCESS_STATE
+autorestart=true
+startsecs=0
+"#,
+        bin = bin().display()
+    )));
+    d.ready();
+    let sock = d.sock();
+    let count =
+        || rpc::call(&sock, "weka.getAutoRecovery", json!([])).ok().map(|v| v["count"].clone());
+    poll("the listener's hold", DEADLINE, || (count() == Some(json!(0))).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    let pid = d.wait_state("treq", "RUNNING")["pid"].as_i64().unwrap_or(0);
+    // SAFETY: kill(2) on the listener the daemon started for this test.
+    unsafe {
+        libc::kill(pid as i32, libc::SIGKILL);
+    }
+    d.wait_for_log("released 1 autorecovery hold(s) of treq:treq");
+    // The respawned listener takes one hold again: off, count 0, never -1.
+    poll("a new listener holding autorecovery", DEADLINE, || {
+        let info = rpc::call(&sock, "supervisor.getProcessInfo", json!(["treq"])).ok()?;
+        (info["statename"] == "RUNNING"
+            && info["pid"].as_i64() != Some(pid)
+            && count() == Some(json!(0)))
+        .then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    // A clean stop releases it the normal way.
+    rpc::ok(&sock, "supervisor.stopProcess", json!(["treq", true]));
+    poll("autorecovery back on", DEADLINE, || (count() == Some(json!(1))).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    assert_eq!(d.stdout().matches("autorecovery hold(s)").count(), 1, "{}", d.explain());
 }

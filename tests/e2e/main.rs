@@ -13,5 +13,6 @@ mod lifecycle;
 mod liveness;
 mod oracle;
 mod rpc;
+mod shell;
 mod support;
 mod tree;

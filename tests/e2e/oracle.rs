@@ -22,6 +22,7 @@ use std::thread;
 
 use crate::daemon::conf;
 use crate::support::daemon::{Daemon, read_lossy, strip_stamp};
+use crate::support::mask::mask_after;
 use crate::support::pyref::pyref;
 use crate::support::rpc;
 
@@ -99,10 +100,47 @@ fn dropped(line: &str, list: &[(&str, &str)]) -> bool {
     list.iter().any(|(start, end)| line.starts_with(start) && line.ends_with(end))
 }
 
+/// A log's messages: timestamps cut, and a multi-line message (child output under
+/// `loglevel=debug`) kept as one entry with its continuation lines.
+fn messages(log: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in log.lines() {
+        let stamped = strip_stamp(l).len() != l.len();
+        match out.last_mut() {
+            Some(last) if !stamped => {
+                last.push('\n');
+                last.push_str(l);
+            }
+            _ => out.push(strip_stamp(l).to_string()),
+        }
+    }
+    out
+}
+
+/// Masks what identifies Python objects and descriptors in DEBG `fd N closed, stopped
+/// monitoring <POutputDispatcher at ID for <Subprocess at ID …` lines.
+fn mask_ids(line: String) -> String {
+    if let Some((_, rest)) = line.split_once(":Medusa (V1.12) started at ") {
+        // The socket path is each daemon's temp dir.
+        let host = rest.split_once("\n\tHostname: ").map_or("", |(_, h)| h);
+        let host = host.split_once('\n').map_or(host, |(h, _)| h);
+        return format!("TRAC <sock>:Medusa (V1.12) started at <date>\n\tHostname: {host}");
+    }
+    if let Some((head, rest)) = line.split_once(" - - [") {
+        let rest = rest.split_once("] ").map_or("", |(_, r)| r);
+        return format!("{head} - - [<date>] {rest}");
+    }
+    if !line.starts_with("DEBG fd ") {
+        return line;
+    }
+    let l = mask_after(&line, "fd ", |c| c.is_ascii_digit(), "<fd>");
+    mask_after(&l, " at ", |c| c.is_ascii_digit(), "<id>")
+}
+
 /// Normalises one main log (timestamps cut, pids masked, listed lines dropped) and splits it
 /// by program.
 fn split(log: &str, progs: &[Prog]) -> Split {
-    let lines: Vec<String> = log.lines().map(|l| strip_stamp(l).to_string()).collect();
+    let lines: Vec<String> = messages(log).into_iter().map(mask_ids).collect();
     let mut out = Split::default();
     for p in progs {
         out.per_process.insert(p.name.to_string(), Vec::new());
@@ -122,6 +160,14 @@ fn split(log: &str, progs: &[Prog]) -> Split {
             _ => out.daemon.push(line),
         }
     }
+    // Python notes a child's closed pipes in the order its poll reports them.
+    for seq in out.per_process.values_mut() {
+        for run in seq.chunk_by_mut(|a, b| a.starts_with("DEBG fd ") == b.starts_with("DEBG fd ")) {
+            if run.first().is_some_and(|l| l.starts_with("DEBG fd ")) {
+                run.sort();
+            }
+        }
+    }
     out
 }
 
@@ -132,11 +178,10 @@ struct Ran {
 
 /// Runs `body` under `program` (None: ours), drives it with `drive`, then stops the daemon
 /// with SIGTERM and returns its whole main log.
-fn run_one(program: Option<&std::path::Path>, body: &str, drive: &(dyn Fn(&Daemon) + Sync)) -> Ran {
-    let text = conf(body);
+fn run_one(program: Option<&std::path::Path>, text: &str, drive: &(dyn Fn(&Daemon) + Sync)) -> Ran {
     let mut d = match program {
-        Some(p) => Daemon::start_program(p, &text, &[]),
-        None => Daemon::start(&text),
+        Some(p) => Daemon::start_program(p, text, &[]),
+        None => Daemon::start(text),
     };
     drive(&d);
     d.signal(libc::SIGTERM);
@@ -152,10 +197,19 @@ fn compare(
     progs: &[Prog],
     drive: &(dyn Fn(&Daemon) + Sync),
 ) -> Option<(String, String)> {
+    compare_conf(&conf(body), progs, drive)
+}
+
+/// [`compare`] with a whole config file.
+fn compare_conf(
+    text: &str,
+    progs: &[Prog],
+    drive: &(dyn Fn(&Daemon) + Sync),
+) -> Option<(String, String)> {
     let py = pyref()?;
     let (theirs, ours) = thread::scope(|s| {
-        let theirs = s.spawn(|| run_one(Some(&py.supervisord), body, drive));
-        let ours = run_one(None, body, drive);
+        let theirs = s.spawn(|| run_one(Some(&py.supervisord), text, drive));
+        let ours = run_one(None, text, drive);
         (theirs.join(), ours)
     });
     let theirs = match theirs {
@@ -179,9 +233,18 @@ fn compare(
 
 /// An XML-RPC call both daemons understand; panics on a fault.
 fn xmlrpc(d: &Daemon, method: &str, string_arg: &str) {
+    xmlrpc_args(d, method, &[string_arg]);
+}
+
+/// [`xmlrpc`] with several string arguments.
+fn xmlrpc_args(d: &Daemon, method: &str, args: &[&str]) {
+    let params: String = args
+        .iter()
+        .map(|a| format!("<param><value><string>{a}</string></value></param>"))
+        .collect();
     let body = format!(
         "<?xml version=\"1.0\"?><methodCall><methodName>{method}</methodName><params>\
-         <param><value><string>{string_arg}</string></value></param></params></methodCall>"
+         {params}</params></methodCall>"
     );
     let (status, resp) = rpc::post(&d.sock(), "/RPC2", "text/xml", body.as_bytes())
         .unwrap_or_else(|e| panic!("{method}: {e}\n{}", d.explain()));
@@ -284,6 +347,58 @@ fn stubborn_program_is_killed_during_shutdown() {
         &[prog("stubborn")],
         &|d| d.wait_for_log("success: stubborn entered RUNNING state"),
     );
+}
+
+#[test]
+fn debug_log_has_child_output_and_pipe_lines() {
+    // Programs that exec, so that no grandchild holds their pipes (Python stops watching
+    // them at the exit; so do we, for the log), and write their output in one write each
+    // (how a pipe's reads split it is not for either daemon to decide).
+    let text = conf(
+        "[program:printer]\ncommand=sh -c 'printf \"hello\\ntwo words\\n\"; exec sleep 1000'\n\
+         [program:badutf]\ncommand=sh -c 'printf \"\\377\\376x\\n\"; exec sleep 1000'\n\
+         [program:echo]\ncommand=cat\n",
+    )
+    .replace("[supervisord]\n", "[supervisord]\nloglevel=debug\n");
+    let logs = compare_conf(&text, &[prog("printer"), prog("badutf"), prog("echo")], &|d| {
+        for p in ["printer", "badutf", "echo"] {
+            d.wait_for_log(&format!("success: {p} entered RUNNING state"));
+        }
+        d.wait_for_log("Undecodable: b'\\xff\\xfex\\n'");
+        xmlrpc_args(d, "supervisor.sendProcessStdin", &["echo", "ping\n"]);
+        d.wait_for_log("ping");
+    });
+    if let Some((_, ours)) = logs {
+        assert!(ours.contains("DEBG 'echo' stdout output:\nping\n\n"), "{ours}");
+        assert!(ours.contains("DEBG received SIGCHLD indicating a child quit\n"), "{ours}");
+    }
+}
+
+#[test]
+fn trace_log_has_xmlrpc_calls_and_access_lines() {
+    let text = conf("[program:idle]\ncommand=sleep 1000\n")
+        .replace("[supervisord]\n", "[supervisord]\nloglevel=trace\n");
+    let logs = compare_conf(&text, &[prog("idle")], &|d| {
+        d.wait_for_log("success: idle entered RUNNING state");
+        let body = "<?xml version=\"1.0\"?><methodCall><methodName>supervisor.getAPIVersion\
+                    </methodName></methodCall>";
+        let _ = rpc::post(&d.sock(), "/RPC2", "text/xml", body.as_bytes());
+        let body = "<?xml version=\"1.0\"?><methodCall><methodName>supervisor.getProcessInfo\
+                    </methodName><params><param><value><string>nosuch</string></value></param>\
+                    </params></methodCall>";
+        let _ = rpc::post(&d.sock(), "/RPC2", "text/xml", body.as_bytes());
+        d.wait_for_log("returned fault: [10] BAD_NAME: nosuch");
+    });
+    if let Some((theirs, ours)) = logs {
+        // The access lines' byte counts: Python's headers and ours are the same size.
+        let sizes = |log: &str| -> Vec<String> {
+            ordered(log, "\"POST /RPC2 HTTP/1.1\"")
+                .iter()
+                .map(|l| l.rsplit_once("\" ").map_or(String::new(), |(_, r)| r.to_string()))
+                .collect()
+        };
+        assert_eq!(sizes(&theirs), sizes(&ours), "{theirs}\n{ours}");
+    }
 }
 
 #[cfg(test)]

@@ -10,7 +10,8 @@ use std::path::Path;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use supervisord::rpc::{Fault, Value, jsonrpc, xmlrpc};
+use supervisord::fault::Fault;
+use supervisord::rpc::{Value, jsonrpc, xmlrpc};
 
 use crate::daemon::conf;
 use crate::support::daemon::{DEADLINE, Daemon, poll};
@@ -529,7 +530,7 @@ fn every_method_on_both_transports() {
         // system.*
         let methods = t.call(sock, "system.listMethods", &[]).expect("listMethods");
         let methods = methods.as_array().unwrap_or_default();
-        assert_eq!(methods.len(), 41 + 5, "{methods:?}");
+        assert_eq!(methods.len(), 41 + 6, "{methods:?}");
         assert!(methods.contains(&s("supervisor.tailProcessStderrLog")));
         assert!(methods.contains(&s("system.multicall")));
         assert!(methods.contains(&s("weka.startProcess")));

@@ -59,3 +59,34 @@ fn enable_without_a_disable_changes_nothing() {
           INFO success: a entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
     "#]]);
 }
+
+#[test]
+fn a_holder_that_exits_without_enabling_releases_its_hold() {
+    let mut w = World::new(&["[program:lst]\ncommand=lst\nstartsecs=0\nautorestart=true\n\
+         [program:a]\ncommand=a\nstartsecs=0\nautorestart=true\n"]);
+    w.run("boot spawned(a) spawned(lst)");
+    w.check(
+        "disable(lst:lst) disable autorecovery exit(a,1)@1 exit(lst,9)@2 autorecovery \
+         enable autorecovery disable(nosuch)",
+        expect![[r#"
+            @0 disable(lst:lst)
+            @0 disable
+            @0 autorecovery
+              = on:false count:-1
+            @1 exit(a,1)
+              WARN exited: a (exit status 1; not expected)
+            @2 exit(lst,9)
+              WARN exited: lst (exit status 9; not expected)
+              WARN released 1 autorecovery hold(s) of lst:lst: it exited without releasing them
+            @2 autorecovery
+              = on:false count:0
+            @2 enable
+              a: spawn
+              lst: spawn
+            @2 autorecovery
+              = on:true count:1
+            @2 disable(nosuch)
+              = BAD_NAME: nosuch
+        "#]],
+    );
+}

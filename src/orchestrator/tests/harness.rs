@@ -31,13 +31,13 @@ use expect_test::Expect;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::{Config, LoadContext, Overrides};
+use crate::fault::Fault;
 use crate::logio::mainlog::Level;
 use crate::logio::mainlog_task::Captured;
 use crate::orchestrator::msg::{Outcome, Pending, Request, Target};
 use crate::orchestrator::shell::{CheckSpec, Shell, Undelivered};
 use crate::orchestrator::{Orchestrator, OrchestratorHandle, Parts};
 use crate::procsup::ExitStatus;
-use crate::rpc::Fault;
 use crate::runner::{CheckKind, ProcId, RunnerCmd, RunnerSpec, SignalPurpose};
 use crate::sys::signals::DaemonSignal;
 
@@ -395,8 +395,18 @@ impl World {
                 let res = self.ask(|reply| Request::RemoveGroup { name, reply });
                 self.answer(res);
             }
-            "disable" => self.ask(|reply| Request::DisableAutoRecovery { reply }),
-            "enable" => self.ask(|reply| Request::EnableAutoRecovery { reply }),
+            // An optional argument names the holder process (`disable lst:lst`).
+            "disable" | "enable" => {
+                let holder = args.first().map(|a| a.to_string());
+                let res = if verb == "disable" {
+                    self.ask(|reply| Request::DisableAutoRecovery { holder, reply })
+                } else {
+                    self.ask(|reply| Request::EnableAutoRecovery { holder, reply })
+                };
+                if res.is_err() {
+                    self.answer(res);
+                }
+            }
             "autorecovery" => {
                 let (on, count) = self.ask(|reply| Request::GetAutoRecovery { reply });
                 self.line(format!("  = on:{on} count:{count}"));

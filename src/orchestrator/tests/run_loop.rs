@@ -2,8 +2,8 @@
 //! handle, and `run` returns once a restart has stopped everything.
 
 use super::harness::World;
+use crate::fault::FaultKind;
 use crate::orchestrator::msg::{DaemonState, Request};
-use crate::rpc::FaultKind;
 
 #[test]
 fn the_loop_answers_through_the_handle_and_returns_after_a_restart() {

@@ -45,7 +45,10 @@ pub fn policy(spec: &str) -> Policy {
         let (key, value) = word.split_once('=').unwrap_or((word, ""));
         let num = || value.parse::<u64>().unwrap_or_else(|_| panic!("bad number in {word}"));
         match key {
-            "startsecs" => p.startsecs = num(),
+            "startsecs" => {
+                p.startsecs =
+                    value.parse::<i64>().unwrap_or_else(|_| panic!("bad number in {word}"))
+            }
             "startretries" => p.startretries = num() as u32,
             "stopwaitsecs" => p.stopwaitsecs = num(),
             "stopsignal" => p.stopsignal = num() as i32,

@@ -53,7 +53,7 @@ fn op() -> impl Strategy<Value = Op> {
 
 fn policy() -> impl Strategy<Value = Policy> {
     (
-        0..3u64,
+        -1..3i64,
         0..3u32,
         prop_oneof![
             Just(AutoRestart::False),

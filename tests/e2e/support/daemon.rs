@@ -55,6 +55,11 @@ impl Daemon {
 
     /// Like [`Daemon::start_with`] with another daemon binary (the Python oracle).
     pub fn start_program(program: &Path, conf: &str, extra: &[&str]) -> Daemon {
+        Self::start_env(program, conf, extra, &[])
+    }
+
+    /// Like [`Daemon::start_program`] with extra environment variables.
+    pub fn start_env(program: &Path, conf: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let dir = tempdir();
         let text = conf.replace("{dir}", &dir.path().display().to_string());
         let conf_path = dir.path().join("supervisord.conf");
@@ -64,6 +69,7 @@ impl Daemon {
         let mut cmd = Command::new(program);
         cmd.arg("-n").arg("-c").arg(&conf_path).args(extra);
         cmd.env(super::leftovers::DAEMON_VAR, dir.path());
+        cmd.envs(env.iter().copied());
         cmd.current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(append(&stdout_path))

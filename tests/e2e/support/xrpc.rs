@@ -7,7 +7,8 @@ use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
 
-use supervisord::rpc::{Fault, Value, xmlrpc};
+use supervisord::fault::Fault;
+use supervisord::rpc::{Value, xmlrpc};
 
 /// `POST /RPC2` with a `<methodCall>` and returns (HTTP status, raw body).
 pub fn raw_call(sock: &Path, method: &str, params: &[Value]) -> (u16, String) {
