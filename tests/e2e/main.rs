@@ -13,5 +13,6 @@ mod lifecycle;
 mod liveness;
 mod oracle;
 mod rpc;
+mod security;
 mod support;
 mod tree;
