@@ -72,6 +72,9 @@ fn slow_umask0_wrapper(dir: &Path) -> PathBuf {
     path
 }
 
+/// A directory entry as first observed: path, mode bits, owner, is a directory.
+type Seen = (PathBuf, u32, u32, bool);
+
 #[test]
 fn unix_socket_has_its_mode_and_owner_before_anyone_can_connect() {
     let Ok(nobody) = users::lookup_user("nobody") else {
@@ -85,7 +88,7 @@ fn unix_socket_has_its_mode_and_owner_before_anyone_can_connect() {
     // Watch the socket's directory from before the daemon starts: every socket and every
     // directory that ever appears there is stat'ed the moment it is seen.
     let dir = tempdir();
-    let seen: Arc<std::sync::Mutex<Vec<(PathBuf, u32, u32, bool)>>> = Arc::default();
+    let seen: Arc<std::sync::Mutex<Vec<Seen>>> = Arc::default();
     let done = Arc::new(AtomicBool::new(false));
     let watcher = {
         let (root, seen, done) = (dir.path().to_path_buf(), seen.clone(), done.clone());
