@@ -82,6 +82,8 @@ pub mod config;
 pub mod ctl;
 pub mod daemon;
 pub mod events;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod listeners;
 pub mod logio;
 pub mod orchestrator;

@@ -369,7 +369,7 @@ impl Client {
     }
 }
 
-enum Exchange {
+pub(crate) enum Exchange {
     /// The connection was closed before any byte of a response arrived.
     Stale,
     Failed(CallError),
@@ -386,11 +386,11 @@ fn is_disconnect(e: &io::Error) -> bool {
 
 /// A parsed HTTP response.
 #[derive(Debug)]
-struct Response {
+pub(crate) struct Response {
     status: u16,
     reason: String,
     keep_alive: bool,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 fn bad(msg: impl Into<String>) -> Exchange {
@@ -399,7 +399,7 @@ fn bad(msg: impl Into<String>) -> Exchange {
 
 /// Reads one response: status line, headers, then a body framed by Content-Length or
 /// chunked encoding (or, for a `Connection: close` reply with neither, by EOF).
-fn read_response<R: BufRead>(r: &mut R) -> Result<Response, Exchange> {
+pub(crate) fn read_response<R: BufRead>(r: &mut R) -> Result<Response, Exchange> {
     let mut line = Vec::new();
     let n = read_line(r, &mut line).map_err(|e| {
         if is_disconnect(&e) { Exchange::Stale } else { Exchange::Failed(CallError::io(&e)) }
@@ -500,7 +500,8 @@ fn read_chunked<R: BufRead>(r: &mut R) -> Result<Vec<u8>, Exchange> {
                 }
             }
         }
-        if body.len() as u64 + size > MAX_BODY {
+        // Subtracting: a chunk size near u64::MAX must not overflow the sum.
+        if size > MAX_BODY.saturating_sub(body.len() as u64) {
             return Err(bad("response body too large"));
         }
         let got = r

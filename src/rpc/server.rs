@@ -363,7 +363,7 @@ enum Transport {
 }
 
 /// Serves one accepted connection until the client closes it or `stop` is cancelled.
-async fn serve_conn<S>(server: Arc<Server>, stream: S, stop: CancellationToken)
+pub(crate) async fn serve_conn<S>(server: Arc<Server>, stream: S, stop: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + AsFd + Unpin + Send + 'static,
 {

@@ -9,6 +9,7 @@ mod ctl;
 mod ctl_oracle;
 mod daemon;
 mod events;
+mod faults;
 mod lifecycle;
 mod liveness;
 mod oracle;
