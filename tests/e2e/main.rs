@@ -15,5 +15,6 @@ mod liveness;
 mod oracle;
 mod rpc;
 mod security;
+mod soak;
 mod support;
 mod tree;
