@@ -265,6 +265,8 @@ impl Server {
     }
 
     async fn route(self: Arc<Self>, req: Request<Incoming>, peer: Option<Peer>) -> Response<Body> {
+        // Auth is checked here, once, before any path is looked at: every handler, and any
+        // page added to the routes below, is behind it on both transports.
         if let Some(auth) = &self.auth
             && !auth.allows(&req)
         {
