@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufReader, Cursor};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::config::expand::{self, Names};
@@ -68,29 +68,30 @@ pub fn config_load(data: &[u8]) {
     if text.to_ascii_lowercase().contains("include") {
         return;
     }
-    let Some(dir) = scratch_dir() else { return };
+    // A directory of this call's own, removed afterwards: nothing is left in /tmp.
+    static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = std::env::temp_dir().join(format!("supervisord-fuzz-{}-{n}", std::process::id()));
+    if std::fs::create_dir(&dir).is_err() {
+        return;
+    }
+    load_in(&dir, data);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn load_in(dir: &Path, data: &[u8]) {
     let path = dir.join("fuzz.conf");
     if std::fs::write(&path, data).is_err() {
         return;
     }
     let ctx = LoadContext {
         env: vec![("HOME".into(), "/root".into()), ("X".into(), "1".into())],
-        cwd: dir.clone(),
+        cwd: dir.to_path_buf(),
         host_node_name: "fuzz".into(),
     };
     let _ = crate::config::load(&path, &Overrides::default(), &ctx);
     let _ = crate::config::load_ctl(&path, &ctx);
     let _ = crate::ctl::conf::read(&path, &|_| None);
-}
-
-/// A directory of this process's own for config files (made once, left for the OS).
-fn scratch_dir() -> Option<PathBuf> {
-    static DIR: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("supervisord-fuzz-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).ok().map(|()| dir)
-    })
-    .clone()
 }
 
 /// The JSON-RPC request decoder, and the encoder over whatever it accepted.
