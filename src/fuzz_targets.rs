@@ -1,7 +1,7 @@
 //! Entry points for fuzzing every parser that reads untrusted or user input: the config
 //! (ini, interpolation, option values, the whole load, supervisorctl's reader), the JSON-RPC
-//! and XML-RPC decoders, the HTTP server (auth, routing, bodies), the event listener
-//! protocol, capture-mode output, and supervisorctl's reply parsing. Each takes arbitrary
+//! and XML-RPC decoders, the HTTP server (auth, routing, bodies), both ends of the event
+//! listener protocol, capture-mode output, and supervisorctl's reply parsing. Each takes arbitrary
 //! bytes and must return without panicking, hanging or allocating without bound.
 //!
 //! Shared by the cargo-fuzz targets under `fuzz/` and by the bounded proptest runs below, so
@@ -146,6 +146,17 @@ pub fn listener_protocol(data: &[u8]) {
     }
 }
 
+/// The built-in listeners' side of the protocol: event headers and payloads as they read
+/// them from stdin, until the input ends or is refused.
+pub fn listener_input(data: &[u8]) {
+    let mut io = crate::listeners::io::ListenerIo::new(Cursor::new(data), std::io::sink());
+    while let Ok(Some(ev)) = io.wait() {
+        let _ = ev.event_name();
+        let _ = ev.body();
+        let _ = io.ok();
+    }
+}
+
 /// Capture mode over a child's output, fed in pieces.
 pub fn capture_output(data: &[u8]) {
     let step = usize::from(data.first().copied().unwrap_or(1)).max(1);
@@ -280,6 +291,9 @@ mod tests {
 
         #[test]
         fn listener_protocol(data in inputs("listener_protocol")) { super::listener_protocol(&data) }
+
+        #[test]
+        fn listener_input(data in inputs("listener_input")) { super::listener_input(&data) }
 
         #[test]
         fn capture_output(data in inputs("capture_output")) { super::capture_output(&data) }
