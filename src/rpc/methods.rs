@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use super::docs::METHODS;
 use super::fault::{Fault, FaultKind};
-use super::server::{self, Dispatch, DispatchFuture, PathFuture, TailSource};
+use super::server::{self, Dispatch, DispatchFuture, PageFuture, PathFuture, Probe, TailSource};
 use super::value::Value;
 use crate::config::{Config, GroupConfig, LogTarget, ProcessConfig};
 use crate::logio::mainlog::ClearError;
@@ -36,6 +36,17 @@ impl Dispatch for Methods {
     fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture {
         let this = self.clone();
         Box::pin(async move { this.dispatch(&method, params, true).await })
+    }
+
+    fn probe(&self, probe: Probe) -> PageFuture {
+        let orch = self.orch.clone();
+        Box::pin(async move {
+            match probe {
+                Probe::Metrics => super::observe::metrics(&orch).await,
+                Probe::Healthz => super::observe::healthz(&orch).await,
+                Probe::Readyz => super::observe::readyz(&orch).await,
+            }
+        })
     }
 
     fn tail_path(&self, source: TailSource) -> PathFuture {
@@ -118,7 +129,12 @@ pub fn parse_signal(s: &str) -> Option<i32> {
 }
 
 fn info_value(i: ProcessInfo) -> Value {
-    Value::record([
+    Value::Struct(info_members(i))
+}
+
+/// `getProcessInfo`'s members, in Python's order.
+pub(super) fn info_members(i: ProcessInfo) -> Vec<(super::value::Key, Value)> {
+    let Value::Struct(members) = Value::record([
         ("name", Value::String(i.name)),
         ("group", Value::String(i.group)),
         ("start", Value::Int(i.start)),
@@ -133,7 +149,10 @@ fn info_value(i: ProcessInfo) -> Value {
         ("stderr_logfile", Value::String(i.stderr_logfile)),
         ("pid", Value::Int(i.pid)),
         ("description", Value::String(i.description)),
-    ])
+    ]) else {
+        return Vec::new();
+    };
+    members
 }
 
 /// An unsigned config number as an XML-RPC int, saturating (XML-RPC ints are signed).
@@ -711,6 +730,11 @@ impl Methods {
                 let (spec, wait) = (p.str(0)?, p.bool_or(1, true)?);
                 self.start_spec(spec, wait, true).await
             }
+            "getAllProcessStatus" => {
+                Params::new(params, 0, 0)?;
+                let snap = self.ask(|reply| Request::Snapshot { reply }).await?;
+                Ok(Value::Array(snap.procs.into_iter().map(super::observe::status_value).collect()))
+            }
             "stopAllIoNodes" => {
                 let wait = Params::new(params, 0, 1)?.bool_or(0, true)?;
                 self.ask(|reply| Request::DisableAutoRecovery { reply }).await?;
@@ -778,6 +802,11 @@ const WEKA: &[(&str, &[&str], &str)] = &[
         "weka.enableAutoRecovery",
         &["boolean"],
         "Undo one disableAutoRecovery (never above on).\n\n@return boolean result",
+    ),
+    (
+        "weka.getAllProcessStatus",
+        &["array"],
+        "getAllProcessInfo's records plus restart and exit counts, BACKOFF time and output bytes.\n\n@return array result",
     ),
     (
         "weka.getAutoRecovery",

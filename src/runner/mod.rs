@@ -53,6 +53,10 @@ pub struct LogSpec {
     pub create_now: bool,
     /// `*_events_enabled`: PROCESS_LOG events for this channel's output.
     pub events_enabled: bool,
+    /// `*_log_prefix`.
+    pub prefix: Option<crate::config::LinePrefix>,
+    /// Shared with the orchestrator's table entry, which reports them in metrics.
+    pub counters: std::sync::Arc<pump::OutputCounters>,
 }
 
 /// Everything a runner needs to spawn its process; fixed for the runner's lifetime.
@@ -674,6 +678,8 @@ impl Runner {
         let opts = PumpOptions {
             strip_ansi: self.spec.strip_ansi,
             capture_maxbytes: usize::try_from(spec.capture_maxbytes).unwrap_or(usize::MAX),
+            prefix: spec.prefix.clone(),
+            counters: Some(spec.counters.clone()),
         };
         let hook = match &self.spec.publisher {
             Some(p) if spec.events_enabled || opts.capture_maxbytes > 0 => {

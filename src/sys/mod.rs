@@ -15,6 +15,7 @@
 //! - [`daemonize`]: the classic fork/setsid detach and the pidfile.
 //! - [`arena`]: the clients' bump allocator (fewer pages touched per run).
 //! - [`memcpy`]: `memcpy`/`memmove` for the musl build (musl's are slow on short copies).
+//! - [`procfs`]: CPU, memory, descriptors and start time from `/proc`, for metrics.
 //! - [`errno`]: Python's `errno.errorcode` names, used in spawn messages.
 //! - [`proctree`]: a process's descendants (also those that left its group), from `/proc`.
 //!
@@ -28,6 +29,7 @@ pub mod daemonize;
 pub mod errno;
 pub mod limits;
 pub mod memcpy;
+pub mod procfs;
 pub mod proctree;
 
 pub mod reaper;
