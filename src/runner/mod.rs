@@ -794,6 +794,8 @@ mod tests {
             capture_maxbytes: 0,
             create_now: false,
             events_enabled: false,
+            prefix: None,
+            counters: Default::default(),
         };
         RunnerSpec {
             id: 7,
