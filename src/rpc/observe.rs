@@ -1,7 +1,7 @@
 //! What the daemon shows about itself besides the RPC methods: `/metrics`, `/healthz`,
 //! `/readyz`, and the status records of `weka.getAllProcessStatus` (`status --json`, the
 //! web page). Each asks the orchestrator for one [`Snapshot`]; `/proc` reads and rendering
-//! happen here, in the request's task.
+//! happen off the orchestrator's thread, on the blocking pool.
 
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -42,10 +42,17 @@ pub async fn metrics(orch: &OrchestratorHandle) -> Page {
         .iter()
         .map(|p| u32::try_from(p.info.pid).ok().filter(|&pid| pid > 0))
         .collect();
-    let usage = procfs::usage_of(&pids);
     let now = clock::wall_now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-    let body = metrics::render(Scrape { snapshot, usage, daemon: procfs::self_usage(), now });
-    Page { status: 200, content_type: metrics::CONTENT_TYPE, body }
+    // On the blocking pool: the /proc reads are file IO, and the orchestrator shares this
+    // runtime's thread.
+    let render = tokio::task::spawn_blocking(move || {
+        let usage = procfs::usage_of(&pids);
+        metrics::render(Scrape { snapshot, usage, daemon: procfs::self_usage(), now })
+    });
+    match render.await {
+        Ok(body) => Page { status: 200, content_type: metrics::CONTENT_TYPE, body },
+        Err(e) => text(500, format!("metrics could not be rendered: {e}\n")),
+    }
 }
 
 /// `/healthz`: 200 when the orchestrator's loop answers and the daemon is RUNNING.
