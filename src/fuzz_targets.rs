@@ -179,6 +179,14 @@ impl Dispatch for Echo {
     fn tail_path(&self, _source: server::TailSource) -> PathFuture {
         Box::pin(async { None })
     }
+    fn probe(&self, _probe: server::Probe) -> server::PageFuture {
+        let page = crate::rpc::observe::Page {
+            status: 200,
+            content_type: "text/plain; charset=utf-8",
+            body: String::new(),
+        };
+        Box::pin(async move { page })
+    }
 }
 
 /// The HTTP server (hyper's parser, auth, routing, body limits, both decoders) over a real

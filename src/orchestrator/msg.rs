@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::stats::ProcStats;
 use crate::config::{Config, GroupConfig};
 use crate::fault::Fault;
+use crate::logio::pump::OutputCounters;
 use crate::procsup::ProcessState;
 use crate::runner::StdinError;
 
@@ -60,6 +62,31 @@ pub struct ProcessInfo {
     /// The status of the last exit, too-quick ones included (which Python's `exitstatus`
     /// does not keep); `None` before the first. Only `weka.getLastExitStatus` shows it.
     pub last_exit: Option<i64>,
+}
+
+/// One process in a [`Snapshot`].
+#[derive(Debug, Clone)]
+pub struct ProcSample {
+    pub info: ProcessInfo,
+    pub autostart: bool,
+    pub stats: ProcStats,
+    /// Seconds spent in BACKOFF so far, the current period included.
+    pub backoff_seconds: f64,
+    /// stdout and stderr output counters (read when the sample is rendered).
+    pub output: [Arc<OutputCounters>; 2],
+}
+
+/// What a metrics scrape, a readiness probe, the web page and `status --json` need, in
+/// one answer: the orchestrator copies its table; everything slow (reading `/proc`,
+/// rendering) happens in the asking task.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub state: DaemonState,
+    /// Sorted by group name, then process name.
+    pub procs: Vec<ProcSample>,
+    /// Each listener pool and the events its full buffer has dropped.
+    pub pool_overflows: Vec<(String, u64)>,
+    pub autorecovery: bool,
 }
 
 /// The answer for one process of a start/stop/signal: done now, or a receiver the caller
@@ -137,6 +164,10 @@ pub enum Request {
     /// `getAllProcessInfo`: sorted by group name, then process name.
     AllProcessInfo {
         reply: Reply<Vec<ProcessInfo>>,
+    },
+    /// Metrics, `/readyz`, `weka.getAllProcessStatus`.
+    Snapshot {
+        reply: Reply<Snapshot>,
     },
     /// `startProcess`/`startProcessGroup`/`startAllProcesses`/`weka.startProcess`.
     /// `single` is set when the spec names one process (its fault is the call's fault).

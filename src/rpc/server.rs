@@ -1,6 +1,7 @@
 //! The HTTP/1.1 server of the control plane (hyper), on the `[unix_http_server]` socket and
-//! the `[inet_http_server]` port: XML-RPC at `/RPC2`, JSON-RPC at `/weka/jrpc`, HTTP basic
-//! auth when configured. One task per connection; request bodies are bounded and slow
+//! the `[inet_http_server]` port: XML-RPC at `/RPC2`, JSON-RPC at `/weka/jrpc`, the log
+//! tail streams, `/metrics`, `/healthz`, `/readyz` and the web page at `/`, all behind HTTP
+//! basic auth when configured. One task per connection; request bodies are bounded and slow
 //! clients time out, so no client can hold the daemon.
 
 use std::future::Future;
@@ -59,10 +60,23 @@ pub enum TailSource {
 /// NONE/syslog log.
 pub type PathFuture = Pin<Box<dyn Future<Output = Option<PathBuf>> + Send>>;
 
-/// The method table behind both transports, and the log lookup behind the tail streams.
+/// The plain pages the daemon answers about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Metrics,
+    Healthz,
+    Readyz,
+}
+
+/// What a probe answers.
+pub type PageFuture = Pin<Box<dyn Future<Output = super::observe::Page> + Send>>;
+
+/// The method table behind both transports, the log lookup behind the tail streams, and
+/// the probes.
 pub trait Dispatch: Send + Sync + 'static {
     fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture;
     fn tail_path(&self, source: TailSource) -> PathFuture;
+    fn probe(&self, probe: Probe) -> PageFuture;
 }
 
 /// The connection's socket, for noticing a client that has gone away.
@@ -244,6 +258,9 @@ fn content_length(req: &Request<Incoming>) -> Option<u64> {
 enum Route {
     Xml,
     Json,
+    Probe(Probe),
+    /// The web page (`/`, `/index.html`).
+    Web,
     /// `None`: a `/logtail` path naming no valid channel (404 once the method is checked).
     Tail(Option<TailSource>),
 }
@@ -259,7 +276,13 @@ fn route(path: &str) -> Option<Route> {
     } else if path.starts_with("/mainlogtail") {
         Some(Route::Tail(Some(TailSource::Main)))
     } else {
-        None
+        match path {
+            "/metrics" => Some(Route::Probe(Probe::Metrics)),
+            "/healthz" => Some(Route::Probe(Probe::Healthz)),
+            "/readyz" => Some(Route::Probe(Probe::Readyz)),
+            "/" | "/index.html" => Some(Route::Web),
+            _ => None,
+        }
     }
 }
 
@@ -323,6 +346,24 @@ impl Server {
                     Some(resp) => resp,
                     None => html_error(StatusCode::NOT_FOUND),
                 };
+            }
+            Route::Probe(probe) => {
+                if req.method() != Method::GET && req.method() != Method::HEAD {
+                    return html_error(StatusCode::METHOD_NOT_ALLOWED);
+                }
+                let page = self.dispatch.probe(probe).await;
+                let mut resp = ok(page.content_type, page.body);
+                *resp.status_mut() =
+                    StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                resp.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return resp;
+            }
+            Route::Web => {
+                if req.method() != Method::GET && req.method() != Method::HEAD {
+                    return html_error(StatusCode::METHOD_NOT_ALLOWED);
+                }
+                return ok("text/html; charset=utf-8", super::web::PAGE.to_string());
             }
             Route::Xml => Transport::Xml,
             Route::Json => Transport::Json,

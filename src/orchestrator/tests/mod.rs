@@ -8,4 +8,5 @@ mod harness;
 mod reload;
 mod run_loop;
 mod shutdown;
+mod stats;
 mod waiters;
