@@ -97,9 +97,6 @@ impl<S: Shell> Orchestrator<S> {
                 let active = self.groups.keys().cloned().collect();
                 let _ = reply.send((self.latest.groups.clone(), active));
             }
-            Request::CurrentConfig { reply } => {
-                let _ = reply.send(self.config.clone());
-            }
             Request::LogPath { spec, channel, reply } => {
                 let res = self.refuse_if_stopping().and_then(|()| {
                     let (g, p) = self.lookup_process(&spec)?;

@@ -49,11 +49,10 @@ use crate::sys::signals::DaemonSignal;
 
 pub use handle::OrchestratorHandle;
 pub use msg::{
-    CommandCheck, Commands, DaemonState, LogChannel, Outcome, Pending, ProcSample, ProcessInfo,
+    CommandCheck, DaemonState, LogChannel, Outcome, Pending, ProcSample, ProcessInfo,
     Request, Snapshot, Target,
 };
 pub use shell::{Shell, TokioShell};
-pub use table::policy_of;
 
 use table::Group;
 use waiters::Waiter;

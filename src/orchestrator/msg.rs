@@ -214,10 +214,6 @@ pub enum Request {
     AllConfigInfo {
         reply: Reply<(Vec<GroupConfig>, Vec<String>)>,
     },
-    /// The config the daemon was started with (reread uses its path and flags).
-    CurrentConfig {
-        reply: Reply<Arc<Config>>,
-    },
     /// A process log's path for reading (`None` for NONE).
     LogPath {
         spec: String,
