@@ -84,6 +84,8 @@ pub mod ctl;
 pub mod daemon;
 pub mod events;
 pub mod fault;
+#[doc(hidden)]
+pub mod fuzz_targets;
 pub mod listeners;
 pub mod logio;
 pub mod orchestrator;

@@ -49,6 +49,10 @@ impl LoadContext {
     }
 }
 
+/// Stands for `%(time)s` while a log prefix is expanded (a private-use character no
+/// config value has reason to contain), then becomes [`PrefixPart::Time`].
+const TIME_MARK: &str = "\u{F8FF}";
+
 const SUPERVISORD_OPTIONS: &[&str] = &[
     "logfile",
     "logfile_maxbytes",
@@ -67,6 +71,9 @@ const SUPERVISORD_OPTIONS: &[&str] = &[
     "strip_ansi",
     "environment",
     "identifier",
+    // Defaults for the programs' own options of the same names.
+    "stdout_log_prefix",
+    "stderr_log_prefix",
     // Accepted in the file but only the command line sets it (Python ignores it here).
     "profile_options",
 ];
@@ -119,6 +126,8 @@ const PROGRAM_OPTIONS: &[&str] = &[
     "stderr_capture_maxbytes",
     "stderr_events_enabled",
     "stderr_syslog",
+    "stdout_log_prefix",
+    "stderr_log_prefix",
 ];
 
 const LISTENER_OPTIONS: &[&str] = &["events", "buffer_size", "result_handler"];
@@ -949,7 +958,7 @@ impl<'a> Builder<'a> {
                 pn.set(&format!("ENV_{k}"), v.clone());
             }
             let directory = sec.get("directory", &pn, d).map(|v| opt::expand_user(&v, home));
-            let stdout = self.log_config(&sec, "stdout", &pn, stdout_capture, stdout_events, d);
+            let mut stdout = self.log_config(&sec, "stdout", &pn, stdout_capture, stdout_events, d);
             let mut stderr = self.log_config(&sec, "stderr", &pn, stderr_capture, stderr_events, d);
             if redirect_stderr {
                 if matches!(stderr.logfile, LogTarget::Path(_)) {
@@ -963,6 +972,9 @@ impl<'a> Builder<'a> {
             let command = sec.get("command", &pn, d).unwrap_or_default();
             let name =
                 sec.expand_value("process_name", process_name_raw, &pn, d).unwrap_or_default();
+            let trimmed = name.trim();
+            stdout.prefix = self.line_prefix(ini, &sec, "stdout", group_name, trimmed, &pn, d);
+            stderr.prefix = self.line_prefix(ini, &sec, "stderr", group_name, trimmed, &pn, d);
             if sec.opt("process_name").is_some()
                 && let Err(why) = opt::process_or_group_name(&name)
             {
@@ -1145,7 +1157,59 @@ impl<'a> Builder<'a> {
                 sec.s.name
             )));
         }
-        LogConfig { logfile, maxbytes, backups, capture_maxbytes, events_enabled, syslog }
+        LogConfig {
+            logfile,
+            maxbytes,
+            backups,
+            capture_maxbytes,
+            events_enabled,
+            syslog,
+            prefix: None,
+        }
+    }
+
+    /// `<channel>_log_prefix` of a process, or of `[supervisord]` when the program does not
+    /// set it: `json`, or a template expanded with the program's names plus
+    /// `%(process_name)s`, `%(channel)s` and `%(time)s` (filled in per line).
+    #[allow(clippy::too_many_arguments)]
+    fn line_prefix(
+        &self,
+        ini: &Ini,
+        sec: &Sec<'_>,
+        channel: &str,
+        group: &str,
+        process: &str,
+        names: &Names<'_>,
+        d: &mut Diag,
+    ) -> Option<LinePrefix> {
+        let key = format!("{channel}_log_prefix");
+        let daemon = ini.section("supervisord").map(|s| self.sec(ini, s));
+        let from = if sec.opt(&key).is_some() { sec } else { daemon.as_ref()? };
+        let raw = from.raw(&key)?;
+        if raw.trim().eq_ignore_ascii_case("json") {
+            let process =
+                if group == process { process.to_string() } else { format!("{group}:{process}") };
+            return Some(LinePrefix::Json { process, channel: channel.to_string() });
+        }
+        let mut names = names.clone();
+        names.set("process_name", process).set("channel", channel).set("time", TIME_MARK);
+        let text = from.expand_value(&key, raw, &names, d)?;
+        if text.is_empty() {
+            return None;
+        }
+        // The ini format trims values, so a template cannot end in a space itself: one
+        // separates it from the line unless the template ends in other whitespace.
+        let text = if text.ends_with(char::is_whitespace) { text } else { text + " " };
+        let mut parts = Vec::new();
+        for (i, piece) in text.split(TIME_MARK).enumerate() {
+            if i > 0 {
+                parts.push(PrefixPart::Time);
+            }
+            if !piece.is_empty() {
+                parts.push(PrefixPart::Text(piece.to_string()));
+            }
+        }
+        Some(LinePrefix::Template(parts))
     }
 
     fn auth(&self, sec: &Sec<'_>, names: &Names<'_>, d: &mut Diag) -> Option<Credentials> {
@@ -1394,6 +1458,7 @@ mod tests {
             capture_maxbytes: 0,
             events_enabled: false,
             syslog: false,
+            prefix: None,
         };
         let want = ProcessConfig {
             name: "web".into(),
@@ -1475,6 +1540,7 @@ mod tests {
             capture_maxbytes: 1 << 20,
             events_enabled: true,
             syslog: true,
+            prefix: None,
         };
         assert_eq!(p.stdout, want);
     }

@@ -152,6 +152,13 @@ fn one_spec(spec: &str, names: &Names<'_>, index: usize) -> Result<(String, usiz
     while matches!(bytes.get(i), Some(b'h' | b'l' | b'L')) {
         i += 1;
     }
+    // Python would build a string of any width it is given; a config value must not make
+    // the daemon allocate gigabytes.
+    if width.unwrap_or(0) > MAX_WIDTH || precision.unwrap_or(0) > MAX_WIDTH {
+        return Err(ExpandError::BadFormat(format!(
+            "width or precision too big (at most {MAX_WIDTH})"
+        )));
+    }
     let Some(&conv) = bytes.get(i) else {
         return Err(ExpandError::BadFormat("incomplete format".to_string()));
     };
@@ -182,13 +189,17 @@ fn one_spec(spec: &str, names: &Names<'_>, index: usize) -> Result<(String, usiz
     Ok((pad(body, width.unwrap_or(0), left, zero && !matches!(conv, b's' | b'r' | b'a')), i))
 }
 
+/// The largest field width or precision a `%(name)Ns` conversion may ask for.
+const MAX_WIDTH: usize = 4096;
+
 fn digits(bytes: &[u8], i: &mut usize) -> Option<usize> {
     let start = *i;
     while bytes.get(*i).is_some_and(u8::is_ascii_digit) {
         *i += 1;
     }
     let s = std::str::from_utf8(bytes.get(start..*i)?).ok()?;
-    s.parse().ok()
+    // Too many digits for a usize is too big, not absent.
+    if s.is_empty() { None } else { Some(s.parse().unwrap_or(usize::MAX)) }
 }
 
 fn truncate(s: &str, precision: Option<usize>) -> String {
@@ -298,7 +309,15 @@ mod tests {
         for (src, want) in cases {
             assert_eq!(expand(src, &names), Err(want), "source {src:?}");
         }
-        for bad in ["50%", "%s", "%(here)d", "%(here)z"] {
+        for bad in [
+            "50%",
+            "%s",
+            "%(here)d",
+            "%(here)z",
+            "%(here)4097s",
+            "%(here).4097s",
+            "%(here)99999999999999999999999s",
+        ] {
             assert!(matches!(expand(bad, &names), Err(ExpandError::BadFormat(_))), "{bad}");
         }
     }

@@ -259,6 +259,30 @@ pub struct LogConfig {
     pub events_enabled: bool,
     /// `*_syslog`: copy each line to syslog.
     pub syslog: bool,
+    /// `*_log_prefix`: what each line written to the log file is wrapped in.
+    pub prefix: Option<LinePrefix>,
+}
+
+/// `stdout_log_prefix`/`stderr_log_prefix`: a prefix for every line of a child's log, or
+/// one JSON object per line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LinePrefix {
+    /// The expanded template; `%(time)s` is the only part filled in per line.
+    Template(Vec<PrefixPart>),
+    /// `json`: `{"time":…,"process":…,"channel":…,"message":…}` per line.
+    Json {
+        /// `group:name`, or `name` when they are equal.
+        process: String,
+        channel: String,
+    },
+}
+
+/// One piece of a prefix template.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PrefixPart {
+    Text(String),
+    /// The line's UTC time, RFC 3339 with milliseconds.
+    Time,
 }
 
 /// One process to run: a program section expanded for one `process_num`.

@@ -339,7 +339,7 @@ impl Client {
     }
 }
 
-enum Exchange {
+pub(crate) enum Exchange {
     /// The connection was closed before any byte of a response arrived.
     Stale,
     Failed(CallError),
@@ -356,11 +356,11 @@ fn is_disconnect(e: &io::Error) -> bool {
 
 /// A parsed HTTP response.
 #[derive(Debug)]
-struct Response {
+pub(crate) struct Response {
     status: u16,
     reason: String,
     keep_alive: bool,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 fn bad(msg: impl Into<String>) -> Exchange {
@@ -370,7 +370,7 @@ fn bad(msg: impl Into<String>) -> Exchange {
 /// Reads one response: the head (status line and headers, parsed by `httparse`), then a
 /// body framed by Content-Length or chunked encoding (or, for a `Connection: close` reply
 /// with neither, by EOF).
-fn read_response<R: BufRead>(r: &mut R) -> Result<Response, Exchange> {
+pub(crate) fn read_response<R: BufRead>(r: &mut R) -> Result<Response, Exchange> {
     // The head, line by line up to the empty one, then parsed by httparse.
     let mut head = Vec::new();
     let n = read_line(r, &mut head).map_err(|e| {
@@ -473,7 +473,8 @@ fn read_chunked<R: BufRead>(r: &mut R) -> Result<Vec<u8>, Exchange> {
                 }
             }
         }
-        if body.len() as u64 + size > MAX_BODY {
+        // Subtracting: a chunk size near u64::MAX must not overflow the sum.
+        if size > MAX_BODY.saturating_sub(body.len() as u64) {
             return Err(bad("response body too large"));
         }
         let got = r

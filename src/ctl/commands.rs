@@ -292,6 +292,14 @@ fn member_truthy(v: &Value, key: &str) -> bool {
     }
 }
 
+/// The arguments without a `--json` word, when there is one.
+fn json_flag(arg: &str) -> Option<String> {
+    let words = py_split(arg);
+    words
+        .contains(&"--json")
+        .then(|| words.into_iter().filter(|w| *w != "--json").collect::<Vec<_>>().join(" "))
+}
+
 fn list(v: &Value) -> &[Value] {
     v.as_array().unwrap_or(&[])
 }
@@ -601,6 +609,9 @@ impl<'a> Ctl<'a> {
     }
 
     fn status(&mut self, arg: &str) -> Step {
+        if let Some(rest) = json_flag(arg) {
+            return self.status_json(&rest);
+        }
         let infos = match self.ucall_with(|rpc| rpc.all_process_info()) {
             Err(Abort::Done) => {
                 self.exit = exit::STATUS_UNKNOWN;
@@ -644,6 +655,61 @@ impl<'a> Ctl<'a> {
             self.exit = exit::STATUS_NOT_RUNNING;
         }
         Ok(())
+    }
+
+    /// `status --json [name…]`: one JSON array of `weka.getAllProcessStatus` records
+    /// (`getAllProcessInfo`'s from a daemon without it), filtered and exiting as `status`.
+    fn status_json(&mut self, arg: &str) -> Step {
+        let reply = match self.ucall("weka.getAllProcessStatus", &[]) {
+            Ok(Err(f)) if i64::from(f.code) == code::UNKNOWN_METHOD => {
+                self.ucall("supervisor.getAllProcessInfo", &[])
+            }
+            other => other,
+        };
+        let infos = match reply {
+            Err(Abort::Done) => {
+                self.exit = exit::STATUS_UNKNOWN;
+                return Ok(());
+            }
+            other => other?.map_err(|f| Abort::Raise(fault_exc(&f)))?,
+        };
+        let infos = list(&infos);
+        let names = py_split(arg);
+        let mut matching: Vec<Value> = Vec::new();
+        if names.is_empty() || names.contains(&"all") {
+            matching.extend(infos.iter().cloned());
+        } else {
+            for name in names {
+                let (group, process) = split_namespec(name);
+                let before = matching.len();
+                matching.extend(
+                    infos
+                        .iter()
+                        .filter(|i| {
+                            member_str(i, "group") == group
+                                && process.is_none_or(|p| member_str(i, "name") == p)
+                        })
+                        .cloned(),
+                );
+                if matching.len() == before {
+                    // stdout carries only the document.
+                    let what = if process.is_none() { "group" } else { "process" };
+                    let _ = writeln!(self.err, "{name}: ERROR (no such {what})");
+                    self.exit = exit::STATUS_UNKNOWN;
+                }
+            }
+        }
+        if matching.iter().any(|i| STOPPED_STATES.contains(&member_int(i, "state"))) {
+            self.exit = exit::STATUS_NOT_RUNNING;
+        }
+        self.json_out(&Value::Array(matching));
+        Ok(())
+    }
+
+    fn json_out(&mut self, v: &Value) {
+        let mut text = String::new();
+        crate::rpc::jsonrpc::write_value(&mut text, v);
+        self.out.line(&text);
     }
 
     fn pid(&mut self, arg: &str) -> Step {
@@ -1051,6 +1117,16 @@ impl<'a> Ctl<'a> {
     }
 
     fn avail(&mut self, arg: &str) -> Step {
+        if let Some(rest) = json_flag(arg) {
+            if self.no_args("avail", &rest) {
+                return Ok(());
+            }
+            match self.call("supervisor.getAllConfigInfo", &[])? {
+                Ok(infos) => self.json_out(&infos),
+                Err(f) => self.shutting_down(&f, "ERROR: supervisor shutting down")?,
+            }
+            return Ok(());
+        }
         if self.no_args("avail", arg) {
             return Ok(());
         }

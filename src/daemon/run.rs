@@ -175,6 +175,7 @@ fn reloader(launch: &Arc<Launch>) -> Reloader {
 pub fn run(cfg: Config, launch: Launch) -> u8 {
     let launch = Arc::new(launch);
     let fail = |msg: &str| super::usage(msg, &launch.argv0);
+    signals::ignore_file_size_signal();
     let listeners = match bind_all(&cfg) {
         Ok(l) => l,
         Err(msg) => return fail(&msg),

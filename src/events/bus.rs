@@ -4,6 +4,7 @@
 //! `try_send` and never waits.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio::sync::mpsc;
@@ -24,6 +25,7 @@ struct PoolEntry {
     name: String,
     subscriptions: Vec<EventType>,
     handle: PoolHandle,
+    overflows: Arc<AtomicU64>,
 }
 
 /// The registry, the serial and the tick clock.
@@ -83,15 +85,22 @@ impl Bus {
             return None;
         };
         self.remove_pool(&gc.name);
+        let overflows = Arc::new(AtomicU64::new(0));
         let handle = pool::spawn(PoolSetup {
             name: gc.name.clone(),
             server: self.server.clone(),
             buffer_size: *buffer_size,
             members: gc.processes.iter().map(|p| p.name.clone()).collect(),
             log: self.log.clone(),
+            overflows: overflows.clone(),
         });
         let subscriptions = events.iter().filter_map(|e| EventType::from_name(e)).collect();
-        self.pools.push(PoolEntry { name: gc.name.clone(), subscriptions, handle: handle.clone() });
+        self.pools.push(PoolEntry {
+            name: gc.name.clone(),
+            subscriptions,
+            handle: handle.clone(),
+            overflows,
+        });
         Some(handle)
     }
 
@@ -101,6 +110,11 @@ impl Bus {
             let entry = self.pools.remove(i);
             let _ = entry.handle.tx.try_send(PoolMsg::Close);
         }
+    }
+
+    /// Each pool's name and how many events its full buffer has dropped.
+    pub fn overflows(&self) -> Vec<(String, u64)> {
+        self.pools.iter().map(|p| (p.name.clone(), p.overflows.load(Ordering::Relaxed))).collect()
     }
 
     /// Whether `group` is a listener pool.

@@ -9,6 +9,7 @@
 use std::fmt;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::sync::mpsc;
 
@@ -105,6 +106,8 @@ pub struct PoolSetup {
     /// Member process names in the group's order.
     pub members: Vec<String>,
     pub log: MainLogHandle,
+    /// Counts events the full buffer dropped (read by metrics scrapes).
+    pub overflows: Arc<AtomicU64>,
 }
 
 struct Pool {
@@ -115,6 +118,7 @@ struct Pool {
     log: MainLogHandle,
     tx: mpsc::Sender<PoolMsg>,
     next_generation: u64,
+    overflows: Arc<AtomicU64>,
 }
 
 /// Starts a pool task.
@@ -132,6 +136,7 @@ pub fn spawn(setup: PoolSetup) -> PoolHandle {
         log: setup.log,
         tx: tx.clone(),
         next_generation: 0,
+        overflows: setup.overflows,
     };
     tokio::spawn(pool.run(rx));
     PoolHandle { tx }
@@ -159,6 +164,9 @@ impl Pool {
 
     fn note(&self, notes: Vec<BufferNote>) {
         for n in notes {
+            if matches!(n, BufferNote::Overflowed { .. }) {
+                self.overflows.fetch_add(1, Ordering::Relaxed);
+            }
             let (level, line) = n.line(&self.name);
             if self.log.enabled(level) {
                 self.log.log(level, line);

@@ -33,6 +33,9 @@ pub fn tokens(line: &str) -> HashMap<String, String> {
         .collect()
 }
 
+/// The longest header line read.
+const MAX_HEADER: u64 = 64 * 1024;
+
 /// The two streams of a listener.
 pub struct ListenerIo<R, W> {
     input: R,
@@ -49,8 +52,12 @@ impl<R: BufRead, W: Write> ListenerIo<R, W> {
         self.output.write_all(b"READY\n")?;
         self.output.flush()?;
         let mut line = String::new();
-        if self.input.read_line(&mut line)? == 0 {
+        // A header is a few short tokens; a line without an end is not one.
+        if io::Read::take(&mut self.input, MAX_HEADER).read_line(&mut line)? == 0 {
             return Ok(None);
+        }
+        if !line.ends_with('\n') && line.len() as u64 == MAX_HEADER {
+            return Err(io::Error::new(io::ErrorKind::InvalidData, "header line too long"));
         }
         let headers = tokens(&line);
         let len: usize = headers
@@ -75,7 +82,8 @@ impl<R: BufRead, W: Write> ListenerIo<R, W> {
 
 /// Reads `n` UTF-8 characters (supervisord's `len` counts characters, not bytes).
 fn read_chars(input: &mut impl BufRead, n: usize) -> io::Result<String> {
-    let mut bytes = Vec::with_capacity(n);
+    // `n` is what the header claims: grow as bytes arrive rather than trust it up front.
+    let mut bytes = Vec::with_capacity(n.min(64 * 1024));
     for _ in 0..n {
         let mut lead = [0u8; 1];
         input.read_exact(&mut lead)?;

@@ -14,6 +14,7 @@ pub mod autoname;
 pub mod capture;
 pub mod mainlog;
 pub mod mainlog_task;
+pub mod prefix;
 pub mod pump;
 pub mod rotate;
 pub mod syslog;

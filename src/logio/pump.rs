@@ -3,8 +3,9 @@
 //! `clearProcessLogs` are [`LogCtl`] messages to it, handled between writes, so nothing
 //! else ever touches the file and no lock is held across a write.
 //!
-//! Hot path (no capture, no `strip_ansi`, no hook): one 64 KiB read, one `write` of the
-//! whole chunk, no per-byte or per-line work and no allocation. Child output is bytes: no
+//! Hot path (no capture, no `strip_ansi`, no log prefix, no hook): one 64 KiB read, one
+//! `write` of the whole chunk, no per-byte or per-line work and no allocation. With a log
+//! prefix (`prefix::LineFramer`) the chunk is cut into lines and written framed, once. Child output is bytes: no
 //! newline is required and invalid UTF-8 is written unchanged (Python writes each chunk
 //! as is, too).
 //!
@@ -24,6 +25,8 @@
 
 use std::io;
 use std::os::fd::OwnedFd;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
@@ -33,6 +36,9 @@ use tokio::sync::{mpsc, oneshot};
 use super::RotatingWriter;
 use super::ansi;
 use super::capture::{CaptureParser, Piece};
+use super::prefix::LineFramer;
+use crate::config::LinePrefix;
+use crate::sys::clock;
 
 /// One read's worth: Python reads up to 128 KiB; the default pipe buffer is 64 KiB, so a
 /// full pipe drains in one read. Only the touched pages of it become resident.
@@ -80,12 +86,34 @@ pub trait OutputHook: Send {
 }
 
 /// Per-channel settings that change what the pump does with each chunk.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct PumpOptions {
     /// `strip_ansi` (`-t`): remove ANSI escapes before logging.
     pub strip_ansi: bool,
     /// `*_capture_maxbytes`; 0 turns capture mode off.
     pub capture_maxbytes: usize,
+    /// `*_log_prefix`: written line by line, each line framed.
+    pub prefix: Option<LinePrefix>,
+    /// Where the bytes written and dropped are counted.
+    pub counters: Option<Arc<OutputCounters>>,
+}
+
+/// One channel's output bytes over the life of its process (all its runs): written to the
+/// log, and dropped because a write failed. Bumped by the pumps, read by metrics scrapes.
+#[derive(Debug, Default)]
+pub struct OutputCounters {
+    pub written: AtomicU64,
+    pub dropped: AtomicU64,
+}
+
+impl OutputCounters {
+    pub fn written(&self) -> u64 {
+        self.written.load(Ordering::Relaxed)
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
+    }
 }
 
 /// How a pump ended; the runner awaits it to know that output is drained.
@@ -142,6 +170,8 @@ pub async fn run(
     label: PumpLabel,
 ) -> PumpReport {
     let mut sink = Sink::new(writer, hook, opts.strip_ansi, label);
+    sink.framer = opts.prefix.clone().map(LineFramer::new);
+    sink.counters = opts.counters.clone();
     // Checks that this is a pipe and makes it non-blocking.
     let mut rx = match pipe::Receiver::from_owned_fd(pipe) {
         Ok(rx) => rx,
@@ -194,6 +224,7 @@ pub async fn run(
     if let Some(parser) = &mut capture {
         parser.finish(&mut |piece| sink.piece(piece));
     }
+    sink.flush_line();
     // Requests that arrived with the EOF are still answered.
     ctl.close();
     while let Ok(msg) = ctl.try_recv() {
@@ -216,6 +247,9 @@ struct Sink {
     /// Bytes dropped since writing last worked.
     dropped_now: u64,
     report: PumpReport,
+    /// Set when the channel has a log prefix.
+    framer: Option<LineFramer>,
+    counters: Option<Arc<OutputCounters>>,
 }
 
 impl Sink {
@@ -237,6 +271,8 @@ impl Sink {
             failing: None,
             dropped_now: 0,
             report: PumpReport::default(),
+            framer: None,
+            counters: None,
         }
     }
 
@@ -294,7 +330,14 @@ impl Sink {
         let mut stripped = std::mem::take(&mut self.stripped);
         let data = strip_into(self.strip_ansi, &mut stripped, data);
         if !data.is_empty() {
-            self.write(data);
+            // Moved out as well, so the framed lines can be written through `self`.
+            match self.framer.take() {
+                None => self.write(data),
+                Some(mut framer) => {
+                    self.write(framer.feed(data, clock::wall_now()));
+                    self.framer = Some(framer);
+                }
+            }
             if let Some(hook) = &mut self.hook {
                 hook.on_output(data);
             }
@@ -302,14 +345,28 @@ impl Sink {
         self.stripped = stripped;
     }
 
+    /// The pipe is closed: a prefixed channel's unfinished line is written out.
+    fn flush_line(&mut self) {
+        if let Some(mut framer) = self.framer.take() {
+            self.write(framer.finish(clock::wall_now()));
+        }
+    }
+
     /// Writes one chunk; a failure drops it, counted, and is logged once per cause.
     fn write(&mut self, data: &[u8]) {
+        if data.is_empty() {
+            return;
+        }
         let Some(res) = self.with_writer(|w| {
             let res = w.write_all(data);
             (res, w.take_rotate_error())
         }) else {
             return;
         };
+        if let Some(c) = &self.counters {
+            let counter = if res.0.is_ok() { &c.written } else { &c.dropped };
+            counter.fetch_add(data.len() as u64, Ordering::Relaxed);
+        }
         match res {
             (Ok(()), rotate) => {
                 if let Some(kind) = self.failing.take() {
@@ -517,7 +574,7 @@ mod tests {
         let stream =
             b"before<!--XSUPERVISOR:BEGIN-->\x1b[1mcaptured data<!--XSUPERVISOR:END-->after\n";
         let chunks: Vec<Vec<u8>> = stream.chunks(7).map(<[u8]>::to_vec).collect();
-        let opts = PumpOptions { strip_ansi: true, capture_maxbytes: 1000 };
+        let opts = PumpOptions { strip_ansi: true, capture_maxbytes: 1000, ..Default::default() };
         pump_chunks(chunks, Some(shared(&p, 0, 0)), opts, Some(Box::new(Recorder(tx))));
         assert_eq!(std::fs::read(&p).unwrap(), b"beforeafter\n");
         assert_eq!(
@@ -535,7 +592,7 @@ mod tests {
     fn strip_ansi_without_capture() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("ansi.log");
-        let opts = PumpOptions { strip_ansi: true, capture_maxbytes: 0 };
+        let opts = PumpOptions { strip_ansi: true, capture_maxbytes: 0, ..Default::default() };
         pump_chunks(
             vec![b"\x1b[31mred\x1b[0m\n".to_vec(), b"plain\n".to_vec()],
             Some(shared(&p, 0, 0)),

@@ -14,7 +14,7 @@ use crate::runner::{ProcId, RunnerCmd};
 use crate::sys::signals::DaemonSignal;
 
 impl<S: Shell> Orchestrator<S> {
-    fn state(&self) -> DaemonState {
+    pub(super) fn state(&self) -> DaemonState {
         match self.lifecycle {
             Lifecycle::Running => DaemonState::Running,
             Lifecycle::Stopping { restart: true } => DaemonState::Restarting,
@@ -45,6 +45,9 @@ impl<S: Shell> Orchestrator<S> {
             }
             Request::AllProcessInfo { reply } => {
                 let _ = reply.send(self.all_process_info());
+            }
+            Request::Snapshot { reply } => {
+                let _ = reply.send(self.snapshot());
             }
             Request::Start { target, wait, idempotent, reply } => {
                 let res =
@@ -93,9 +96,6 @@ impl<S: Shell> Orchestrator<S> {
             Request::AllConfigInfo { reply } => {
                 let active = self.groups.keys().cloned().collect();
                 let _ = reply.send((self.latest.groups.clone(), active));
-            }
-            Request::CurrentConfig { reply } => {
-                let _ = reply.send(self.config.clone());
             }
             Request::LogPath { spec, channel, reply } => {
                 let res = self.refuse_if_stopping().and_then(|()| {

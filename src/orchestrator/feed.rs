@@ -6,6 +6,7 @@
 
 use super::Orchestrator;
 use super::shell::{Shell, Undelivered};
+use super::stats::Origin;
 use crate::events::Event;
 use crate::logio::mainlog::Level;
 use crate::logio::mainlog_task::MainLogHandle;
@@ -25,6 +26,7 @@ impl<S: Shell> Orchestrator<S> {
         let Some(entry) = self.groups.get_mut(group).and_then(|g| g.procs.get_mut(name)) else {
             return;
         };
+        let origin = Origin::of(&input);
         let actions = procsup::step(&mut entry.proc, input, &ctx);
         let id = entry.id;
         let mut resolved = Vec::new();
@@ -40,7 +42,10 @@ impl<S: Shell> Orchestrator<S> {
                 ),
                 // The runner keeps one timer: the earliest deadline, synced below.
                 Action::StartTimer { .. } | Action::CancelTimer { .. } => {}
-                Action::Emit(change) => changes.push(change),
+                Action::Emit(change) => {
+                    entry.stats.record(origin, &change, now);
+                    changes.push(change);
+                }
                 Action::ResolveWaiters(outcome) => resolved.push(outcome),
                 Action::Log(line) => {
                     let level = line.level();

@@ -1,12 +1,14 @@
 //! What is reported about processes: `getProcessInfo` rows (times as epoch seconds, the
-//! description) and a start target's commands for the caller's on-disk checks.
+//! description), the snapshot metrics and probes read, and a start target's commands for the caller's on-disk checks.
 
 use std::path::PathBuf;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::Orchestrator;
 use super::describe;
-use super::msg::{CommandCheck, Commands, LifecycleInfo, ProcessInfo, Target};
+use super::msg::{
+    CommandCheck, Commands, LifecycleInfo, ProcSample, ProcessInfo, Snapshot, Target,
+};
 use super::shell::Shell;
 use super::table::Entry;
 use crate::fault::{Fault, FaultKind};
@@ -22,6 +24,31 @@ impl<S: Shell> Orchestrator<S> {
     pub(super) fn all_process_info(&self) -> Vec<ProcessInfo> {
         let (now, wall) = (self.shell.now(), self.shell.wall_now());
         self.groups.values().flat_map(|g| g.procs.values()).map(|e| info_of(e, now, wall)).collect()
+    }
+
+    /// The table as metrics, probes and `status --json` see it.
+    pub(super) fn snapshot(&self) -> Snapshot {
+        let (now, wall) = (self.shell.now(), self.shell.wall_now());
+        let procs = self
+            .groups
+            .values()
+            .flat_map(|g| g.procs.values())
+            .map(|e| ProcSample {
+                info: info_of(e, now, wall),
+                autostart: e.config.autostart,
+                completed: e.proc.state() == crate::procsup::ProcessState::Exited
+                    && e.life.completed,
+                stats: e.stats,
+                backoff_seconds: e.stats.backoff_time(now).as_secs_f64(),
+                output: e.output.clone(),
+            })
+            .collect();
+        Snapshot {
+            state: self.state(),
+            procs,
+            pool_overflows: self.bus.overflows(),
+            autorecovery: self.autorecovery.is_on(),
+        }
     }
 
     pub(super) fn commands(&self, target: &Target) -> Result<Commands, Fault> {

@@ -12,7 +12,7 @@
 //! `feed` (facts in, state machine, actions out), `waiters` (parked replies), `control`
 //! (start/stop/signal/logs/stdin of targets), `info` (what is reported about processes),
 //! `dispatch` (requests and signals), `shutdown` (ordered stop), `reload` (reread, add,
-//! remove) and `shell` (the seam to runners and the clock).
+//! remove), `stats` (per-process counters for metrics) and `shell` (the seam to runners and the clock).
 
 mod boot;
 mod checks;
@@ -28,6 +28,7 @@ pub mod names;
 mod reload;
 pub mod shell;
 mod shutdown;
+pub mod stats;
 mod table;
 mod waiters;
 
@@ -50,10 +51,10 @@ use crate::sys::signals::DaemonSignal;
 
 pub use handle::OrchestratorHandle;
 pub use msg::{
-    CommandCheck, Commands, DaemonState, LogChannel, Outcome, Pending, ProcessInfo, Request, Target,
+    CommandCheck, DaemonState, LogChannel, Outcome, Pending, ProcSample, ProcessInfo, Request,
+    Snapshot, Target,
 };
 pub use shell::{Shell, TokioShell};
-pub use table::policy_of;
 
 use table::Group;
 use waiters::Waiter;

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use tokio::sync::oneshot;
 
+use super::stats::ProcStats;
 use crate::config::{Config, GroupConfig};
 use crate::fault::Fault;
+use crate::logio::pump::OutputCounters;
 use crate::procsup::ProcessState;
 use crate::runner::StdinError;
 
@@ -81,6 +83,34 @@ pub struct LifecycleInfo {
     pub restarts: i64,
     /// When the next automatic restart is due (epoch seconds), 0 when none is.
     pub next_restart: i64,
+}
+
+/// One process in a [`Snapshot`].
+#[derive(Debug, Clone)]
+pub struct ProcSample {
+    pub info: ProcessInfo,
+    pub autostart: bool,
+    /// EXITED with an expected code since its last start: a one-shot that is done, which
+    /// `/readyz` counts as ready.
+    pub completed: bool,
+    pub stats: ProcStats,
+    /// Seconds spent in BACKOFF so far, the current period included.
+    pub backoff_seconds: f64,
+    /// stdout and stderr output counters (read when the sample is rendered).
+    pub output: [Arc<OutputCounters>; 2],
+}
+
+/// What a metrics scrape, a readiness probe, the web page and `status --json` need, in
+/// one answer: the orchestrator copies its table; everything slow (reading `/proc`,
+/// rendering) happens in the asking task.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub state: DaemonState,
+    /// Sorted by group name, then process name.
+    pub procs: Vec<ProcSample>,
+    /// Each listener pool and the events its full buffer has dropped.
+    pub pool_overflows: Vec<(String, u64)>,
+    pub autorecovery: bool,
 }
 
 /// The answer for one process of a start/stop/signal: done now, or a receiver the caller
@@ -159,6 +189,10 @@ pub enum Request {
     AllProcessInfo {
         reply: Reply<Vec<ProcessInfo>>,
     },
+    /// Metrics, `/readyz`, `weka.getAllProcessStatus`.
+    Snapshot {
+        reply: Reply<Snapshot>,
+    },
     /// `startProcess`/`startProcessGroup`/`startAllProcesses`/`weka.startProcess`.
     /// `single` is set when the spec names one process (its fault is the call's fault).
     Start {
@@ -203,10 +237,6 @@ pub enum Request {
     /// `getAllConfigInfo`: the latest parsed groups and which of them are active.
     AllConfigInfo {
         reply: Reply<(Vec<GroupConfig>, Vec<String>)>,
-    },
-    /// The config the daemon was started with (reread uses its path and flags).
-    CurrentConfig {
-        reply: Reply<Arc<Config>>,
     },
     /// A process log's path for reading (`None` for NONE).
     LogPath {

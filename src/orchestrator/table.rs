@@ -4,16 +4,19 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::Orchestrator;
 use super::msg::Target;
 use super::names;
 use super::shell::Shell;
+use super::stats::ProcStats;
 use crate::config::{GroupConfig, LogConfig, LogTarget, ProcessConfig};
 use crate::events::Event;
 use crate::fault::{Fault, FaultKind};
 use crate::logio::Channel;
 use crate::logio::mainlog::Level;
+use crate::logio::pump::OutputCounters;
 use crate::procsup::{self, Policy, Proc};
 use crate::runner::{LogSpec, ProcId, ReadyWatch, RunnerSpec};
 
@@ -28,6 +31,10 @@ pub(super) struct Entry {
     pub(super) sent_deadline: Option<std::time::Instant>,
     /// Dependencies, checks and health (the lifecycle options).
     pub(super) life: super::deps::Life,
+    /// Restarts, exits and BACKOFF time, for metrics and `status --json`.
+    pub(super) stats: ProcStats,
+    /// Output bytes of stdout and stderr, counted by the pumps.
+    pub(super) output: [Arc<OutputCounters>; 2],
 }
 
 /// One active group: its config and its processes by name.
@@ -207,7 +214,8 @@ impl<S: Shell> Orchestrator<S> {
             } else {
                 self.log_path(pc, &pc.stderr, Channel::Stderr)
             };
-            let log_spec = |path: &Option<PathBuf>, lc: &LogConfig| LogSpec {
+            let output = [Arc::default(), Arc::default()];
+            let log_spec = |path: &Option<PathBuf>, lc: &LogConfig, counters| LogSpec {
                 path: path.clone(),
                 maxbytes: lc.maxbytes,
                 backups: lc.backups,
@@ -215,6 +223,8 @@ impl<S: Shell> Orchestrator<S> {
                 create_now: lc.logfile == LogTarget::Auto,
                 events_enabled: lc.events_enabled,
                 syslog: lc.syslog,
+                prefix: lc.prefix.clone(),
+                counters,
             };
             let wants_events = [&pc.stdout, &pc.stderr]
                 .iter()
@@ -239,8 +249,8 @@ impl<S: Shell> Orchestrator<S> {
                 user: pc.user.clone(),
                 redirect_stderr: pc.redirect_stderr,
                 server_url: pc.serverurl.clone().or_else(|| self.config.default_serverurl()),
-                stdout: log_spec(&stdout_path, &pc.stdout),
-                stderr: log_spec(&stderr_path, &pc.stderr),
+                stdout: log_spec(&stdout_path, &pc.stdout, Arc::clone(&output[0])),
+                stderr: log_spec(&stderr_path, &pc.stderr, Arc::clone(&output[1])),
                 strip_ansi: self.config.supervisord.strip_ansi,
                 stop_tree: pc.stopastree,
                 publisher: wants_events.then(|| self.bus.publisher()),
@@ -259,6 +269,8 @@ impl<S: Shell> Orchestrator<S> {
                 stderr_path,
                 sent_deadline: None,
                 life: super::deps::Life::default(),
+                stats: ProcStats::default(),
+                output,
             };
             self.by_id.insert(id, (gc.name.clone(), pc.name.clone()));
             procs.insert(pc.name.clone(), entry);

@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::docs::METHODS;
-use super::server::{self, Dispatch, DispatchFuture, PathFuture, TailSource};
+use super::server::{self, Dispatch, DispatchFuture, PageFuture, PathFuture, Probe, TailSource};
 use super::value::Value;
 use crate::config::{Config, GroupConfig, LogTarget, ProcessConfig};
 use crate::fault::{Fault, FaultKind};
@@ -39,6 +39,17 @@ impl Dispatch for Methods {
     fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture {
         let this = self.clone();
         Box::pin(async move { this.dispatch(&method, params, true).await })
+    }
+
+    fn probe(&self, probe: Probe) -> PageFuture {
+        let orch = self.orch.clone();
+        Box::pin(async move {
+            match probe {
+                Probe::Metrics => super::observe::metrics(&orch).await,
+                Probe::Healthz => super::observe::healthz(&orch).await,
+                Probe::Readyz => super::observe::readyz(&orch).await,
+            }
+        })
     }
 
     fn tail_path(&self, source: TailSource) -> PathFuture {
@@ -121,7 +132,12 @@ pub fn parse_signal(s: &str) -> Option<i32> {
 }
 
 fn info_value(i: ProcessInfo) -> Value {
-    let mut v = Value::record([
+    Value::Struct(info_members(i))
+}
+
+/// `getProcessInfo`'s members, in Python's order.
+pub(super) fn info_members(i: ProcessInfo) -> Vec<(super::value::Key, Value)> {
+    let Value::Struct(mut members) = Value::record([
         ("name", Value::String(i.name)),
         ("group", Value::String(i.group)),
         ("start", Value::Int(i.start)),
@@ -136,9 +152,11 @@ fn info_value(i: ProcessInfo) -> Value {
         ("stderr_logfile", Value::String(i.stderr_logfile)),
         ("pid", Value::Int(i.pid)),
         ("description", Value::String(i.description)),
-    ]);
+    ]) else {
+        return Vec::new();
+    };
     // Ours, only for processes that use the lifecycle options.
-    if let (Some(l), Value::Struct(members)) = (i.lifecycle, &mut v) {
+    if let Some(l) = i.lifecycle {
         let mut add = |k: &'static str, val: Value| members.push((k.into(), val));
         add("waiting_for", Value::String(l.waiting_for));
         if let Some(ready) = l.ready {
@@ -150,7 +168,7 @@ fn info_value(i: ProcessInfo) -> Value {
         add("restarts", Value::Int(l.restarts));
         add("next_restart", Value::Int(l.next_restart));
     }
-    v
+    members
 }
 
 /// An unsigned config number as an XML-RPC int, saturating (XML-RPC ints are signed).
@@ -545,6 +563,12 @@ impl Methods {
         Ok(info.last_exit.map_or(Value::Bool(false), Value::Int))
     }
 
+    /// Every `getProcessInfo` field plus restart, exit and output counts, for `status --json`.
+    async fn all_process_status(&self) -> Result<Value, Fault> {
+        let snap = self.ask(|reply| Request::Snapshot { reply }).await?;
+        Ok(Value::Array(snap.procs.into_iter().map(super::observe::status_value).collect()))
+    }
+
     async fn stop_all_io_nodes(&self, p: Params) -> Result<Value, Fault> {
         let wait = p.bool_or(0, true)?;
         self.ask(|reply| Request::DisableAutoRecovery { holder: None, reply }).await??;
@@ -811,6 +835,7 @@ static TABLE: &[Method] = &[
     m("weka.disableAutoRecovery", (0, 1), |s, p| Box::pin(s.set_auto_recovery(p, false))),
     m("weka.enableAutoRecovery", (0, 1), |s, p| Box::pin(s.set_auto_recovery(p, true))),
     m("weka.getLastExitStatus", (1, 1), |s, p| Box::pin(s.last_exit_status(p))),
+    m("weka.getAllProcessStatus", (0, 0), |s, _| Box::pin(s.all_process_status())),
     m("weka.startProcess", (1, 2), |s, p| Box::pin(s.start_process(p, true))),
     m("weka.stopAllIoNodes", (0, 1), |s, p| Box::pin(s.stop_all_io_nodes(p))),
 ];
@@ -831,6 +856,11 @@ const WEKA: &[(&str, &[&str], &str)] = &[
         "weka.getLastExitStatus",
         &["int", "string"],
         "The status of a process's last exit, also within startsecs (-1 for a signal; false before any).\n\n@param string name\n@return int result",
+    ),
+    (
+        "weka.getAllProcessStatus",
+        &["array"],
+        "getAllProcessInfo's records plus restart and exit counts, BACKOFF time and output bytes.\n\n@return array result",
     ),
     (
         "weka.getAutoRecovery",

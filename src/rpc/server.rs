@@ -1,6 +1,7 @@
 //! The HTTP/1.1 server of the control plane (hyper), on the `[unix_http_server]` socket and
-//! the `[inet_http_server]` port: XML-RPC at `/RPC2`, JSON-RPC at `/weka/jrpc`, HTTP basic
-//! auth when configured. One task per connection; request bodies are bounded and slow
+//! the `[inet_http_server]` port: XML-RPC at `/RPC2`, JSON-RPC at `/weka/jrpc`, the log
+//! tail streams, `/metrics`, `/healthz`, `/readyz` and the web page at `/`, all behind HTTP
+//! basic auth when configured. One task per connection; request bodies are bounded and slow
 //! clients time out, so no client can hold the daemon.
 
 use std::future::Future;
@@ -59,10 +60,23 @@ pub enum TailSource {
 /// NONE/syslog log.
 pub type PathFuture = Pin<Box<dyn Future<Output = Option<PathBuf>> + Send>>;
 
-/// The method table behind both transports, and the log lookup behind the tail streams.
+/// The plain pages the daemon answers about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Probe {
+    Metrics,
+    Healthz,
+    Readyz,
+}
+
+/// What a probe answers.
+pub type PageFuture = Pin<Box<dyn Future<Output = super::observe::Page> + Send>>;
+
+/// The method table behind both transports, the log lookup behind the tail streams, and
+/// the probes.
 pub trait Dispatch: Send + Sync + 'static {
     fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture;
     fn tail_path(&self, source: TailSource) -> PathFuture;
+    fn probe(&self, probe: Probe) -> PageFuture;
 }
 
 /// The connection's socket, for noticing a client that has gone away.
@@ -86,17 +100,32 @@ impl Password {
 
     fn matches(&self, given: &str) -> bool {
         match self {
-            Password::Plain(p) => p == given,
+            Password::Plain(p) => constant_time_eq(p.as_bytes(), given.as_bytes()),
             Password::Sha1Hex(hex) => {
                 let digest = Sha1::digest(given.as_bytes());
                 let mut got = String::with_capacity(40);
                 for b in digest.iter() {
                     got.push_str(&format!("{b:02x}"));
                 }
-                &got == hex
+                constant_time_eq(got.as_bytes(), hex.as_bytes())
             }
         }
     }
+}
+
+/// Compares two secrets in time that depends only on their lengths, so a client timing
+/// 401s cannot learn a password byte by byte.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    // Folding over the longer input keeps the work independent of where they differ.
+    let len = a.len().max(b.len());
+    let mut diff = u8::from(a.len() != b.len());
+    for i in 0..len {
+        let x = a.get(i).copied().unwrap_or(0);
+        let y = b.get(i).copied().unwrap_or(0);
+        diff |= x ^ y;
+    }
+    // black_box: the optimiser must not turn the fold back into an early exit.
+    std::hint::black_box(diff) == 0
 }
 
 /// HTTP basic auth credentials of one server section.
@@ -121,7 +150,12 @@ impl Auth {
         };
         let Ok(text) = String::from_utf8(decoded) else { return false };
         match text.split_once(':') {
-            Some((user, pass)) => user == self.username && self.password.matches(pass),
+            // Both are compared whatever the first says: no early exit on a wrong user name.
+            Some((user, pass)) => {
+                let user_ok = constant_time_eq(user.as_bytes(), self.username.as_bytes());
+                let pass_ok = self.password.matches(pass);
+                user_ok & pass_ok
+            }
             None => false,
         }
     }
@@ -224,6 +258,9 @@ fn content_length(req: &Request<Incoming>) -> Option<u64> {
 enum Route {
     Xml,
     Json,
+    Probe(Probe),
+    /// The web page (`/`, `/index.html`).
+    Web,
     /// `None`: a `/logtail` path naming no valid channel (404 once the method is checked).
     Tail(Option<TailSource>),
 }
@@ -239,7 +276,13 @@ fn route(path: &str) -> Option<Route> {
     } else if path.starts_with("/mainlogtail") {
         Some(Route::Tail(Some(TailSource::Main)))
     } else {
-        None
+        match path {
+            "/metrics" => Some(Route::Probe(Probe::Metrics)),
+            "/healthz" => Some(Route::Probe(Probe::Healthz)),
+            "/readyz" => Some(Route::Probe(Probe::Readyz)),
+            "/" | "/index.html" => Some(Route::Web),
+            _ => None,
+        }
     }
 }
 
@@ -268,6 +311,8 @@ impl Server {
     }
 
     async fn route(self: Arc<Self>, req: Request<Incoming>, peer: Option<Peer>) -> Response<Body> {
+        // Auth is checked here, once, before any path is looked at: every handler, and any
+        // page added to the routes below, is behind it on both transports.
         if let Some(auth) = &self.auth
             && !auth.allows(&req)
         {
@@ -301,6 +346,24 @@ impl Server {
                     Some(resp) => resp,
                     None => html_error(StatusCode::NOT_FOUND),
                 };
+            }
+            Route::Probe(probe) => {
+                if req.method() != Method::GET && req.method() != Method::HEAD {
+                    return html_error(StatusCode::METHOD_NOT_ALLOWED);
+                }
+                let page = self.dispatch.probe(probe).await;
+                let mut resp = ok(page.content_type, page.body);
+                *resp.status_mut() =
+                    StatusCode::from_u16(page.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                resp.headers_mut()
+                    .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                return resp;
+            }
+            Route::Web => {
+                if req.method() != Method::GET && req.method() != Method::HEAD {
+                    return html_error(StatusCode::METHOD_NOT_ALLOWED);
+                }
+                return ok("text/html; charset=utf-8", super::web::PAGE.to_string());
             }
             Route::Xml => Transport::Xml,
             Route::Json => Transport::Json,
@@ -416,7 +479,7 @@ fn wire_size(resp: &Response<Body>) -> u64 {
 }
 
 /// Serves one accepted connection until the client closes it or `stop` is cancelled.
-async fn serve_conn<S>(server: Arc<Server>, stream: S, stop: CancellationToken)
+pub(crate) async fn serve_conn<S>(server: Arc<Server>, stream: S, stop: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + AsFd + Unpin + Send + 'static,
 {
@@ -523,47 +586,66 @@ pub enum BindError {
     Io(#[from] io::Error),
 }
 
-/// Creates the unix socket as Python does: bind `<file>.<pid>`, chmod it, hard-link it to
-/// `<file>`; when `<file>` exists and something answers on it, fail with `InUse`, otherwise
-/// it is stale and is replaced. Blocking; called once at startup, before any task runs.
+/// Creates the unix socket as Python does, bind to a temporary name, set its mode, hard-link
+/// it to `<file>`; when `<file>` exists and something answers on it, fail with `InUse`,
+/// otherwise it is stale and is replaced. The temporary socket is bound inside a fresh
+/// `<file>.<pid>.d` directory of mode 0700, and its mode and owner are set before it is
+/// linked into place, so no one else can connect to it before it has its configured mode
+/// and owner, whatever the umask. Blocking; called at startup, before any task runs.
 pub fn bind_unix(
     path: &Path,
     mode: u32,
     owner: Option<(u32, u32)>,
 ) -> Result<std::os::unix::net::UnixListener, BindError> {
-    let tmp = PathBuf::from(format!("{}.{}", path.display(), std::process::id()));
+    let private = PathBuf::from(format!("{}.{}.d", path.display(), std::process::id()));
+    let tmp = private.join("s");
+    // Left over by an earlier daemon that had our pid and was killed mid-bind.
     let _ = std::fs::remove_file(&tmp);
-    let listener = std::os::unix::net::UnixListener::bind(&tmp)?;
-    let cleanup = |e: io::Error| {
+    let _ = std::fs::remove_dir(&private);
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().mode(0o700).create(&private)?;
+    }
+    let cleanup = || {
         let _ = std::fs::remove_file(&tmp);
-        BindError::Io(e)
+        let _ = std::fs::remove_dir(&private);
     };
-    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode)).map_err(cleanup)?;
+    let res = bind_private(path, &tmp, mode, owner);
+    cleanup();
+    res
+}
+
+fn bind_private(
+    path: &Path,
+    tmp: &Path,
+    mode: u32,
+    owner: Option<(u32, u32)>,
+) -> Result<std::os::unix::net::UnixListener, BindError> {
+    let listener = std::os::unix::net::UnixListener::bind(tmp)?;
+    std::fs::set_permissions(tmp, std::fs::Permissions::from_mode(mode))?;
+    if let Some((uid, gid)) = owner {
+        nix::unistd::chown(
+            tmp,
+            Some(nix::unistd::Uid::from_raw(uid)),
+            Some(nix::unistd::Gid::from_raw(gid)),
+        )
+        .map_err(|e| BindError::Io(e.into()))?;
+    }
     let mut tries = 0;
     loop {
-        match std::fs::hard_link(&tmp, path) {
+        match std::fs::hard_link(tmp, path) {
             Ok(()) => break,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists && tries < 2 => {
                 tries += 1;
                 if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                    let _ = std::fs::remove_file(&tmp);
                     return Err(BindError::InUse);
                 }
                 // Stale: nobody answers. Python prints this to stderr too.
                 eprintln!("Unlinking stale socket {}", path.display());
                 let _ = std::fs::remove_file(path);
             }
-            Err(e) => return Err(cleanup(e)),
+            Err(e) => return Err(BindError::Io(e)),
         }
-    }
-    let _ = std::fs::remove_file(&tmp);
-    if let Some((uid, gid)) = owner {
-        nix::unistd::chown(
-            path,
-            Some(nix::unistd::Uid::from_raw(uid)),
-            Some(nix::unistd::Gid::from_raw(gid)),
-        )
-        .map_err(|e| BindError::Io(e.into()))?;
     }
     listener.set_nonblocking(true)?;
     Ok(listener)
@@ -580,6 +662,17 @@ mod tests {
         assert!(p.matches("thepassword"));
         assert!(!p.matches("other"));
         assert!(Password::from_config("plain").matches("plain"));
+        assert!(!Password::from_config("plain").matches("plai"));
+        assert!(!Password::from_config("plain").matches("plainx"));
+        assert!(!Password::from_config("").matches("x"));
+        assert!(Password::from_config("").matches(""));
+    }
+
+    #[test]
+    fn constant_time_eq_is_equality() {
+        for (a, b) in [("", ""), ("a", ""), ("", "a"), ("ab", "ab"), ("ab", "ac"), ("ab", "abc")] {
+            assert_eq!(constant_time_eq(a.as_bytes(), b.as_bytes()), a == b, "{a:?} {b:?}");
+        }
     }
 
     #[test]
@@ -593,5 +686,11 @@ mod tests {
         assert_eq!(mode, 0o700);
         assert!(matches!(bind_unix(&path, 0o700, None), Err(BindError::InUse)));
         drop(live);
+        // The private directory is gone, on success and on failure alike.
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("readdir")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(left, [std::ffi::OsString::from("s.sock")]);
     }
 }

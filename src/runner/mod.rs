@@ -58,6 +58,10 @@ pub struct LogSpec {
     pub events_enabled: bool,
     /// `*_syslog`: each output line to syslog too.
     pub syslog: bool,
+    /// `*_log_prefix`.
+    pub prefix: Option<crate::config::LinePrefix>,
+    /// Shared with the orchestrator's table entry, which reports them in metrics.
+    pub counters: std::sync::Arc<pump::OutputCounters>,
 }
 
 /// Everything a runner needs to spawn its process; fixed for the runner's lifetime.
@@ -785,6 +789,8 @@ impl Runner {
         let opts = PumpOptions {
             strip_ansi: self.spec.strip_ansi,
             capture_maxbytes: usize::try_from(spec.capture_maxbytes).unwrap_or(usize::MAX),
+            prefix: spec.prefix.clone(),
+            counters: Some(spec.counters.clone()),
         };
         let hook = match &self.spec.publisher {
             Some(p) if spec.events_enabled || opts.capture_maxbytes > 0 => {
@@ -972,6 +978,8 @@ mod tests {
             create_now: false,
             events_enabled: false,
             syslog: false,
+            prefix: None,
+            counters: Default::default(),
         };
         RunnerSpec {
             id: 7,

@@ -17,6 +17,7 @@
 //!   `client-arena`).
 //! - `memcpy`: `memcpy`/`memmove` for the musl build (musl's are slow on short copies;
 //!   feature `fast-memcpy`).
+//! - [`procfs`]: CPU, memory, descriptors and start time from `/proc`, for metrics.
 //! - [`errno`]: Python's `errno.errorcode` names, used in spawn messages.
 //! - [`proctree`]: a process's descendants (also those that left its group), from `/proc`.
 //!
@@ -32,6 +33,7 @@ pub mod errno;
 pub mod limits;
 #[cfg(all(target_arch = "x86_64", any(test, feature = "fast-memcpy")))]
 pub mod memcpy;
+pub mod procfs;
 pub mod proctree;
 
 pub mod reaper;

@@ -41,6 +41,19 @@ impl DaemonSignal {
     }
 }
 
+/// Ignores SIGXFSZ, as Python does from its start: a log file that reaches the daemon's
+/// `RLIMIT_FSIZE` must fail the write (EFBIG, logged and survived), not kill the daemon.
+pub fn ignore_file_size_signal() {
+    // SAFETY: SIG_IGN installs no handler code; called before any thread that could race
+    // on the disposition is started.
+    let _ = unsafe {
+        nix::sys::signal::signal(
+            nix::sys::signal::Signal::SIGXFSZ,
+            nix::sys::signal::SigHandler::SigIgn,
+        )
+    };
+}
+
 /// How many signals may wait unread. Each kind is coalesced, so five would do; a few more
 /// cost nothing.
 const SIGNAL_QUEUE: usize = 8;

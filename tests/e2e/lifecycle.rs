@@ -388,7 +388,18 @@ fn kubernetes_example_runs_the_gateway_with_the_probe_port() {
     .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
     assert!(at(&d, "exited: config_generator") < at(&d, "spawned: 'brightstaff'"));
     assert!(at(&d, "success: brightstaff") < at(&d, "spawned: 'envoy'"));
-    assert!(std::net::TcpStream::connect(("127.0.0.1", http)).is_ok(), "the probe port");
+    // The pod's readiness probe: envoy and brightstaff are ready, the one-shot generator
+    // has completed.
+    let readyz = || {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", http)).expect("the probe port");
+        s.write_all(b"GET /readyz HTTP/1.0\r\nHost: x\r\n\r\n").expect("request");
+        let mut out = String::new();
+        let _ = s.read_to_string(&mut out);
+        out
+    };
+    let page = readyz();
+    assert!(page.starts_with("HTTP/1.") && page.contains(" 200 "), "{page}\n{}", d.explain());
     d.signal(libc::SIGTERM);
     assert_eq!(d.wait_exit(), Some(0), "{}", d.explain());
     assert!(at(&d, "stopped: envoy") < at(&d, "stopped: brightstaff"), "{}", d.explain());

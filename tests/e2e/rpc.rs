@@ -530,10 +530,11 @@ fn every_method_on_both_transports() {
         // system.*
         let methods = t.call(sock, "system.listMethods", &[]).expect("listMethods");
         let methods = methods.as_array().unwrap_or_default();
-        assert_eq!(methods.len(), 41 + 6, "{methods:?}");
+        assert_eq!(methods.len(), 41 + 7, "{methods:?}");
         assert!(methods.contains(&s("supervisor.tailProcessStderrLog")));
         assert!(methods.contains(&s("system.multicall")));
         assert!(methods.contains(&s("weka.startProcess")));
+        assert!(methods.contains(&s("weka.getAllProcessStatus")));
         let help =
             t.call(sock, "system.methodHelp", &[s("supervisor.startProcess")]).expect("help");
         assert!(

@@ -424,6 +424,16 @@ impl World {
                 let rows = if rows.is_empty() { "(none)".to_string() } else { rows.join(", ") };
                 self.line(format!("  = {rows}"));
             }
+            "stats" => {
+                let snap = self.ask(|reply| Request::Snapshot { reply });
+                for p in snap.procs {
+                    let s = p.stats;
+                    self.line(format!(
+                        "  = {}:{} restarts:{:?} exits:{:?} fatal:{} backoff:{}s",
+                        p.info.group, p.info.name, s.restarts, s.exits, s.fatal, p.backoff_seconds
+                    ));
+                }
+            }
             _ => panic!("unknown script token {token}"),
         }
         if !self.stopped && self.orch.settle().is_some() {

@@ -9,4 +9,5 @@ mod lifecycle;
 mod reload;
 mod run_loop;
 mod shutdown;
+mod stats;
 mod waiters;

@@ -68,6 +68,7 @@ pub fn tempdir() -> tempfile::TempDir {
 pub mod daemon;
 pub mod leftovers;
 pub mod mask;
+pub mod procfs;
 pub mod pty;
 pub mod pydaemon;
 pub mod pyref;
