@@ -7,8 +7,10 @@ use std::path::Path;
 use crate::daemon::conf;
 use crate::support::daemon::Daemon;
 
-/// Index of the first log message containing `needle`.
+/// Index of the first log message containing `needle`, once it is there (the main log is
+/// written by its own thread, a little after the event).
 fn at(d: &Daemon, needle: &str) -> usize {
+    d.wait_for_log(needle);
     d.log_messages()
         .iter()
         .position(|l| l.contains(needle))
