@@ -86,6 +86,7 @@ pub mod events;
 pub mod fault;
 #[doc(hidden)]
 pub mod fuzz_targets;
+pub mod inbox;
 pub mod listeners;
 pub mod logio;
 pub mod orchestrator;

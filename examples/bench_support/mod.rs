@@ -1,4 +1,4 @@
-//! What the `bench_*` examples share: finding our release binary and the Python oracle,
+//! What the `bench` example uses: finding our release binary and the Python oracle,
 //! running one daemon per measurement in its own temp dir, a hand-written XML-RPC client
 //! (both daemons are asked the same way, over `/RPC2`), and readers for the `/proc`
 //! counters the benchmarks compare (CPU ticks, RSS, context switches).
@@ -52,7 +52,7 @@ pub const SHIPPED_TARGET: &str = "x86_64-unknown-linux-musl";
 /// Our daemon as shipped: the static musl release build, built first so the numbers are
 /// for the current source. Where that target or its C compiler is missing, the dynamically
 /// linked release build, after a loud note (its start-up is slower, which shows in
-/// `bench_status`). `BENCH_OURS` names another binary instead.
+/// `status`). `BENCH_OURS` names another binary instead.
 pub fn ours() -> Result<Impl> {
     if let Some(bin) = std::env::var_os("BENCH_OURS") {
         // Absolute: the daemon is started with its temp dir as the working directory.

@@ -223,7 +223,7 @@ pub fn run(cfg: Config, launch: Launch) -> u8 {
     }
     // One worker thread each: the daemon's work is many tiny wake-ups (pipe reads, facts,
     // requests), and a second worker per runtime mostly adds cross-thread wake-ups
-    // (bench_output: 25% more daemon CPU with two). File reads of RPCs go through the
+    // (the chatty benchmark: 25% more daemon CPU with two). File reads of RPCs go through the
     // blocking pool. Output pumps get a runtime of their own (one worker too): a log write that blocks
     // (a FIFO's reader asleep, dirty-page throttling) stalls pumps, never the orchestrator,
     // the runners or RPC. Special files' writes use `block_in_place`, which hands the

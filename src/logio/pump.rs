@@ -3,11 +3,11 @@
 //! `clearProcessLogs` are [`LogCtl`] messages to it, handled between writes, so nothing
 //! else ever touches the file and no lock is held across a write.
 //!
-//! Hot path (no capture, no `strip_ansi`, no log prefix, no hook): one 64 KiB read, one
-//! `write` of the whole chunk, no per-byte or per-line work and no allocation. With a log
-//! prefix (`prefix::LineFramer`) the chunk is cut into lines and written framed, once. Child output is bytes: no
-//! newline is required and invalid UTF-8 is written unchanged (Python writes each chunk
-//! as is, too).
+//! Hot path (no capture, no `strip_ansi`, no log prefix, no hook): one 64 KiB read into the
+//! thread's scratch buffer, one `write` of the whole chunk, no per-byte or per-line work
+//! and no allocation. With a log prefix (`prefix::LineFramer`) the chunk is cut into lines
+//! and written framed, once. Child output is bytes: no newline is required and invalid
+//! UTF-8 is written unchanged (Python writes each chunk as is, too).
 //!
 //! Pumps run on the daemon's pump runtime, never on the orchestrator's thread, so a write
 //! that blocks (dirty-page throttling, a full disk) never stalls the control plane. A
@@ -28,10 +28,9 @@ use std::os::fd::OwnedFd;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use tokio::io::AsyncReadExt;
 use tokio::net::unix::pipe;
 use tokio::runtime::{Handle, RuntimeFlavor};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 use super::RotatingWriter;
 use super::ansi;
@@ -41,8 +40,15 @@ use crate::config::LinePrefix;
 use crate::sys::clock;
 
 /// One read's worth: Python reads up to 128 KiB; the default pipe buffer is 64 KiB, so a
-/// full pipe drains in one read. Only the touched pages of it become resident.
+/// full pipe drains in one read.
 const READ_BUF: usize = 64 * 1024;
+
+thread_local! {
+    /// The read buffer of every pump on this thread: a pump reads into it and hands the
+    /// chunk on without awaiting, so one buffer per pump-runtime thread serves them all
+    /// and an idle pump holds no read memory.
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; READ_BUF]);
+}
 
 /// What the rest of the daemon may ask of a pump's writer.
 #[derive(Debug)]
@@ -58,7 +64,7 @@ pub enum LogCtl {
 
 /// The way to a pump's (or sink's) writer; unbounded so that no request is ever lost and
 /// no sender waits (reopen and clear are rare; `Write` is the listener protocol's output).
-pub type LogCtlSender = mpsc::UnboundedSender<LogCtl>;
+pub type LogCtlSender = crate::inbox::Sender<LogCtl>;
 
 /// What a pump's messages call it: `'name' stdout log /path`.
 #[derive(Debug, Clone, Default)]
@@ -140,14 +146,14 @@ pub fn spawn(
     hook: Option<Box<dyn OutputHook>>,
     label: PumpLabel,
 ) -> (LogCtlSender, tokio::task::JoinHandle<PumpReport>) {
-    let (tx, rx) = mpsc::unbounded_channel();
+    let (tx, rx) = crate::inbox::unbounded();
     let task = rt.spawn(run(pipe, writer, rx, opts, hook, label));
     (tx, task)
 }
 
 /// Starts a task on `rt` that owns `writer` and writes what it is sent ([`LogCtl::Write`]).
 pub fn spawn_sink(rt: &Handle, writer: RotatingWriter, label: PumpLabel) -> LogCtlSender {
-    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (tx, mut rx) = crate::inbox::unbounded();
     let mut sink = Sink::new(Some(writer), None, false, label);
     rt.spawn(async move {
         while let Some(msg) = rx.recv().await {
@@ -164,7 +170,7 @@ pub fn spawn_sink(rt: &Handle, writer: RotatingWriter, label: PumpLabel) -> LogC
 pub async fn run(
     pipe: OwnedFd,
     writer: Option<RotatingWriter>,
-    mut ctl: mpsc::UnboundedReceiver<LogCtl>,
+    mut ctl: crate::inbox::Receiver<LogCtl>,
     opts: PumpOptions,
     hook: Option<Box<dyn OutputHook>>,
     label: PumpLabel,
@@ -173,7 +179,7 @@ pub async fn run(
     sink.framer = opts.prefix.clone().map(LineFramer::new);
     sink.counters = opts.counters.clone();
     // Checks that this is a pipe and makes it non-blocking.
-    let mut rx = match pipe::Receiver::from_owned_fd(pipe) {
+    let rx = match pipe::Receiver::from_owned_fd(pipe) {
         Ok(rx) => rx,
         Err(e) => {
             tracing::error!("{} pipe: cannot read: {e}", sink.label());
@@ -183,17 +189,11 @@ pub async fn run(
     };
     let mut capture = (opts.capture_maxbytes > 0)
         .then(|| CaptureParser::new(opts.capture_maxbytes, opts.strip_ansi));
-    // Capacity, not zeroed memory: an idle process's pump then costs no resident pages
-    // (a zero-filled 64 KiB per pump was most of the daemon's RSS with 100 programs).
-    let mut buf: Vec<u8> = Vec::with_capacity(READ_BUF);
     let mut ctl_open = true;
     loop {
-        buf.clear();
-        // `read_buf` clears readiness after a short read, so the next wait sleeps instead of
-        // failing with EAGAIN; it takes part in tokio's cooperative budget, so a child that
-        // never stops writing cannot starve the other pumps. It is cancel-safe: when a
-        // control message wins the select, nothing was read.
-        let read = tokio::select! {
+        // Wait for readiness holding no buffer: an idle pump owns no read memory. It is
+        // cancel-safe: when a control message wins the select, nothing was read.
+        let ready = tokio::select! {
             biased;
             msg = ctl.recv(), if ctl_open => {
                 match msg {
@@ -202,24 +202,39 @@ pub async fn run(
                 }
                 continue;
             }
-            read = rx.read_buf(&mut buf) => read,
+            ready = rx.readable() => ready,
         };
-        let n = match read {
+        // One read into this thread's scratch buffer, handled before the next await.
+        let read = ready.and_then(|()| {
+            SCRATCH.with_borrow_mut(|buf| {
+                let n = rx.try_read(buf)?;
+                sink.report.bytes_read += n as u64;
+                let chunk = buf.get(..n).unwrap_or_default();
+                match &mut capture {
+                    None => sink.output(chunk),
+                    Some(parser) => parser.feed(chunk, &mut |piece| sink.piece(piece)),
+                }
+                Ok(n)
+            })
+        });
+        match read {
             Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Ok(_) => {}
+            Err(e)
+                if e.kind() == io::ErrorKind::Interrupted
+                    || e.kind() == io::ErrorKind::WouldBlock =>
+            {
+                continue;
+            }
             Err(e) => {
                 tracing::error!("{} pipe: read failed: {e}", sink.label());
                 sink.report.read_error = Some(e);
                 break;
             }
-        };
-        sink.report.bytes_read += n as u64;
-        let chunk = buf.get(..n).unwrap_or_default();
-        match &mut capture {
-            None => sink.output(chunk),
-            Some(parser) => parser.feed(chunk, &mut |piece| sink.piece(piece)),
         }
+        // Readiness stays set while a child keeps writing: take part in tokio's
+        // cooperative budget so one chatty child cannot starve the other pumps.
+        tokio::task::consume_budget().await;
     }
     if let Some(parser) = &mut capture {
         parser.finish(&mut |piece| sink.piece(piece));
@@ -227,7 +242,7 @@ pub async fn run(
     sink.flush_line();
     // Requests that arrived with the EOF are still answered.
     ctl.close();
-    while let Ok(msg) = ctl.try_recv() {
+    while let Some(msg) = ctl.try_recv() {
         sink.control(msg);
     }
     sink.finish()
@@ -440,7 +455,7 @@ mod tests {
         opts: PumpOptions,
         hook: Option<Box<dyn OutputHook>>,
     ) -> PumpReport {
-        let (_ctl, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (_ctl, ctl_rx) = crate::inbox::unbounded();
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let feeder = std::thread::spawn(move || {
             let mut w = std::fs::File::from(w);
@@ -616,7 +631,7 @@ mod tests {
         let w = shared(&p, 0, 0);
         let (r, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
         let rt = runtime();
-        let (ctl, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (ctl, ctl_rx) = crate::inbox::unbounded();
         let task =
             rt.spawn(run(r, Some(w), ctl_rx, PumpOptions::default(), None, PumpLabel::default()));
         let mut wr = std::fs::File::from(wr);
@@ -640,7 +655,7 @@ mod tests {
     #[test]
     fn not_a_pipe_is_a_read_error() {
         let f = std::fs::File::open("/dev/null").unwrap();
-        let (_ctl, ctl_rx) = tokio::sync::mpsc::unbounded_channel();
+        let (_ctl, ctl_rx) = crate::inbox::unbounded();
         let report = runtime().block_on(run(
             f.into(),
             None,

@@ -85,7 +85,7 @@ pub struct ExecContext {
 pub struct TokioShell {
     facts: mpsc::Sender<Fact>,
     services: Services,
-    runners: HashMap<ProcId, mpsc::UnboundedSender<RunnerCmd>>,
+    runners: HashMap<ProcId, crate::inbox::Sender<RunnerCmd>>,
     /// Running checks; dropping the sender ends the check after its current attempt.
     checks: HashMap<(ProcId, CheckKind), oneshot::Sender<()>>,
     /// The directory of `notify` sockets, made when first needed, removed with the shell.

@@ -37,10 +37,11 @@ pub(super) struct Entry {
     pub(super) output: [Arc<OutputCounters>; 2],
 }
 
-/// One active group: its config and its processes by name.
+/// One active group: its config and its processes by name. Entries are boxed: a B-tree
+/// leaf has room for eleven values, and most groups hold one process.
 pub(super) struct Group {
     pub(super) config: GroupConfig,
-    pub(super) procs: BTreeMap<String, Entry>,
+    pub(super) procs: BTreeMap<String, Box<Entry>>,
 }
 
 /// A process a target covers: (label for faults, group, name).
@@ -75,11 +76,11 @@ impl<S: Shell> Orchestrator<S> {
     }
 
     pub(super) fn entry(&self, group: &str, name: &str) -> Option<&Entry> {
-        self.groups.get(group).and_then(|g| g.procs.get(name))
+        self.groups.get(group).and_then(|g| g.procs.get(name)).map(|e| &**e)
     }
 
     pub(super) fn entry_mut(&mut self, group: &str, name: &str) -> Option<&mut Entry> {
-        self.groups.get_mut(group).and_then(|g| g.procs.get_mut(name))
+        self.groups.get_mut(group).and_then(|g| g.procs.get_mut(name)).map(|e| &mut **e)
     }
 
     /// Python's `_getGroupAndProcess` for a spec that must name one process.
@@ -261,7 +262,7 @@ impl<S: Shell> Orchestrator<S> {
                 readiness,
             };
             self.shell.start_runner(spec);
-            let entry = Entry {
+            let entry = Box::new(Entry {
                 id,
                 proc: Proc::new(pc.name.clone(), policy_of(pc)),
                 config: pc.clone(),
@@ -271,7 +272,7 @@ impl<S: Shell> Orchestrator<S> {
                 life: super::deps::Life::default(),
                 stats: ProcStats::default(),
                 output,
-            };
+            });
             self.by_id.insert(id, (gc.name.clone(), pc.name.clone()));
             procs.insert(pc.name.clone(), entry);
         }

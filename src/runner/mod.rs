@@ -215,7 +215,7 @@ struct Live {
 /// The runner task's state.
 pub struct Runner {
     spec: Arc<RunnerSpec>,
-    inbox: mpsc::UnboundedReceiver<RunnerCmd>,
+    inbox: crate::inbox::Receiver<RunnerCmd>,
     facts: mpsc::Sender<Fact>,
     services: Services,
     /// The log writers of this process's pumps that may still run (a pump outlives its
@@ -284,13 +284,13 @@ impl Runner {
         spec: RunnerSpec,
         facts: mpsc::Sender<Fact>,
         services: Services,
-    ) -> mpsc::UnboundedSender<RunnerCmd> {
+    ) -> crate::inbox::Sender<RunnerCmd> {
         // Unbounded so that no command is ever dropped (a lost `Spawn` or `Signal` would
         // leave the process in STARTING or STOPPING for ever) and the orchestrator never
         // waits. The volume is bounded by the state machine: between two facts it issues
         // at most a spawn, a couple of signals and a deadline per process; requests
         // (stdin, clear) are bounded by the RPC connections waiting on them.
-        let (tx, inbox) = mpsc::unbounded_channel();
+        let (tx, inbox) = crate::inbox::unbounded();
         let runner = Runner {
             spec: Arc::new(spec),
             inbox,
