@@ -936,7 +936,8 @@ impl<'a> Builder<'a> {
             )));
         }
         let errors_before = d.errors.len();
-        let mut out = Vec::new();
+        // Sized up front: a grown Vec of one config would hold room for four.
+        let mut out = Vec::with_capacity((numprocs as usize).min(1024));
         let count = i64::from(numprocs);
         for process_num in numprocs_start..numprocs_start.saturating_add(count) {
             let mut pn = names.clone();

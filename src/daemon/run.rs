@@ -353,7 +353,8 @@ async fn supervise(
                 log.log(Level::Warn, msg);
             }
         }
-        let cfg_arc = Arc::new(cfg.clone());
+        // Moved, not cloned: the orchestrator's copy is the only one while it runs.
+        let cfg_arc = Arc::new(cfg);
         let (orch, handle) = Orchestrator::new(Setup {
             config: cfg_arc.clone(),
             runners: runners.clone(),
@@ -413,7 +414,7 @@ async fn supervise(
             }
         }
         drop(methods);
-        let pidfile = cfg.supervisord.pidfile.clone();
+        let pidfile = cfg_arc.supervisord.pidfile.clone();
         if let Err(e) = daemonize::write_pidfile(&pidfile, std::process::id()) {
             log.log(Level::Critical, format!("could not write pidfile {}: {e}", pidfile.display()));
         }
@@ -426,7 +427,7 @@ async fn supervise(
         stop.cancel();
         daemonize::remove_pidfile(&pidfile);
         // Sockets go away with the incarnation; a restart creates them again.
-        for u in cfg.unix_http_server.iter().chain(&cfg.more_unix_http_servers) {
+        for u in cfg_arc.unix_http_server.iter().chain(&cfg_arc.more_unix_http_servers) {
             let _ = std::fs::remove_file(&u.file);
         }
         let exit = match exit {

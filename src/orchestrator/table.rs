@@ -200,20 +200,21 @@ impl<S: Shell> Orchestrator<S> {
     }
 
     /// Adds a group to the table, starting a runner for each of its processes.
-    pub(super) fn create_group(&mut self, gc: GroupConfig) {
+    pub(super) fn create_group(&mut self, mut gc: GroupConfig) {
         // The pool exists before PROCESS_GROUP_ADDED, so it receives its own.
         let pool = self.bus.add_pool(&gc);
         let fcgi = self.fcgi_socket(&gc);
         let mut procs = BTreeMap::new();
-        for pc in &gc.processes {
+        // Each entry keeps its own process config; the group's copy would be a duplicate.
+        for pc in std::mem::take(&mut gc.processes) {
             let id = self.next_id;
             self.next_id += 1;
-            let stdout_path = self.log_path(pc, &pc.stdout, Channel::Stdout);
+            let stdout_path = self.log_path(&pc, &pc.stdout, Channel::Stdout);
             // With redirect_stderr there is no stderr log (Python ignores stderr_logfile).
             let stderr_path = if pc.redirect_stderr {
                 None
             } else {
-                self.log_path(pc, &pc.stderr, Channel::Stderr)
+                self.log_path(&pc, &pc.stderr, Channel::Stderr)
             };
             let output = [Arc::default(), Arc::default()];
             let log_spec = |path: &Option<PathBuf>, lc: &LogConfig, counters| LogSpec {
@@ -264,8 +265,8 @@ impl<S: Shell> Orchestrator<S> {
             self.shell.start_runner(spec);
             let entry = Box::new(Entry {
                 id,
-                proc: Proc::new(pc.name.clone(), policy_of(pc)),
-                config: pc.clone(),
+                proc: Proc::new(pc.name.clone(), policy_of(&pc)),
+                config: pc,
                 stdout_path,
                 stderr_path,
                 sent_deadline: None,
@@ -273,8 +274,8 @@ impl<S: Shell> Orchestrator<S> {
                 stats: ProcStats::default(),
                 output,
             });
-            self.by_id.insert(id, (gc.name.clone(), pc.name.clone()));
-            procs.insert(pc.name.clone(), entry);
+            self.by_id.insert(id, (gc.name.clone(), entry.config.name.clone()));
+            procs.insert(entry.config.name.clone(), entry);
         }
         let name = gc.name.clone();
         self.groups.insert(gc.name.clone(), Group { config: gc, procs });
