@@ -319,9 +319,11 @@ impl Runner {
         self.create_auto_logs();
         loop {
             let deadline = self.deadline;
+            // Timers and readiness futures are boxed only while they exist: inline, each
+            // would be part of every idle runner task.
             let sleep = async move {
                 match deadline {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    Some(at) => Box::pin(tokio::time::sleep_until(at.into())).await,
                     None => std::future::pending().await,
                 }
             };
@@ -336,7 +338,7 @@ impl Runner {
                     // `flush_stdin` writes until nothing is left or the pipe is full, and
                     // a full pipe (WouldBlock) is what clears this readiness.
                     (Some(tx), false) => {
-                        let _ = tx.writable().await;
+                        let _ = Box::pin(tx.writable()).await;
                     }
                     _ => std::future::pending().await,
                 }
@@ -350,16 +352,17 @@ impl Runner {
             let rescan_at = self.rescan_at;
             let rescan = async move {
                 match rescan_at {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
+                    Some(at) => Box::pin(tokio::time::sleep_until(at.into())).await,
                     None => std::future::pending().await,
                 }
             };
             tokio::select! {
                 biased;
-                reaped = exit => self.on_exit(reaped).await,
+                // Handlers are boxed for the same reason: they run rarely.
+                reaped = exit => Box::pin(self.on_exit(reaped)).await,
                 (members, why) = scan => {
                     self.scan = None;
-                    self.on_scan(members, why).await;
+                    Box::pin(self.on_scan(members, why)).await;
                     if let Some(next) = self.next_scan.take() {
                         self.start_scan(next);
                     }
@@ -369,7 +372,7 @@ impl Runner {
                     self.start_scan(ScanFor::Stop);
                 }
                 cmd = self.inbox.recv() => match cmd {
-                    Some(cmd) => self.on_cmd(cmd).await,
+                    Some(cmd) => Box::pin(self.on_cmd(cmd)).await,
                     None => break,
                 },
                 () = stdin_room => {
@@ -377,7 +380,7 @@ impl Runner {
                 }
                 () = sleep => {
                     self.deadline = None;
-                    if self.facts.send(Fact::Tick { id: self.spec.id }).await.is_err() {
+                    if Box::pin(self.facts.send(Fact::Tick { id: self.spec.id })).await.is_err() {
                         break;
                     }
                 }
