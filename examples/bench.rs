@@ -86,9 +86,7 @@ fn main() -> Result<()> {
                 }
                 if n == 1000 && want("scale") {
                     let floor = fork_exec_floor(n)?;
-                    entry(&mut table, 20, "boot to RUNNING, 1,000 programs", "s")
-                        .floor
-                        .push(floor);
+                    entry(&mut table, 20, "boot to RUNNING, 1,000 programs", "s").floor.push(floor);
                 }
             }
         }
@@ -182,7 +180,8 @@ fn scale(imp: &Impl, n: usize, rep: usize, opts: &Opts, t: &mut Table) -> Result
     eprintln!("{} {n} programs, repeat {} ...", imp.label, rep + 1);
     // Five descriptors a program (three pipe ends, two log files), and a margin.
     let minfds = (n * 5 + 500).max(1024);
-    let mut conf = HEADER.replacen("[supervisord]\n", &format!("[supervisord]\nminfds={minfds}\n"), 1);
+    let mut conf =
+        HEADER.replacen("[supervisord]\n", &format!("[supervisord]\nminfds={minfds}\n"), 1);
     conf.push_str("[supervisorctl]\nserverurl=unix://{dir}/sock\n\n");
     for i in 0..n {
         conf.push_str(&format!("[program:p{i:04}]\ncommand=sleep 100000\nstartsecs=0\n\n"));
@@ -202,7 +201,14 @@ fn scale(imp: &Impl, n: usize, rep: usize, opts: &Opts, t: &mut Table) -> Result
     let want = |s: &str| opts.sections.iter().any(|x| x == s);
     let nn = fmt_n(n);
     if want("scale") {
-        push(t, 20 + n as u32 / 1000, &format!("boot to RUNNING, {nn} programs"), "s", imp, boot.as_secs_f64());
+        push(
+            t,
+            20 + n as u32 / 1000,
+            &format!("boot to RUNNING, {nn} programs"),
+            "s",
+            imp,
+            boot.as_secs_f64(),
+        );
     }
     d.wait_running(n, deadline)?;
     for _ in 0..3 {
@@ -232,7 +238,14 @@ fn scale(imp: &Impl, n: usize, rep: usize, opts: &Opts, t: &mut Table) -> Result
         };
         for _ in 0..runs {
             let (secs, _) = status()?;
-            push(t, 10 + n as u32 / 1000, &format!("`supervisorctl status`, {nn} programs"), "ms", imp, secs * 1000.0);
+            push(
+                t,
+                10 + n as u32 / 1000,
+                &format!("`supervisorctl status`, {nn} programs"),
+                "ms",
+                imp,
+                secs * 1000.0,
+            );
         }
     }
     if want("idle") && n == 1000 && rep == 0 {
@@ -335,9 +348,16 @@ fn output(
         good += verify(p, i, lines)?;
     }
     let name = if rate > 0 {
-        format!("daemon CPU, chatty: {programs} programs, {} lines/s, {} s", rate * programs as u64, lines / rate)
+        format!(
+            "daemon CPU, chatty: {programs} programs, {} lines/s, {} s",
+            rate * programs as u64,
+            lines / rate
+        )
     } else {
-        format!("daemon CPU, bulk: {programs} programs, {} MB in 100-byte writes", expected / 1_000_000)
+        format!(
+            "daemon CPU, bulk: {programs} programs, {} MB in 100-byte writes",
+            expected / 1_000_000
+        )
     };
     push(t, order, &name, "s", imp, cpu);
     let s = entry(t, order, &name, "s");
@@ -386,7 +406,14 @@ fn roundtrip(imp: &Impl, t: &mut Table) -> Result<()> {
         let t0 = Instant::now();
         xmlrpc(&sock, "supervisor.stopProcess", name)?;
         xmlrpc(&sock, "supervisor.startProcess", name)?;
-        push(t, 80, "`stop` + `start` round trip, wait=true", "ms", imp, t0.elapsed().as_secs_f64() * 1000.0);
+        push(
+            t,
+            80,
+            "`stop` + `start` round trip, wait=true",
+            "ms",
+            imp,
+            t0.elapsed().as_secs_f64() * 1000.0,
+        );
     }
     d.check_alive()
 }
@@ -555,7 +582,11 @@ fn print_table(t: &Table, opts: &Opts, load0: &str) {
         if !s.notes.is_empty() {
             name = format!("{name}; {}", s.notes.join(", "));
         }
-        println!("| {name} | {} | {} | {ratio} | {floor} |", cell(&s.python, unit), cell(&s.ours, unit));
+        println!(
+            "| {name} | {} | {} | {ratio} | {floor} |",
+            cell(&s.python, unit),
+            cell(&s.ours, unit)
+        );
     }
     println!(
         "\nratios are Python's median over ours (for events/s, ours over Python's): above 1 is \

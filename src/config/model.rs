@@ -38,7 +38,27 @@ pub struct Config {
     pub included: Vec<PathBuf>,
 }
 
+/// Descriptors the daemon keeps for itself beyond its processes' (see
+/// [`Config::descriptors_needed`]).
+pub const DESCRIPTOR_RESERVE: u64 = 64;
+
 impl Config {
+    /// Descriptors the daemon holds once every process runs: per process the write end of
+    /// its stdin pipe, the read ends of its stdout and stderr pipes (one with
+    /// `redirect_stderr`) and one per log file, plus a reserve for the daemon's own (its
+    /// log, sockets, the event loop, connections, a spawn's pipes).
+    pub fn descriptors_needed(&self) -> u64 {
+        let file = |t: &LogTarget| u64::from(!matches!(t, LogTarget::None));
+        let per_process = |p: &ProcessConfig| {
+            if p.redirect_stderr {
+                2 + file(&p.stdout.logfile)
+            } else {
+                3 + file(&p.stdout.logfile) + file(&p.stderr.logfile)
+            }
+        };
+        DESCRIPTOR_RESERVE + self.processes().map(|(_, p)| per_process(p)).sum::<u64>()
+    }
+
     /// Every process in start order, with its group.
     pub fn processes(&self) -> impl Iterator<Item = (&GroupConfig, &ProcessConfig)> {
         self.groups.iter().flat_map(|g| g.processes.iter().map(move |p| (g, p)))

@@ -57,7 +57,13 @@ pub fn main(args: Vec<OsString>) -> u8 {
         }
     };
     if run.check {
-        let warnings: String = cfg.warnings.iter().map(|w| format!("Warning: {w}\n")).collect();
+        let mut warnings: String = cfg.warnings.iter().map(|w| format!("Warning: {w}\n")).collect();
+        let programs = cfg.processes().count();
+        if let Some(w) =
+            crate::sys::limits::descriptor_shortfall(cfg.descriptors_needed(), programs)
+        {
+            warnings.push_str(&format!("Warning: {w}\n"));
+        }
         eprint(&warnings);
         return print_out(&process_table(&cfg));
     }

@@ -202,6 +202,9 @@ pub fn run(cfg: Config, launch: Launch) -> u8 {
         }
     }
     queued.warn.extend(cfg.warnings.iter().map(|w| w.to_string()));
+    queued
+        .warn
+        .extend(limits::descriptor_shortfall(cfg.descriptors_needed(), cfg.processes().count()));
     queued.info.extend(
         cfg.included
             .iter()

@@ -97,6 +97,20 @@ pub fn raise_startup_limits(minfds: u64, minprocs: u64) -> Result<Vec<String>, L
     Ok(infos)
 }
 
+/// A warning when `needed` descriptors (the configuration's processes, their pipes and
+/// logs) exceed the hard RLIMIT_NOFILE: the processes that do not fit will fail to spawn
+/// (EMFILE) until some are stopped.
+pub fn descriptor_shortfall(needed: u64, programs: usize) -> Option<String> {
+    let (_, hard) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    (hard != INFINITY && needed > hard).then(|| {
+        format!(
+            "the configuration's {programs} processes need about {needed} file descriptors \
+             (pipes and logs), more than the hard limit of {hard} (ulimit -Hn): processes that \
+             do not fit will fail to spawn with EMFILE"
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -117,6 +131,17 @@ mod tests {
         let procs = "The minimum number of available processes required to run this program is 5 as per the \"minprocs\" command-line argument or config file setting. The current environment will only allow you to open -1 processes.  Either raise the number of usable processes in your environment (see README.rst) or lower the minprocs setting in the config file to allow the program to start.";
         assert_eq!(Limit::Files.failure(100000, "100000"), files);
         assert_eq!(Limit::Procs.failure(5, "-1"), procs);
+    }
+
+    #[test]
+    fn descriptor_shortfall_compares_with_the_hard_limit() {
+        assert_eq!(descriptor_shortfall(0, 0), None);
+        let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else { return };
+        if hard != INFINITY {
+            let msg = descriptor_shortfall(hard + 1, 7).unwrap_or_default();
+            assert!(msg.contains("7 processes need about"), "{msg}");
+            assert!(msg.contains(&format!("hard limit of {hard}")), "{msg}");
+        }
     }
 
     #[test]

@@ -144,3 +144,40 @@ fn rpcs_answer_during_two_hundred_spawns() {
         assert!(pid > 0 && Path::new(&format!("/proc/{pid}")).exists(), "{p}");
     }
 }
+
+#[test]
+fn past_the_descriptor_wall_the_daemon_stays_manageable() {
+    // 40 programs need ~200 descriptors; the daemon gets 100 (soft and hard).
+    let mut body = String::new();
+    for i in 0..40 {
+        body.push_str(&format!(
+            "[program:p{i:02}]\ncommand=sleep 1000\nstartsecs=0\nstartretries=0\n\n"
+        ));
+    }
+    let text = conf(&body).replacen("[supervisord]\n", "[supervisord]\nminfds=64\n", 1);
+    let mut d = Daemon::start_with_nofile(&text, 100);
+    d.ready();
+    d.wait_for_log("more than the hard limit of 100 (ulimit -Hn)");
+    let settled = poll("every process RUNNING or FATAL", DEADLINE, || {
+        let all = rpc::call(&d.sock(), "supervisor.getAllProcessInfo", json!([])).ok()?;
+        let all = all.as_array()?.clone();
+        all.iter().all(|p| p["statename"] == "RUNNING" || p["statename"] == "FATAL").then_some(all)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    let fatal: Vec<&Value> = settled.iter().filter(|p| p["statename"] == "FATAL").collect();
+    let running = settled.len() - fatal.len();
+    assert!(running > 0 && !fatal.is_empty(), "{running} running, {} fatal", fatal.len());
+    for p in &fatal {
+        let desc = p["description"].as_str().unwrap_or_default();
+        assert!(desc.contains("too many open files"), "{p}\n{}", d.explain());
+    }
+    d.wait_for_log("spawnerr: too many open files to spawn");
+    // The control plane still answers, and a stop and a shutdown still work.
+    timed(&d, "supervisor.getAllProcessInfo", json!([]));
+    timed(&d, "supervisor.stopAllProcesses", json!([true]));
+    let after = rpc::ok(&d.sock(), "supervisor.getAllProcessInfo", json!([]));
+    let after = after.as_array().cloned().unwrap_or_default();
+    assert!(after.iter().all(|p| p["statename"] != "RUNNING"), "{after:?}");
+    timed(&d, "supervisor.shutdown", json!([]));
+    assert_eq!(d.wait_exit(), Some(0), "{}", d.explain());
+}

@@ -60,6 +60,34 @@ impl Daemon {
 
     /// Like [`Daemon::start_program`] with extra environment variables.
     pub fn start_env(program: &Path, conf: &str, extra: &[&str], env: &[(&str, &str)]) -> Daemon {
+        Self::start_command(program, conf, extra, |cmd| {
+            cmd.envs(env.iter().copied());
+        })
+    }
+
+    /// Like [`Daemon::start`] with RLIMIT_NOFILE (soft and hard) set to `nofile` in the
+    /// daemon, as a container with a low descriptor limit would.
+    pub fn start_with_nofile(conf: &str, nofile: u64) -> Daemon {
+        Self::start_command(&bin(), conf, &[], |cmd| {
+            // SAFETY: setrlimit is async-signal-safe and touches only the child.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let lim = libc::rlimit { rlim_cur: nofile, rlim_max: nofile };
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        })
+    }
+
+    fn start_command(
+        program: &Path,
+        conf: &str,
+        extra: &[&str],
+        tweak: impl FnOnce(&mut Command),
+    ) -> Daemon {
         let dir = tempdir();
         let text = conf.replace("{dir}", &dir.path().display().to_string());
         let conf_path = dir.path().join("supervisord.conf");
@@ -69,12 +97,12 @@ impl Daemon {
         let mut cmd = Command::new(program);
         cmd.arg("-n").arg("-c").arg(&conf_path).args(extra);
         cmd.env(super::leftovers::DAEMON_VAR, dir.path());
-        cmd.envs(env.iter().copied());
         cmd.current_dir(dir.path())
             .stdin(Stdio::null())
             .stdout(append(&stdout_path))
             .stderr(append(&stderr_path))
             .process_group(0);
+        tweak(&mut cmd);
         let child = cmd.spawn().expect("start daemon");
         Daemon { dir, conf: conf_path, child: Some(child), stdout_path, stderr_path }
     }
