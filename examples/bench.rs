@@ -77,7 +77,8 @@ fn main() -> Result<()> {
     let mut table = Table::new();
     let want = |s: &str| opts.sections.iter().any(|x| x == s);
     // Alternate which daemon goes first from one repeat to the next.
-    let order = |rep: usize| if rep % 2 == 0 { [&python, &ours] } else { [&ours, &python] };
+    let order =
+        |rep: usize| if rep.is_multiple_of(2) { [&python, &ours] } else { [&ours, &python] };
     if want("scale") || want("idle") {
         for &n in &opts.sizes {
             for rep in 0..opts.reps {
