@@ -19,7 +19,7 @@ impl<S: Shell> Orchestrator<S> {
         for gc in &new.groups {
             match self.groups.get(&gc.name) {
                 None => added.push(gc.name.clone()),
-                Some(active) if active.config != *gc => changed.push(gc.name.clone()),
+                Some(active) if !active.same_config(gc) => changed.push(gc.name.clone()),
                 Some(_) => {}
             }
         }

@@ -44,6 +44,20 @@ pub(super) struct Group {
     pub(super) procs: BTreeMap<String, Box<Entry>>,
 }
 
+impl Group {
+    /// Whether `gc` is this group's config: its own settings, and each process's config as
+    /// its entry holds it (the group keeps no second copy of them).
+    pub(super) fn same_config(&self, gc: &GroupConfig) -> bool {
+        let own = GroupConfig { processes: Vec::new(), ..gc.clone() };
+        self.config == own
+            && gc.processes.len() == self.procs.len()
+            && gc
+                .processes
+                .iter()
+                .all(|pc| self.procs.get(&pc.name).is_some_and(|e| e.config == *pc))
+    }
+}
+
 /// A process a target covers: (label for faults, group, name).
 pub(super) type Member = (String, String, String);
 
