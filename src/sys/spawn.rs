@@ -416,7 +416,9 @@ impl ChildPlan {
             // A NUL byte cannot name a directory; chdir("") then fails with ENOENT.
             (CString::new(dir.as_os_str().as_bytes()).unwrap_or_default(), prefix)
         });
-        let max_fd = highest_open_fd().saturating_add(1);
+        // Listing /proc/self/fd costs what is open (tens of thousands of entries with
+        // thousands of programs), so only a kernel without `close_range` pays for it.
+        let max_fd = if has_close_range() { 3 } else { highest_open_fd().saturating_add(1) };
         ChildPlan {
             stdio,
             user: spec.user.map_or(UserPlan::Keep, user_plan),
@@ -572,6 +574,24 @@ fn user_plan(uid: u32) -> UserPlan {
         groups_failed: line("Could not set groups of effective user"),
         gid_failed: line("Could not set group id of effective user"),
     }
+}
+
+/// Whether the kernel has `close_range` (Linux 5.9): asked once, by closing a range where
+/// nothing is open.
+fn has_close_range() -> bool {
+    static HAS: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *HAS.get_or_init(|| {
+        // SAFETY: closes nothing (no fd is that high); only the return value matters.
+        let r = unsafe {
+            libc::syscall(
+                libc::SYS_close_range,
+                c_int::MAX as libc::c_uint,
+                c_int::MAX as libc::c_uint,
+                0 as libc::c_uint,
+            )
+        };
+        r == 0
+    })
 }
 
 /// The highest fd this process has open (from `/proc/self/fd`), so the child's fallback
