@@ -87,7 +87,7 @@ fn main() -> Result<()> {
                 }
                 if n == 1000 && want("scale") {
                     let floor = fork_exec_floor(n)?;
-                    entry(&mut table, 20, "boot to RUNNING, 1,000 programs", "s").floor.push(floor);
+                    entry(&mut table, 21, "boot to RUNNING, 1,000 programs", "s").floor.push(floor);
                 }
             }
         }
