@@ -73,9 +73,13 @@ impl<S: Shell> Orchestrator<S> {
             .iter()
             .filter_map(|g| self.groups.get(g))
             .map(|g| {
+                // The entries hold the process configs (the group keeps no copy).
                 let mut gc = g.config.clone();
-                let order = Self::proc_order(g);
-                gc.processes.sort_by_key(|p| order.iter().position(|n| *n == p.name));
+                gc.processes = Self::proc_order(g)
+                    .iter()
+                    .filter_map(|n| g.procs.get(n))
+                    .map(|e| e.config.clone())
+                    .collect();
                 gc
             })
             .collect();
