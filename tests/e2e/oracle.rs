@@ -353,10 +353,12 @@ fn stubborn_program_is_killed_during_shutdown() {
 fn debug_log_has_child_output_and_pipe_lines() {
     // Programs that exec, so that no grandchild holds their pipes (Python stops watching
     // them at the exit; so do we, for the log), and write their output in one write each
-    // (how a pipe's reads split it is not for either daemon to decide).
+    // (how a pipe's reads split it is not for either daemon to decide). They print a moment
+    // after they start: our `spawned:` line comes from the orchestrator and the output line
+    // from the pump's thread, so output written at once may be logged first.
     let text = conf(
-        "[program:printer]\ncommand=sh -c 'printf \"hello\\ntwo words\\n\"; exec sleep 1000'\n\
-         [program:badutf]\ncommand=sh -c 'printf \"\\377\\376x\\n\"; exec sleep 1000'\n\
+        "[program:printer]\ncommand=sh -c 'sleep 0.3; printf \"hello\\ntwo words\\n\"; exec sleep 1000'\n\
+         [program:badutf]\ncommand=sh -c 'sleep 0.3; printf \"\\377\\376x\\n\"; exec sleep 1000'\n\
          [program:echo]\ncommand=cat\n",
     )
     .replace("[supervisord]\n", "[supervisord]\nloglevel=debug\n");
