@@ -274,6 +274,36 @@ fn py_str(v: Option<&Value>) -> String {
     }
 }
 
+/// `status`'s selection: every item for no name or `all`, else the items each
+/// `group`, `group:*` or `group:name` names, in the order named; and Python's message for
+/// each name that matches nothing.
+fn select<'a, T>(
+    items: &'a [T],
+    arg: &str,
+    key: impl Fn(&'a T) -> (&'a str, &'a str),
+) -> (Vec<&'a T>, Vec<String>) {
+    let names = py_split(arg);
+    if names.is_empty() || names.contains(&"all") {
+        return (items.iter().collect(), Vec::new());
+    }
+    let (mut matching, mut unknown) = (Vec::new(), Vec::new());
+    for name in names {
+        let (group, process) = split_namespec(name);
+        let before = matching.len();
+        matching.extend(items.iter().filter(|i| {
+            let (g, n) = key(i);
+            g == group && process.is_none_or(|p| n == p)
+        }));
+        if matching.len() == before {
+            unknown.push(match process {
+                None => format!("{group}: ERROR (no such group)"),
+                Some(_) => format!("{name}: ERROR (no such process)"),
+            });
+        }
+    }
+    (matching, unknown)
+}
+
 fn member_str<'v>(v: &'v Value, key: &str) -> &'v str {
     v.member(key).and_then(Value::as_str).unwrap_or("")
 }
@@ -619,28 +649,10 @@ impl<'a> Ctl<'a> {
             }
             other => other?.map_err(|f| Abort::Raise(fault_exc(&f)))?,
         };
-        let names = py_split(arg);
-        let mut matching: Vec<&ProcessRow> = Vec::new();
-        if names.is_empty() || names.contains(&"all") {
-            matching.extend(&infos);
-        } else {
-            for name in names {
-                let (group, process) = split_namespec(name);
-                let before = matching.len();
-                matching.extend(
-                    infos
-                        .iter()
-                        .filter(|i| i.group == group && process.is_none_or(|p| i.name == p)),
-                );
-                if matching.len() == before {
-                    let msg = match process {
-                        None => format!("{group}: ERROR (no such group)"),
-                        Some(_) => format!("{name}: ERROR (no such process)"),
-                    };
-                    self.out.line(&msg);
-                    self.exit = exit::STATUS_UNKNOWN;
-                }
-            }
+        let (matching, unknown) = select(&infos, arg, |i| (&i.group, &i.name));
+        for msg in &unknown {
+            self.out.line(msg);
+            self.exit = exit::STATUS_UNKNOWN;
         }
         let rows: Vec<format::StatusRow> = matching
             .iter()
@@ -674,35 +686,17 @@ impl<'a> Ctl<'a> {
             other => other?.map_err(|f| Abort::Raise(fault_exc(&f)))?,
         };
         let infos = list(&infos);
-        let names = py_split(arg);
-        let mut matching: Vec<Value> = Vec::new();
-        if names.is_empty() || names.contains(&"all") {
-            matching.extend(infos.iter().cloned());
-        } else {
-            for name in names {
-                let (group, process) = split_namespec(name);
-                let before = matching.len();
-                matching.extend(
-                    infos
-                        .iter()
-                        .filter(|i| {
-                            member_str(i, "group") == group
-                                && process.is_none_or(|p| member_str(i, "name") == p)
-                        })
-                        .cloned(),
-                );
-                if matching.len() == before {
-                    // stdout carries only the document.
-                    let what = if process.is_none() { "group" } else { "process" };
-                    let _ = writeln!(self.err, "{name}: ERROR (no such {what})");
-                    self.exit = exit::STATUS_UNKNOWN;
-                }
-            }
+        let (matching, unknown) =
+            select(infos, arg, |i| (member_str(i, "group"), member_str(i, "name")));
+        for msg in &unknown {
+            // stdout carries only the document.
+            let _ = writeln!(self.err, "{msg}");
+            self.exit = exit::STATUS_UNKNOWN;
         }
         if matching.iter().any(|i| STOPPED_STATES.contains(&member_int(i, "state"))) {
             self.exit = exit::STATUS_NOT_RUNNING;
         }
-        self.json_out(&Value::Array(matching));
+        self.json_out(&Value::Array(matching.into_iter().cloned().collect()));
         Ok(())
     }
 
