@@ -137,20 +137,26 @@ impl Client {
     /// A client for `serverurl`. Basic auth is sent only when both a username and a
     /// password are set, as `SupervisorTransport` does.
     pub fn new(serverurl: &str, username: Option<&str>, password: Option<&str>) -> Client {
-        let authorization = match (username, password) {
+        let mut client = Client {
+            serverurl: serverurl.to_string(),
+            authorization: None,
+            conn: None,
+            next_id: 1,
+            timeout: None,
+        };
+        client.set_credentials(username, password);
+        client
+    }
+
+    /// The credentials sent from the next call on.
+    pub fn set_credentials(&mut self, username: Option<&str>, password: Option<&str>) {
+        self.authorization = match (username, password) {
             (Some(u), Some(p)) => Some(format!(
                 "Basic {}",
                 base64::engine::general_purpose::STANDARD.encode(format!("{u}:{p}"))
             )),
             _ => None,
         };
-        Client {
-            serverurl: serverurl.to_string(),
-            authorization,
-            conn: None,
-            next_id: 1,
-            timeout: None,
-        }
     }
 
     /// The URL as the user gave it; supervisorctl's messages quote it.

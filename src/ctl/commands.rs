@@ -97,6 +97,8 @@ pub trait Rpc {
     fn serverurl(&self) -> &str;
     /// `open`: talk to another server from now on.
     fn set_serverurl(&mut self, url: &str);
+    /// The shell's answer to a 401: these credentials from now on.
+    fn set_credentials(&mut self, _username: &str, _password: &str) {}
 }
 
 impl Rpc for Client {
@@ -111,6 +113,9 @@ impl Rpc for Client {
     }
     fn set_serverurl(&mut self, url: &str) {
         Client::set_serverurl(self, url);
+    }
+    fn set_credentials(&mut self, username: &str, password: &str) {
+        Client::set_credentials(self, Some(username), Some(password));
     }
 }
 
@@ -136,6 +141,13 @@ pub trait Env {
     fn ask(&mut self, _prompt: &str) -> Option<String> {
         None
     }
+    /// Python's `getpass.getpass(prompt)`: the answer is not echoed; `None` at EOF.
+    fn ask_password(&mut self, _prompt: &str) -> Option<String> {
+        None
+    }
+    /// The shell now talks to `url` (`open`), or with new credentials: the line editor's
+    /// completion, which asks the server for process names, follows.
+    fn server_changed(&mut self, _url: Option<&str>, _credentials: Option<(&str, &str)>) {}
     /// The interactive shell's next command line (the prompt shown first).
     fn read_command(&mut self, _prompt: &str) -> ShellInput {
         ShellInput::Eof
@@ -460,6 +472,22 @@ impl<'a> Ctl<'a> {
                 self.out.line(&format::error_line(e.class, &e.text));
                 self.exit = exit::GENERIC;
             }
+            Err(Abort::Auth(_)) if self.interactive => {
+                // Python's shell asks for credentials and runs the command again with
+                // them (and asks again while they are refused).
+                self.out.line("Server requires authentication");
+                self.out.flush();
+                let Some(username) = self.env.ask("Username:") else {
+                    return self.eof_error();
+                };
+                let Some(password) = self.env.ask_password("Password:") else {
+                    return self.eof_error();
+                };
+                self.out.line("");
+                self.rpc.set_credentials(&username, &password);
+                self.env.server_changed(None, Some((&username, &password)));
+                return self.onecmd(&line);
+            }
             Err(Abort::Auth(e)) => {
                 // Python prints this, retries the command once (the retry fails the same
                 // way) and then reports the ProtocolError as uncaught.
@@ -468,6 +496,13 @@ impl<'a> Ctl<'a> {
                 self.exit = exit::GENERIC;
             }
         }
+        self.out.flush();
+    }
+
+    /// End of input at a credentials prompt: Python's uncaught `EOFError`.
+    fn eof_error(&mut self) {
+        self.out.line(&format::error_line("EOFError", ""));
+        self.exit = exit::GENERIC;
         self.out.flush();
     }
 
@@ -1327,6 +1362,7 @@ impl<'a> Ctl<'a> {
             return Ok(());
         }
         self.rpc.set_serverurl(url);
+        self.env.server_changed(Some(url), None);
         self.upchecked = false;
         let old = self.exit;
         self.status("")?;

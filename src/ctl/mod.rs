@@ -323,6 +323,14 @@ impl Env for Terminal {
         self.console.ask(prompt)
     }
 
+    fn ask_password(&mut self, prompt: &str) -> Option<String> {
+        self.console.ask_password(prompt)
+    }
+
+    fn server_changed(&mut self, url: Option<&str>, credentials: Option<(&str, &str)>) {
+        self.console.server_changed(url, credentials);
+    }
+
     fn read_command(&mut self, prompt: &str) -> commands::ShellInput {
         self.console.read_command(prompt)
     }

@@ -306,6 +306,35 @@ impl Console {
         }
     }
 
+    /// `getpass.getpass(prompt)`: the terminal's echo off while the password is typed;
+    /// without a terminal, Python's warning and a line of stdin.
+    pub fn ask_password(&mut self, prompt: &str) -> Option<String> {
+        match rpassword::prompt_password(prompt) {
+            Ok(password) => Some(password),
+            // Ctrl-D at the prompt.
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => None,
+            Err(_) => {
+                let mut err = std::io::stderr();
+                let warning = format!("Warning: Password input may be echoed.\n{prompt}");
+                let _ = err.write_all(warning.as_bytes()).and_then(|()| err.flush());
+                self.stdin.line()
+            }
+        }
+    }
+
+    /// Points the completion's client where the shell's now goes.
+    pub fn server_changed(&mut self, url: Option<&str>, credentials: Option<(&str, &str)>) {
+        let Some(helper) = self.editor.as_mut().and_then(|e| e.helper_mut()) else { return };
+        let mut client = helper.client.borrow_mut();
+        if let Some(url) = url {
+            client.set_serverurl(url);
+        }
+        if let Some((username, password)) = credentials {
+            client.set_credentials(Some(username), Some(password));
+        }
+        helper.cache.replace(None);
+    }
+
     /// `raw_input(prompt)`.
     pub fn ask(&mut self, prompt: &str) -> Option<String> {
         if let Some(editor) = &mut self.editor {

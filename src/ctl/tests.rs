@@ -52,11 +52,13 @@ struct Replay {
     url: String,
     calls: VecDeque<Recorded>,
     log: Vec<String>,
+    /// Credentials set by the shell, in order.
+    credentials: Vec<(String, String)>,
 }
 
 impl Replay {
     fn new(url: &str, calls: Vec<Recorded>) -> Replay {
-        Replay { url: url.into(), calls: calls.into(), log: Vec::new() }
+        Replay { url: url.into(), calls: calls.into(), log: Vec::new(), credentials: Vec::new() }
     }
 }
 
@@ -84,6 +86,9 @@ impl Rpc for Replay {
     fn set_serverurl(&mut self, url: &str) {
         self.url = url.into();
     }
+    fn set_credentials(&mut self, username: &str, password: &str) {
+        self.credentials.push((username.into(), password.into()));
+    }
 }
 
 /// A terminal that is interrupted after `polls` pauses and types scripted lines.
@@ -91,11 +96,20 @@ struct Script {
     polls: usize,
     paused: usize,
     input: VecDeque<StdinLine>,
+    /// Answers to prompts (`ask` and `ask_password`), with the prompts asked.
+    answers: VecDeque<String>,
+    asked: Vec<String>,
 }
 
 impl Script {
     fn new(polls: usize) -> Script {
-        Script { polls, paused: 0, input: VecDeque::new() }
+        Script {
+            polls,
+            paused: 0,
+            input: VecDeque::new(),
+            answers: VecDeque::new(),
+            asked: Vec::new(),
+        }
     }
 }
 
@@ -108,6 +122,13 @@ impl Env for Script {
     }
     fn stdin_line(&mut self) -> StdinLine {
         self.input.pop_front().unwrap_or(StdinLine::Nothing)
+    }
+    fn ask(&mut self, prompt: &str) -> Option<String> {
+        self.asked.push(prompt.into());
+        self.answers.pop_front()
+    }
+    fn ask_password(&mut self, prompt: &str) -> Option<String> {
+        self.ask(prompt)
     }
 }
 
@@ -303,6 +324,74 @@ fn unauthorized_prints_pythons_two_lines() {
             1
         )
     );
+}
+
+#[test]
+fn the_shell_asks_for_credentials_on_401_and_runs_the_command_again() {
+    // Observed in Python's shell: the line, `Username:`, `Password:` (not echoed), an
+    // empty line, then the command's output with the new credentials; asked again while
+    // refused.
+    let unauthorized = || Err(CallError::Http { status: 401, reason: "Unauthorized".into() });
+    let row = Value::Struct(vec![
+        ("name".into(), s("a")),
+        ("group".into(), s("a")),
+        ("statename".into(), s("STOPPED")),
+        ("description".into(), s("Not started")),
+        ("state".into(), Value::Int(0)),
+        ("pid".into(), Value::Int(0)),
+    ]);
+    let rpc = Replay::new(
+        "unix:///a",
+        vec![
+            rec("supervisor.getAllProcessInfo", vec![], unauthorized()),
+            rec("supervisor.getAllProcessInfo", vec![], unauthorized()),
+            rec("supervisor.getAllProcessInfo", vec![], Ok(Value::Array(vec![row]))),
+        ],
+    );
+    let mut env = Script::new(0);
+    env.answers = ["bob", "wrong", "bob", "pw"].map(String::from).into();
+    let mut rpc = rpc;
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let exit = {
+        let mut ctl = Ctl::new(&mut rpc, &mut out, &mut err, &mut env);
+        ctl.interactive = true;
+        ctl.onecmd("status");
+        ctl.exit
+    };
+    let stdout = String::from_utf8_lossy(&out);
+    assert_eq!(
+        stdout,
+        "Server requires authentication\n\nServer requires authentication\n\n\
+         a                                STOPPED   Not started\n"
+    );
+    assert_eq!(env.asked, ["Username:", "Password:", "Username:", "Password:"]);
+    let pairs = |v: &[(&str, &str)]| -> Vec<(String, String)> {
+        v.iter().map(|(a, b)| (a.to_string(), b.to_string())).collect()
+    };
+    assert_eq!(rpc.credentials, pairs(&[("bob", "wrong"), ("bob", "pw")]));
+    assert_eq!(exit, 3, "status's exit for a stopped process");
+}
+
+#[test]
+fn end_of_input_at_the_username_prompt_is_pythons_eoferror() {
+    let unauthorized = || Err(CallError::Http { status: 401, reason: "Unauthorized".into() });
+    let mut rpc =
+        Replay::new("unix:///a", vec![rec("supervisor.getAllProcessInfo", vec![], unauthorized())]);
+    let mut env = Script::new(0);
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let exit = {
+        let mut ctl = Ctl::new(&mut rpc, &mut out, &mut err, &mut env);
+        ctl.interactive = true;
+        ctl.onecmd("status");
+        ctl.exit
+    };
+    assert_eq!(
+        normalize(&String::from_utf8_lossy(&out)),
+        "Server requires authentication\nerror: <class 'EOFError'>, : file: F line: N\n"
+    );
+    assert_eq!(exit, 1);
 }
 
 #[test]

@@ -25,36 +25,49 @@ struct Side {
 
 /// Runs `f` against Python's daemon and supervisorctl, then ours, with the same config.
 fn both<T>(f: impl Fn(&Side) -> T) -> Option<(T, T)> {
+    both_with(&crate::daemon::conf(CONF), &[], f)
+}
+
+/// [`both`] with the config `text`; `creds` are supervisorctl options that let the
+/// readiness checks through an authenticating server.
+fn both_with<T>(text: &str, creds: &[&str], f: impl Fn(&Side) -> T) -> Option<(T, T)> {
     let py = pyref()?;
-    let text = crate::daemon::conf(CONF);
-    let pyd = PyDaemon::start(&py, &text);
-    // `status` exits 0 once every process is RUNNING.
-    let all_running = || {
-        let st = std::process::Command::new(&py.supervisorctl)
-            .args(["-c", &pyd.conf.display().to_string(), "status"])
+    // Every line of `status` says RUNNING (its exit status counts STARTING as running).
+    let all_running = |ctl: &Path, conf: &Path| {
+        let st = std::process::Command::new(ctl)
+            .arg("-c")
+            .arg(conf)
+            .args(creds)
+            .arg("status")
             .output()
             .ok()?;
-        st.status.success().then_some(())
+        let text = String::from_utf8_lossy(&st.stdout);
+        let lines: Vec<&str> = text.lines().collect();
+        (lines.len() == 3 && lines.iter().all(|l| l.contains(" RUNNING "))).then_some(())
     };
-    crate::support::daemon::poll(
-        "python's processes RUNNING",
-        crate::support::daemon::DEADLINE,
-        all_running,
-    )
-    .expect("python's processes RUNNING");
+    let wait = |ctl: &Path, conf: &Path, who: &str| {
+        crate::support::daemon::poll(
+            &format!("{who} processes RUNNING"),
+            crate::support::daemon::DEADLINE,
+            || all_running(ctl, conf),
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+    };
+    let pyd = PyDaemon::start(&py, text);
+    wait(&py.supervisorctl, &pyd.conf, "python's");
     let theirs = f(&Side {
         ctl: py.supervisorctl.clone(),
         conf: pyd.conf.clone(),
         dir: pyd.dir.path().to_path_buf(),
     });
-    let d = Daemon::start(&text);
-    d.ready();
-    // Python's daemon has had its whole start-up to get there; ours must be as far along.
-    for name in ["hello", "pool:pool_00", "pool:pool_01"] {
-        d.wait_state(name, "RUNNING");
+    let d = Daemon::start(text);
+    if creds.is_empty() {
+        d.ready();
     }
     let link = d.path("supervisorctl");
     std::os::unix::fs::symlink(crate::support::bin(), &link).expect("symlink");
+    // Python's daemon has had its whole start-up to get there; ours must be as far along.
+    wait(&link, &d.conf, "our");
     let ours = f(&Side { ctl: link, conf: d.conf.clone(), dir: d.dir.path().to_path_buf() });
     Some((theirs, ours))
 }
@@ -183,4 +196,39 @@ fn interactive_flag_with_a_command_runs_it_once() {
     };
     assert_eq!(theirs, ours);
     assert_eq!(ours.1, Some(4));
+}
+
+#[test]
+fn the_shell_asks_for_credentials_like_python() {
+    // A server that wants a password, a client config without one: Python's shell says
+    // so, asks (the password without echo), and runs the command again; a wrong answer is
+    // asked again.
+    let text = crate::daemon::conf(CONF)
+        .replace("[unix_http_server]\n", "[unix_http_server]\nusername=bob\npassword=pw\n");
+    let Some((theirs, ours)) = both_with(&text, &["-u", "bob", "-p", "pw"], |side| {
+        let conf = side.conf.display().to_string();
+        let mut p = Pty::spawn(&side.ctl, &["-c", conf.as_str()], &side.dir);
+        p.read_until("the username prompt", |s| s.current() == "Username:");
+        p.send("bob\r");
+        p.read_until("the password prompt", |s| s.current() == "Password:");
+        p.send("wrong\r");
+        p.read_until("the second username prompt", |s| {
+            s.current() == "Username:" && s.text().matches("Username:").count() == 2
+        });
+        p.send("bob\r");
+        p.read_until("the second password prompt", |s| {
+            s.current() == "Password:" && s.text().matches("Password:").count() == 2
+        });
+        p.send("pw\r");
+        p.read_until("the first prompt", |s| s.current() == "supervisor> ");
+        step(&mut p, "status hello\r", "supervisor> ");
+        p.send("quit\r");
+        let code = p.wait();
+        (masked(&p, &side.dir), code)
+    }) else {
+        return;
+    };
+    assert!(!theirs.0.contains("wrong"), "python echoed the password:\n{}", theirs.0);
+    assert!(theirs.0.contains("hello                            RUNNING"), "{}", theirs.0);
+    assert_eq!(theirs, ours, "python (left) vs ours (right)");
 }

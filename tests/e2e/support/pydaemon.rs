@@ -43,7 +43,8 @@ impl PyDaemon {
                 b"<methodCall><methodName>supervisor.getState</methodName></methodCall>",
             )
             .ok()
-            .filter(|(status, _)| *status == 200)
+            // 401: up, and wanting a password.
+            .filter(|(status, _)| matches!(*status, 200 | 401))
         })
         .unwrap_or_else(|e| panic!("{e}"));
         d
