@@ -250,6 +250,24 @@ fn ok(content_type: &'static str, body: String) -> Response<Body> {
     resp
 }
 
+/// A browser's request made by a page of another origin: its `Origin` (which browsers
+/// send with every POST, and other clients do not) names another host than `Host`.
+/// Calls are refused then, so a web page cannot drive the daemon on the visitor's
+/// behalf (the page at `/` is same-origin).
+fn cross_origin(req: &Request<Incoming>) -> bool {
+    let Some(origin) = req.headers().get(header::ORIGIN) else { return false };
+    let host = req.headers().get(header::HOST).and_then(|h| h.to_str().ok());
+    let origin_host = origin
+        .to_str()
+        .ok()
+        .and_then(|o| o.split_once("://"))
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h.trim()),
+        _ => true,
+    }
+}
+
 /// The request's Content-Length (hyper has already rejected malformed ones).
 fn content_length(req: &Request<Incoming>) -> Option<u64> {
     req.headers().get(header::CONTENT_LENGTH)?.to_str().ok()?.trim().parse().ok()
@@ -370,6 +388,9 @@ impl Server {
         };
         if req.method() != Method::POST {
             return html_error(StatusCode::BAD_REQUEST);
+        }
+        if cross_origin(&req) {
+            return html_error(StatusCode::FORBIDDEN);
         }
         // Medusa insists on a Content-Length for a POST (411), chunked or not.
         match content_length(&req) {

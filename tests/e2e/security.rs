@@ -228,6 +228,49 @@ supervisor.rpcinterface_factory = supervisor.rpcinterface:make_main_rpcinterface
     }
 }
 
+/// One POST of `body` to `path` with extra header lines; the status code.
+fn post_with(port: u16, path: &str, headers: &str, body: &str) -> u16 {
+    let mut t = TcpStream::connect(("127.0.0.1", port)).expect("connect tcp");
+    let req = format!(
+        "POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n{headers}Content-Type: text/plain\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    t.write_all(req.as_bytes()).expect("send");
+    let mut got = Vec::new();
+    let _ = t.read_to_end(&mut got);
+    crate::support::xrpc::status_of(&got)
+}
+
+#[test]
+fn a_web_page_of_another_site_cannot_drive_the_daemon() {
+    // A page anywhere can make the visitor's browser POST a "simple" request (text/plain,
+    // no preflight) to a local port; the browser then sends the page's Origin. Without
+    // credentials configured, that would stop every process.
+    let port = free_port();
+    let d = Daemon::start(&conf(&format!(
+        "[inet_http_server]\nport=127.0.0.1:{port}\n\
+         [program:p]\ncommand=sleep 1000\nstartsecs=0\n"
+    )));
+    d.ready();
+    d.wait_state("p", "RUNNING");
+    let xml = "<?xml version=\"1.0\"?><methodCall><methodName>supervisor.stopAllProcesses\
+               </methodName><params></params></methodCall>";
+    let json = r#"{"jsonrpc":"2.0","id":1,"method":"supervisor.stopAllProcesses","params":[]}"#;
+    for origin in ["http://evil.example", "null", "http://127.0.0.1:1"] {
+        let h = format!("Origin: {origin}\r\n");
+        assert_eq!(post_with(port, "/RPC2", &h, xml), 403, "/RPC2 from {origin}");
+        assert_eq!(post_with(port, "/weka/jrpc", &h, json), 403, "/weka/jrpc from {origin}");
+    }
+    assert_eq!(d.info("p")["statename"], "RUNNING", "a refused call ran");
+    // The page the daemon serves itself (same origin) and clients that send no Origin
+    // (supervisorctl, libraries) are served.
+    let same = format!("Origin: http://127.0.0.1:{port}\r\n");
+    let getstate = "<methodCall><methodName>supervisor.getState</methodName></methodCall>";
+    assert_eq!(post_with(port, "/RPC2", &same, getstate), 200);
+    assert_eq!(post_with(port, "/RPC2", "", getstate), 200);
+}
+
 #[test]
 fn a_server_without_credentials_is_announced_loudly() {
     let port = free_port();
