@@ -195,6 +195,11 @@ impl<S: Shell> Orchestrator<S> {
     /// spawned now when its dependencies are met, else waiting, or FATAL when they can no
     /// longer be met.
     pub(super) fn begin_start(&mut self, g: &str, p: &str) {
+        let stopping = |state| state == ProcessState::Stopping;
+        if self.entry(g, p).is_some_and(|e| stopping(e.proc.state()) && e.life.waiting.is_some()) {
+            // A dependency a dependent's start asked for: started once its stop is over.
+            return;
+        }
         match self.verdict(g, p) {
             Verdict::Met => {
                 if let Some(e) = self.entry_mut(g, p) {
@@ -266,15 +271,17 @@ impl<S: Shell> Orchestrator<S> {
         for k in self.graph.start_first(&Self::key(g, p)) {
             let Some(e) = self.entry(&k.group, &k.name) else { continue };
             let state = e.proc.state();
+            // A dependency still stopping is started again once it is down.
             let up = matches!(
                 state,
-                ProcessState::Starting
-                    | ProcessState::Running
-                    | ProcessState::Backoff
-                    | ProcessState::Stopping
+                ProcessState::Starting | ProcessState::Running | ProcessState::Backoff
             );
             let done = state == ProcessState::Exited && e.life.completed;
             if up || done || e.life.waiting.is_some() || state == ProcessState::Unknown {
+                continue;
+            }
+            if state == ProcessState::Stopping {
+                self.set_waiting(&k.group, &k.name, "waiting for its stop".to_string());
                 continue;
             }
             self.begin_start(&k.group, &k.name);

@@ -305,3 +305,66 @@ fn stopping_a_waiting_start_gives_it_up_and_a_fatal_dependency_is_started_again(
         "#]],
     );
 }
+
+#[test]
+fn a_start_while_a_dependency_stops_waits_for_it_and_starts_it_again() {
+    // `stop db` is still in progress (db STOPPING) when `start web` arrives: web waits,
+    // db is started again once it is down, then web.
+    let mut w = World::new(&["[program:db]\ncommand=db\nstartsecs=0\n\
+         [program:web]\ncommand=web\nstartsecs=0\ndepends_on=db\n"]);
+    w.run("boot spawned(db) spawned(web)");
+    w.check("stop(db) killed(web,15) startw(web) killed(db,15) spawned(db) spawned(web) states", expect![[r#"
+        @0 stop(db)
+          = stop db:db: ok
+          web: kill 101 SIGTERM
+          web: deadline @10
+        @0 killed(web,15)
+          WARN stopped: web (terminated by SIGTERM)
+          web: no deadline
+          db: kill 100 SIGTERM
+          db: deadline @10
+        @0 startw(web)
+          = startw web:web: waiting
+          INFO waiting: db waits for its stop
+          INFO waiting: web waits for db:running
+        @0 killed(db,15)
+          WARN stopped: db (terminated by SIGTERM)
+          db: no deadline
+          db: spawn
+        @0 spawned(db)
+          INFO spawned: 'db' with pid 102
+          INFO success: db entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
+          web: spawn
+        @0 spawned(web)
+          INFO spawned: 'web' with pid 103
+          INFO success: web entered RUNNING state, process has stayed up for > than 0 seconds (startsecs)
+          reply startw web:web: ok
+        @0 states
+          = db:db RUNNING, web:web RUNNING
+    "#]]);
+}
+
+#[test]
+fn a_start_of_a_stopping_process_is_refused_as_python_does() {
+    // Without dependencies in the way, Python's answer: the spawn is refused ("already
+    // running"), the start fails, and the stop goes on.
+    let mut w = World::new(&["[program:a]\ncommand=a\nstartsecs=0\n"]);
+    w.run("boot spawned(a)");
+    w.check(
+        "stop(a) startw(a) killed(a,15) states",
+        expect![[r#"
+        @0 stop(a)
+          = stop a:a: ok
+          a: kill 100 SIGTERM
+          a: deadline @10
+        @0 startw(a)
+          = ABNORMAL_TERMINATION: a
+          WARN process 'a' already running
+        @0 killed(a,15)
+          WARN stopped: a (terminated by SIGTERM)
+          a: no deadline
+        @0 states
+          = a:a STOPPED
+    "#]],
+    );
+}
