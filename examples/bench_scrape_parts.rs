@@ -210,6 +210,7 @@ fn main() {
     let kept_fds: Vec<OwnedFd> = stat_paths.iter().map(open).collect();
     let kept_statm: Vec<OwnedFd> = statm_paths.iter().map(open).collect();
     let proc_dir = open(&cpath("/proc"));
+    let upids: Vec<Option<u32>> = pids.iter().map(|&p| Some(p as u32)).collect();
     let dir = proc_dir.as_raw_fd();
 
     let mut snap_procs: Vec<ProcSample> = (0..n).map(sample_proc).collect();
@@ -223,7 +224,7 @@ fn main() {
         autorecovery: true,
     };
     let usage: Vec<Option<Usage>> = (0..n)
-        .map(|_| Some(Usage { cpu_seconds: 1.25, resident_bytes: 4096 * 300, start_time: 1.7e9 }))
+        .map(|_| Some(Usage { cpu_seconds: 1.25, resident_bytes: 4096 * 300 }))
         .collect();
     let (registry, kept) = kept_registry(n);
 
@@ -268,6 +269,10 @@ fn main() {
             Box::new(|_| pids.iter().map(|&p| process_cpu_ns_direct(p) as usize).sum()),
         ),
         (
+            "procfs::usage_of (what a scrape reads)",
+            Box::new(|_| supervisord::sys::procfs::usage_of(&upids).len()),
+        ),
+        (
             "statm (dirfd) + cpu clock (candidate)",
             Box::new(|b| {
                 pids.iter()
@@ -282,7 +287,12 @@ fn main() {
                 render(Scrape {
                     snapshot: snapshot.clone(),
                     usage: usage.clone(),
-                    daemon: SelfUsage { usage: None, open_fds: Some(12), max_fds: Some(1024) },
+                    daemon: SelfUsage {
+                        usage: None,
+                        start_time: None,
+                        open_fds: Some(12),
+                        max_fds: Some(1024),
+                    },
                     now: 1.7e9,
                 })
                 .len()

@@ -46,8 +46,8 @@ impl<S: Shell> Orchestrator<S> {
             Request::AllProcessInfo { reply } => {
                 let _ = reply.send(self.all_process_info());
             }
-            Request::Snapshot { reply } => {
-                let _ = reply.send(self.snapshot());
+            Request::Snapshot { detail, reply } => {
+                let _ = reply.send(self.snapshot(detail));
             }
             Request::Start { target, wait, idempotent, reply } => {
                 let res =

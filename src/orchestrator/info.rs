@@ -7,7 +7,7 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use super::Orchestrator;
 use super::describe;
 use super::msg::{
-    CommandCheck, Commands, LifecycleInfo, ProcSample, ProcessInfo, Snapshot, Target,
+    CommandCheck, Commands, Detail, LifecycleInfo, ProcSample, ProcessInfo, Snapshot, Target,
 };
 use super::shell::Shell;
 use super::table::Entry;
@@ -17,24 +17,25 @@ impl<S: Shell> Orchestrator<S> {
     pub(super) fn process_info(&self, spec: &str) -> Result<ProcessInfo, Fault> {
         let (g, p) = self.lookup_process(spec)?;
         let e = self.entry(&g, &p).ok_or_else(|| Fault::with(FaultKind::BadName, spec))?;
-        Ok(info_of(e, self.shell.now(), self.shell.wall_now()))
+        Ok(info_of(e, self.shell.now(), self.shell.wall_now(), Detail::Full))
     }
 
     /// Every process, sorted by group name, then process name.
     pub(super) fn all_process_info(&self) -> Vec<ProcessInfo> {
         let (now, wall) = (self.shell.now(), self.shell.wall_now());
-        self.groups.values().flat_map(|g| g.procs.values()).map(|e| info_of(e, now, wall)).collect()
+        self.groups.values().flat_map(|g| g.procs.values()).map(|e| info_of(e, now, wall, Detail::Full)).collect()
     }
 
-    /// The table as metrics, probes and `status --json` see it.
-    pub(super) fn snapshot(&self) -> Snapshot {
+    /// The table as metrics, probes and `status --json` see it, with or without the
+    /// process details (see [`Detail`]).
+    pub(super) fn snapshot(&self, detail: Detail) -> Snapshot {
         let (now, wall) = (self.shell.now(), self.shell.wall_now());
         let procs = self
             .groups
             .values()
             .flat_map(|g| g.procs.values())
             .map(|e| ProcSample {
-                info: info_of(e, now, wall),
+                info: info_of(e, now, wall, detail),
                 autostart: e.config.autostart,
                 completed: e.proc.state() == crate::procsup::ProcessState::Exited
                     && e.life.completed,
@@ -73,13 +74,37 @@ impl<S: Shell> Orchestrator<S> {
     }
 }
 
-fn info_of(e: &Entry, now: Instant, wall: SystemTime) -> ProcessInfo {
+fn info_of(e: &Entry, now: Instant, wall: SystemTime, detail: Detail) -> ProcessInfo {
     let wall_secs = wall.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     // An Instant becomes epoch seconds by its distance from now.
     let epoch =
         |at: Instant| (wall_secs - now.saturating_duration_since(at).as_secs_f64()).floor() as i64;
     let start = e.proc.laststart().map_or(0, epoch);
     let stop = e.proc.laststop().map_or(0, epoch);
+    if detail == Detail::Counts {
+        // What a waiting process reports as its state, as below.
+        let state = if e.life.waiting.is_some() {
+            crate::procsup::ProcessState::Starting
+        } else {
+            e.proc.state()
+        };
+        return ProcessInfo {
+            name: e.config.name.clone(),
+            group: e.config.group.clone(),
+            start,
+            stop,
+            now: wall_secs.floor() as i64,
+            state,
+            spawnerr: String::new(),
+            exitstatus: e.proc.exitstatus().map_or(0, i64::from),
+            stdout_logfile: String::new(),
+            stderr_logfile: String::new(),
+            pid: e.proc.pid().map_or(0, i64::from),
+            description: String::new(),
+            last_exit: e.proc.last_exit().map(|s| i64::from(s.code())),
+            lifecycle: None,
+        };
+    }
     let mut description = e.proc.description(now).render(|at| {
         let secs = at.map_or(0, epoch);
         crate::sys::clock::local_tm(secs).map(|tm| describe::stop_time(&tm)).unwrap_or_default()

@@ -51,8 +51,8 @@ use crate::sys::signals::DaemonSignal;
 
 pub use handle::OrchestratorHandle;
 pub use msg::{
-    CommandCheck, DaemonState, LogChannel, Outcome, Pending, ProcSample, ProcessInfo, Request,
-    Snapshot, Target,
+    CommandCheck, DaemonState, Detail, LogChannel, Outcome, Pending, ProcSample, ProcessInfo,
+    Request, Snapshot, Target,
 };
 pub use shell::{Shell, TokioShell};
 

@@ -100,6 +100,17 @@ pub struct ProcSample {
     pub output: [Arc<OutputCounters>; 2],
 }
 
+/// How much of each process's [`ProcessInfo`] a [`Snapshot`] fills in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Detail {
+    /// Everything, as `getProcessInfo` reports it (`status --json`, the web page).
+    Full,
+    /// Names, state, times, pid and exit status only; the description, spawn error, log
+    /// file paths and lifecycle details are left empty. What metrics and probes read,
+    /// without the orchestrator formatting and copying strings they would throw away.
+    Counts,
+}
+
 /// What a metrics scrape, a readiness probe, the web page and `status --json` need, in
 /// one answer: the orchestrator copies its table; everything slow (reading `/proc`,
 /// rendering) happens in the asking task.
@@ -191,6 +202,7 @@ pub enum Request {
     },
     /// Metrics, `/readyz`, `weka.getAllProcessStatus`.
     Snapshot {
+        detail: Detail,
         reply: Reply<Snapshot>,
     },
     /// `startProcess`/`startProcessGroup`/`startAllProcesses`/`weka.startProcess`.

@@ -19,7 +19,8 @@ use crate::logio::mainlog_task::MainLogHandle;
 use crate::logio::tail;
 use crate::orchestrator::names;
 use crate::orchestrator::{
-    CommandCheck, LogChannel, OrchestratorHandle, Outcome, Pending, ProcessInfo, Request, Target,
+    CommandCheck, Detail, LogChannel, OrchestratorHandle, Outcome, Pending, ProcessInfo, Request,
+    Target,
 };
 use crate::runner::StdinError;
 use crate::sys::spawn::{self, SpawnError};
@@ -565,7 +566,7 @@ impl Methods {
 
     /// Every `getProcessInfo` field plus restart, exit and output counts, for `status --json`.
     async fn all_process_status(&self) -> Result<Value, Fault> {
-        let snap = self.ask(|reply| Request::Snapshot { reply }).await?;
+        let snap = self.ask(|reply| Request::Snapshot { detail: Detail::Full, reply }).await?;
         Ok(Value::Array(snap.procs.into_iter().map(super::observe::status_value).collect()))
     }
 

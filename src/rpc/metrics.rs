@@ -1,6 +1,6 @@
 //! `/metrics`: the daemon and its processes in the Prometheus text format (0.0.4), encoded
-//! by `prometheus-client` from one orchestrator [`Snapshot`] plus `/proc` reads made in
-//! the scraping request's task.
+//! by `prometheus-client` from one orchestrator [`Snapshot`] plus the CPU clock and `/proc`
+//! reads made in the scraping request's task.
 //!
 //! The `node_supervisord_*` families carry the names and labels of node_exporter's
 //! supervisord collector, so existing dashboards work unchanged; `supervisord_*` are ours,
@@ -25,7 +25,7 @@ pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 #[derive(Debug)]
 pub struct Scrape {
     pub snapshot: Snapshot,
-    /// `/proc/<pid>/stat` of each process of the snapshot, in its order.
+    /// The usage of each process of the snapshot, in its order.
     pub usage: Vec<Option<Usage>>,
     pub daemon: SelfUsage,
     /// Wall-clock now, in seconds since the epoch.
@@ -231,12 +231,12 @@ impl Scrape {
             MetricType::Gauge,
             Some(if self.snapshot.autorecovery { 1.0 } else { 0.0 }),
         )?;
-        let u = self.daemon.usage;
+        let (u, start) = (self.daemon.usage, self.daemon.start_time);
         one(
             "supervisord_uptime_seconds",
             "Seconds since the daemon started",
             MetricType::Gauge,
-            u.map(|u| (self.now - u.start_time).max(0.0)),
+            start.map(|s| (self.now - s).max(0.0)),
         )?;
         one(
             "process_cpu_seconds",
@@ -254,7 +254,7 @@ impl Scrape {
             "process_start_time_seconds",
             "Start time of the process since unix epoch in seconds",
             MetricType::Gauge,
-            u.map(|u| u.start_time),
+            start,
         )?;
         one(
             "process_open_fds",
@@ -320,9 +320,14 @@ mod tests {
                 autorecovery: true,
             },
             usage: (0..n)
-                .map(|_| Some(Usage { cpu_seconds: 1.25, resident_bytes: 4096, start_time: 1.7e9 }))
+                .map(|_| Some(Usage { cpu_seconds: 1.25, resident_bytes: 4096 }))
                 .collect(),
-            daemon: SelfUsage { usage: None, open_fds: Some(12), max_fds: Some(1024) },
+            daemon: SelfUsage {
+                usage: None,
+                start_time: None,
+                open_fds: Some(12),
+                max_fds: Some(1024),
+            },
             now: 1.7e9,
         }
     }

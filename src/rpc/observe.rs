@@ -8,7 +8,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::metrics::{self, Scrape};
 use super::value::Value;
 use crate::orchestrator::stats::{ExitCause, RestartCause};
-use crate::orchestrator::{DaemonState, OrchestratorHandle, ProcSample, Request, Snapshot};
+use crate::orchestrator::{
+    DaemonState, Detail, OrchestratorHandle, ProcSample, Request, Snapshot,
+};
 use crate::procsup::ProcessState;
 use crate::sys::{clock, procfs};
 
@@ -28,7 +30,7 @@ fn text(status: u16, body: impl Into<String>) -> Page {
 }
 
 async fn snapshot(orch: &OrchestratorHandle) -> Option<Snapshot> {
-    let ask = orch.ask(|reply| Request::Snapshot { reply });
+    let ask = orch.ask(|reply| Request::Snapshot { detail: Detail::Counts, reply });
     tokio::time::timeout(HEALTH_TIMEOUT, ask).await.ok()?.ok()
 }
 

@@ -34,7 +34,7 @@ use crate::config::{Config, LoadContext, Overrides};
 use crate::fault::Fault;
 use crate::logio::mainlog::Level;
 use crate::logio::mainlog_task::Captured;
-use crate::orchestrator::msg::{Outcome, Pending, Request, Target};
+use crate::orchestrator::msg::{Detail, Outcome, Pending, Request, Target};
 use crate::orchestrator::shell::{CheckSpec, Shell, Undelivered};
 use crate::orchestrator::{Orchestrator, OrchestratorHandle, Parts};
 use crate::procsup::ExitStatus;
@@ -425,7 +425,7 @@ impl World {
                 self.line(format!("  = {rows}"));
             }
             "stats" => {
-                let snap = self.ask(|reply| Request::Snapshot { reply });
+                let snap = self.ask(|reply| Request::Snapshot { detail: Detail::Counts, reply });
                 for p in snap.procs {
                     let s = p.stats;
                     self.line(format!(
