@@ -185,11 +185,7 @@ fn main() {
     let n: usize = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(100);
     let mut children: Vec<Child> = (0..n)
         .map(|_| {
-            Command::new("sleep")
-                .arg("100000")
-                .stdin(Stdio::null())
-                .spawn()
-                .expect("spawn sleep")
+            Command::new("sleep").arg("100000").stdin(Stdio::null()).spawn().expect("spawn sleep")
         })
         .collect();
     let pids: Vec<i32> = children.iter().map(|c| c.id() as i32).collect();
@@ -223,9 +219,8 @@ fn main() {
         pool_overflows: vec![],
         autorecovery: true,
     };
-    let usage: Vec<Option<Usage>> = (0..n)
-        .map(|_| Some(Usage { cpu_seconds: 1.25, resident_bytes: 4096 * 300 }))
-        .collect();
+    let usage: Vec<Option<Usage>> =
+        (0..n).map(|_| Some(Usage { cpu_seconds: 1.25, resident_bytes: 4096 * 300 })).collect();
     let (registry, kept) = kept_registry(n);
 
     let mut buf = [0u8; 1024];

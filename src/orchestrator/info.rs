@@ -23,7 +23,11 @@ impl<S: Shell> Orchestrator<S> {
     /// Every process, sorted by group name, then process name.
     pub(super) fn all_process_info(&self) -> Vec<ProcessInfo> {
         let (now, wall) = (self.shell.now(), self.shell.wall_now());
-        self.groups.values().flat_map(|g| g.procs.values()).map(|e| info_of(e, now, wall, Detail::Full)).collect()
+        self.groups
+            .values()
+            .flat_map(|g| g.procs.values())
+            .map(|e| info_of(e, now, wall, Detail::Full))
+            .collect()
     }
 
     /// The table as metrics, probes and `status --json` see it, with or without the

@@ -8,9 +8,7 @@ use std::time::{Duration, UNIX_EPOCH};
 use super::metrics::{self, Scrape};
 use super::value::Value;
 use crate::orchestrator::stats::{ExitCause, RestartCause};
-use crate::orchestrator::{
-    DaemonState, Detail, OrchestratorHandle, ProcSample, Request, Snapshot,
-};
+use crate::orchestrator::{DaemonState, Detail, OrchestratorHandle, ProcSample, Request, Snapshot};
 use crate::procsup::ProcessState;
 use crate::sys::{clock, procfs};
 

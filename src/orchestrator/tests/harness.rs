@@ -424,6 +424,20 @@ impl World {
                 let rows = if rows.is_empty() { "(none)".to_string() } else { rows.join(", ") };
                 self.line(format!("  = {rows}"));
             }
+            "counts" => {
+                // The lean snapshot metrics and probes ask for agrees with the full one on
+                // every field it fills in.
+                let full = self.ask(|reply| Request::Snapshot { detail: Detail::Full, reply });
+                let counts = self.ask(|reply| Request::Snapshot { detail: Detail::Counts, reply });
+                for (f, c) in full.procs.iter().zip(&counts.procs) {
+                    let (f, c) = (&f.info, &c.info);
+                    let same = (&f.name, &f.group, f.state, f.pid, f.start, f.stop, f.now)
+                        == (&c.name, &c.group, c.state, c.pid, c.start, c.stop, c.now)
+                        && (f.exitstatus, f.last_exit) == (c.exitstatus, c.last_exit);
+                    let verdict = if same { "agree" } else { "differ" };
+                    self.line(format!("  = {}:{} {} {verdict}", c.group, c.name, c.state));
+                }
+            }
             "stats" => {
                 let snap = self.ask(|reply| Request::Snapshot { detail: Detail::Counts, reply });
                 for p in snap.procs {

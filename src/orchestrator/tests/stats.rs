@@ -41,3 +41,30 @@ fn a_crash_loop_counts_early_exits_backoff_retries_and_fatal() {
           = a:a restarts:[0, 2, 0, 1] exits:[0, 0, 3, 1, 0] fatal:1 backoff:3s
     "#]]);
 }
+
+#[test]
+fn the_snapshot_for_metrics_agrees_with_the_full_one() {
+    // a runs, b becomes FATAL, c waits for b (STARTING in both) and then gives up.
+    let mut w = World::new(&["[program:a]\ncommand=a\nstartsecs=0\n\
+        [program:b]\ncommand=b\nstartsecs=1\nstartretries=0\n\
+        [program:c]\ncommand=c\ndepends_on=b\n"]);
+    w.run("boot spawned(a) spawned(b)");
+    w.check(
+        "counts@0.2 exit(b,3)@0.5 counts@2",
+        expect![[r#"
+        @0.2 counts
+          = a:a RUNNING agree
+          = b:b STARTING agree
+          = c:c STARTING agree
+        @0.5 exit(b,3)
+          WARN exited: b (exit status 3; not expected)
+          INFO gave up: b entered FATAL state, too many start retries too quickly
+          b: no deadline
+          WARN gave up: c entered FATAL state, dependency b is FATAL
+        @2 counts
+          = a:a RUNNING agree
+          = b:b FATAL agree
+          = c:c FATAL agree
+    "#]],
+    );
+}
