@@ -1,9 +1,12 @@
 //! What the daemon shows about itself besides the RPC methods: `/metrics`, `/healthz`,
 //! `/readyz`, and the status records of `weka.getAllProcessStatus` (`status --json`, the
 //! web page). Each asks the orchestrator for one [`Snapshot`]; `/proc` reads and rendering
-//! happen off the orchestrator's thread, on the blocking pool.
+//! happen off the orchestrator's thread (a scrape's on a thread of its own).
 
+use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
+
+use tokio::sync::{mpsc, oneshot};
 
 use super::metrics::{self, Scrape};
 use super::value::Value;
@@ -37,22 +40,78 @@ pub async fn metrics(orch: &OrchestratorHandle) -> Page {
     let Some(snapshot) = snapshot(orch).await else {
         return text(503, "the daemon is shutting down or not answering\n");
     };
-    let pids: Vec<Option<u32>> = snapshot
-        .procs
-        .iter()
-        .map(|p| u32::try_from(p.info.pid).ok().filter(|&pid| pid > 0))
-        .collect();
     let now = clock::wall_now().duration_since(UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
-    // On the blocking pool: the /proc reads are file IO, and the orchestrator shares this
-    // runtime's thread.
-    let render = tokio::task::spawn_blocking(move || {
-        let usage = procfs::usage_of(&pids);
-        metrics::render(Scrape { snapshot, usage, daemon: procfs::self_usage(), now })
-    });
-    match render.await {
-        Ok(body) => Page { status: 200, content_type: metrics::CONTENT_TYPE, body },
-        Err(e) => text(500, format!("metrics could not be rendered: {e}\n")),
+    let (reply, answer) = oneshot::channel();
+    let job = ScrapeJob { snapshot, now, reply };
+    let sent = match scraper() {
+        Some(thread) => thread.send(job).await.map_err(|e| e.0),
+        None => Err(job),
+    };
+    if let Err(job) = sent {
+        // No thread of its own: the same work on the blocking pool, keeping no descriptor.
+        let _ = tokio::task::spawn_blocking(move || {
+            job.run(&mut procfs::UsageReader::default(), false)
+        })
+        .await;
     }
+    match answer.await {
+        Ok(body) => Page { status: 200, content_type: metrics::CONTENT_TYPE, body },
+        Err(_) => text(500, "metrics could not be rendered\n"),
+    }
+}
+
+/// One scrape's work off the orchestrator's thread: the `/proc` reads and the rendering.
+struct ScrapeJob {
+    snapshot: Snapshot,
+    now: f64,
+    reply: oneshot::Sender<String>,
+}
+
+impl ScrapeJob {
+    /// Reads through `reader`, which keeps descriptors between scrapes when `keep` is set
+    /// and [`procfs::statm_budget`] allows.
+    fn run(self, reader: &mut procfs::UsageReader, keep: bool) {
+        let ScrapeJob { snapshot, now, reply } = self;
+        let pids: Vec<Option<u32>> = snapshot
+            .procs
+            .iter()
+            .map(|p| u32::try_from(p.info.pid).ok().filter(|&pid| pid > 0))
+            .collect();
+        let daemon = procfs::self_usage();
+        let budget = match (keep, daemon.open_fds, daemon.max_fds) {
+            (true, Some(open), Some(limit)) => {
+                let not_running = pids.iter().filter(|p| p.is_none()).count();
+                procfs::statm_budget(open, reader.kept(), limit, not_running)
+            }
+            _ => 0,
+        };
+        let usage = reader.read(&pids, budget);
+        let _ = reply.send(metrics::render(Scrape { snapshot, usage, daemon, now }));
+    }
+}
+
+/// The thread that serves scrapes (see [`ScrapeJob`]) and owns the descriptors its
+/// [`procfs::UsageReader`] keeps between them; started by the first scrape. Scrapes queue
+/// on its channel.
+fn scraper() -> Option<&'static mpsc::Sender<ScrapeJob>> {
+    static SCRAPER: OnceLock<Option<mpsc::Sender<ScrapeJob>>> = OnceLock::new();
+    let start = || {
+        let (tx, mut rx) = mpsc::channel::<ScrapeJob>(16);
+        let serve = move || {
+            let mut reader = procfs::UsageReader::default();
+            while let Some(job) = rx.blocking_recv() {
+                job.run(&mut reader, true);
+            }
+        };
+        match std::thread::Builder::new().name("metrics".into()).spawn(serve) {
+            Ok(_) => Some(tx),
+            Err(e) => {
+                tracing::warn!("metrics: no thread of their own ({e}); using the blocking pool");
+                None
+            }
+        }
+    };
+    SCRAPER.get_or_init(start).as_ref()
 }
 
 /// `/healthz`: 200 when the orchestrator's loop answers and the daemon is RUNNING.

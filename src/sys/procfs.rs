@@ -5,9 +5,11 @@
 //! Per process, the cheapest sources the kernel has (measured with
 //! `examples/bench_scrape_parts.rs`): CPU time from the process's CPU clock (one
 //! `clock_gettime`, no file) and resident memory from `/proc/<pid>/statm`, which the
-//! kernel generates in a third of the time of `/proc/<pid>/stat`. No descriptor is kept
-//! between scrapes: descriptors are what a daemon with thousands of programs runs out of.
+//! kernel generates in a third of the time of `/proc/<pid>/stat`. A [`UsageReader`] keeps
+//! the `statm` files open between scrapes while descriptors are plentiful
+//! ([`statm_budget`]): descriptors are what a daemon with thousands of programs runs out of.
 
+use std::collections::HashMap;
 use std::fs;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::sync::OnceLock;
@@ -78,21 +80,78 @@ fn cpu_seconds(pid: u32) -> Option<f64> {
     Some(ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
 }
 
-/// The usage of each pid (`None` where there is no process or no such pid any more):
-/// a CPU clock read and a `statm` read each, through one `/proc` directory descriptor,
-/// path and buffer.
+/// The usage of each pid (`None` where there is no process or no such pid any more),
+/// keeping no descriptor.
 pub fn usage_of(pids: &[Option<u32>]) -> Vec<Option<Usage>> {
-    let page = page_size();
-    let proc_dir = open_at(libc::AT_FDCWD, c"/proc", libc::O_PATH | libc::O_DIRECTORY);
-    let mut buf = [0u8; 256];
-    pids.iter()
-        .map(|pid| {
-            let pid = (*pid)?;
-            let dir = proc_dir.as_ref()?;
-            let resident_bytes = parse_statm(read_statm(dir, pid, &mut buf)?, page)?;
-            Some(Usage { cpu_seconds: cpu_seconds(pid)?, resident_bytes })
-        })
-        .collect()
+    UsageReader::default().read(pids, 0)
+}
+
+/// Reads process usage: a CPU clock read and a `statm` read per process. It may keep each
+/// process's `statm` open between calls, as many as its caller allows: a `pread` on a kept
+/// descriptor costs the kernel a third of an open, read and close
+/// (`examples/bench_scrape_parts.rs`), but each one is a descriptor (see [`statm_budget`]).
+#[derive(Debug, Default)]
+pub struct UsageReader {
+    statm: HashMap<u32, OwnedFd>,
+}
+
+impl UsageReader {
+    /// The usage of each pid, keeping at most `keep` descriptors afterwards; those of pids
+    /// not asked about are closed.
+    pub fn read(&mut self, pids: &[Option<u32>], keep: usize) -> Vec<Option<Usage>> {
+        let page = page_size();
+        let mut before = std::mem::take(&mut self.statm);
+        // Opened on the first process without a kept descriptor.
+        let mut proc_dir: Option<Option<OwnedFd>> = None;
+        let mut buf = [0u8; 256];
+        let mut out = Vec::with_capacity(pids.len());
+        for pid in pids {
+            let Some(pid) = *pid else {
+                out.push(None);
+                continue;
+            };
+            // A kept descriptor stays with its process: once that process is gone the read
+            // fails (even if the pid is reused), and the file is opened afresh.
+            let mut read = before.remove(&pid).and_then(|fd| Some((pread0(&fd, &mut buf)?, fd)));
+            if read.is_none() {
+                let dir = proc_dir.get_or_insert_with(|| {
+                    open_at(libc::AT_FDCWD, c"/proc", libc::O_PATH | libc::O_DIRECTORY)
+                });
+                read = dir
+                    .as_ref()
+                    .and_then(|dir| open_statm(dir, pid))
+                    .and_then(|fd| Some((pread0(&fd, &mut buf)?, fd)));
+            }
+            let Some((n, fd)) = read else {
+                out.push(None);
+                continue;
+            };
+            if self.statm.len() < keep {
+                self.statm.insert(pid, fd);
+            }
+            let resident = std::str::from_utf8(&buf[..n]).ok().and_then(|t| parse_statm(t, page));
+            out.push(
+                resident
+                    .zip(cpu_seconds(pid))
+                    .map(|(resident_bytes, cpu_seconds)| Usage { cpu_seconds, resident_bytes }),
+            );
+        }
+        out
+    }
+
+    /// The descriptors it keeps.
+    pub fn kept(&self) -> usize {
+        self.statm.len()
+    }
+}
+
+/// How many `statm` descriptors a [`UsageReader`] may keep: only within the lower half of
+/// the descriptor limit once the daemon's other descriptors (`open` less `kept`) and five
+/// for every program not running (its pipes and logs once started) are counted, so that
+/// they never stand between a program and its start, nor near the limit.
+pub fn statm_budget(open: u64, kept: usize, limit: u64, not_running: usize) -> usize {
+    let others = open.saturating_sub(kept as u64).saturating_add(5 * not_running as u64);
+    usize::try_from((limit / 2).saturating_sub(others)).unwrap_or(0)
 }
 
 /// `path` relative to `dir`, opened with `flags`. `openat` rather than `File::open`:
@@ -104,9 +163,8 @@ fn open_at(dir: i32, path: &std::ffi::CStr, flags: i32) -> Option<OwnedFd> {
     (fd >= 0).then(|| unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// `<pid>/statm` under `dir` (`/proc`) with three syscalls: `openat`, one `read` (the line
-/// is a few dozen bytes) and `close`; the text read, in `buf`.
-fn read_statm<'b>(dir: &OwnedFd, pid: u32, buf: &'b mut [u8]) -> Option<&'b str> {
+/// `<pid>/statm` under `dir` (`/proc`).
+fn open_statm(dir: &OwnedFd, pid: u32) -> Option<OwnedFd> {
     let mut path = [0u8; 24];
     let mut digits = itoa::Buffer::new();
     let parts: [&[u8]; 3] = [digits.format(pid).as_bytes(), b"/statm", b"\0"];
@@ -116,10 +174,15 @@ fn read_statm<'b>(dir: &OwnedFd, pid: u32, buf: &'b mut [u8]) -> Option<&'b str>
         at += part.len();
     }
     let path = std::ffi::CStr::from_bytes_until_nul(&path).ok()?;
-    let file = open_at(dir.as_raw_fd(), path, 0)?;
-    // SAFETY: `buf` is valid for writes of its length; `file` is open.
-    let n = unsafe { libc::read(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
-    std::str::from_utf8(buf.get(..usize::try_from(n).ok()?)?).ok()
+    open_at(dir.as_raw_fd(), path, 0)
+}
+
+/// The whole of a short `/proc` file from its start (the kernel regenerates it on a read
+/// at offset 0): the bytes read into `buf`.
+fn pread0(fd: &OwnedFd, buf: &mut [u8]) -> Option<usize> {
+    // SAFETY: `buf` is valid for writes of its length; `fd` is open.
+    let n = unsafe { libc::pread(fd.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) };
+    usize::try_from(n).ok().filter(|&n| n > 0)
 }
 
 /// The daemon's own figures.
@@ -190,5 +253,38 @@ mod tests {
         assert_eq!(usage_of(&[None]), vec![None]);
         // A pid with no process (above the kernel's largest pid).
         assert_eq!(usage_of(&[Some(i32::MAX as u32)]), vec![None]);
+    }
+
+    #[test]
+    fn a_reader_keeps_what_it_may_and_rereads_kept_files() {
+        let me = Some(std::process::id());
+        let mut r = UsageReader::default();
+        let first = r.read(&[me, None, Some(i32::MAX as u32)], 5);
+        assert!(first[0].is_some_and(|u| u.resident_bytes > 0));
+        assert_eq!(&first[1..], &[None, None]);
+        assert_eq!(r.kept(), 1);
+        // A kept file read again from its start gives a whole line again.
+        let again = r.read(&[me], 5);
+        assert!(again[0].is_some_and(|u| u.resident_bytes > 0 && u.cpu_seconds > 0.0));
+        assert_eq!(r.kept(), 1);
+        // No budget: read, then closed; a pid not asked about is closed too.
+        assert!(r.read(&[me], 0)[0].is_some());
+        assert_eq!(r.kept(), 0);
+        r.read(&[me], 5);
+        r.read(&[None], 5);
+        assert_eq!(r.kept(), 0);
+    }
+
+    #[test]
+    fn the_budget_stays_in_the_lower_half_of_the_limit() {
+        // 100 running programs (about 500 descriptors) under a limit of 20,000.
+        assert_eq!(statm_budget(510, 0, 20_000, 0), 9_490);
+        // What is kept does not count against itself.
+        assert_eq!(statm_budget(610, 100, 20_000, 0), 9_490);
+        // Programs not running may need five each when started.
+        assert_eq!(statm_budget(510, 0, 20_000, 1_000), 4_490);
+        // 3,500 programs: nothing to spare.
+        assert_eq!(statm_budget(17_510, 0, 20_000, 0), 0);
+        assert_eq!(statm_budget(10, 0, 1024, 200), 0);
     }
 }
