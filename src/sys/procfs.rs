@@ -276,6 +276,20 @@ mod tests {
     }
 
     #[test]
+    fn a_kept_file_of_a_process_that_is_gone_reads_nothing() {
+        let mut child = std::process::Command::new("sleep").arg("100").spawn().unwrap();
+        let pid = Some(child.id());
+        let mut r = UsageReader::default();
+        assert!(r.read(&[pid], 5)[0].is_some());
+        assert_eq!(r.kept(), 1);
+        child.kill().unwrap();
+        child.wait().unwrap();
+        // Reaped: the kept file fails, and the pid has no process to open afresh.
+        assert_eq!(r.read(&[pid], 5), vec![None]);
+        assert_eq!(r.kept(), 0);
+    }
+
+    #[test]
     fn the_budget_stays_in_the_lower_half_of_the_limit() {
         // 100 running programs (about 500 descriptors) under a limit of 20,000.
         assert_eq!(statm_budget(510, 0, 20_000, 0), 9_490);
