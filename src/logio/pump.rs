@@ -35,6 +35,7 @@ use tokio::sync::oneshot;
 use super::RotatingWriter;
 use super::ansi;
 use super::capture::{CaptureParser, Piece};
+use super::coalesce;
 use super::prefix::LineFramer;
 use crate::config::LinePrefix;
 use crate::sys::clock;
@@ -190,6 +191,7 @@ pub async fn run(
     let mut capture = (opts.capture_maxbytes > 0)
         .then(|| CaptureParser::new(opts.capture_maxbytes, opts.strip_ansi));
     let mut ctl_open = true;
+    let mut last_read = clock::now();
     loop {
         // Wait for readiness holding no buffer: an idle pump owns no read memory. It is
         // cancel-safe: when a control message wins the select, nothing was read.
@@ -219,7 +221,7 @@ pub async fn run(
         });
         match read {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(n) => note_read(n, &mut last_read),
             Err(e)
                 if e.kind() == io::ErrorKind::Interrupted
                     || e.kind() == io::ErrorKind::WouldBlock =>
@@ -246,6 +248,14 @@ pub async fn run(
         sink.control(msg);
     }
     sink.finish()
+}
+
+/// Tells the pump runtime's read coalescing how long this pipe can wait before its next
+/// read (see [`coalesce`]).
+fn note_read(n: usize, last_read: &mut std::time::Instant) {
+    let now = clock::now();
+    coalesce::after_read(n, now.saturating_duration_since(*last_read));
+    *last_read = now;
 }
 
 /// The pump's output side, separate from the capture parser so both can be borrowed.
