@@ -13,8 +13,8 @@
 //!   message, a timer) never pauses.
 //! - The pause is what the fastest pump that read in the round needs to fill a quarter
 //!   of its pipe at its current rate, at most [`MAX_PAUSE`]; under [`MIN_PAUSE`] there is
-//!   none. A read of half a pipe or more (a writer faster than the pause) cancels the
-//!   round's pause, so bulk output is read as fast as it comes.
+//!   none. A read of half a pipe (or half the read buffer) or more, a writer faster than
+//!   the pause, cancels the round's pause, so bulk output is read as fast as it comes.
 //! - The pause only delays the next `epoll_wait`: the bytes wait in the pipe, readiness
 //!   is not lost (the epoll events queue up meanwhile), and a task woken from another
 //!   thread runs right after it.
@@ -36,7 +36,8 @@ pub const MIN_PAUSE: Duration = Duration::from_millis(1);
 /// The pipe fill a pause aims for at most, in bytes: a quarter of a default pipe.
 const FILL_TARGET: u64 = 16 * 1024;
 
-/// A read of this much or more means the pipe was filling: no pause this round.
+/// A read of this much (or of half the read buffer) or more means the pipe was filling: no
+/// pause this round.
 const FULL_READ: usize = 32 * 1024;
 
 /// Nothing asked for a pause since the last park.
@@ -51,18 +52,19 @@ static ALLOWED_US: AtomicU64 = AtomicU64::new(NO_REQUEST);
 static PAUSE: Mutex<bool> = Mutex::new(false);
 static PAUSE_END: Condvar = Condvar::new();
 
-/// A pump read `n` bytes, `since` after its previous read: how long it could wait before
-/// its pipe holds [`FILL_TARGET`] bytes (its pause bound for this round).
-pub fn after_read(n: usize, since: Duration) {
-    ALLOWED_US.fetch_min(allowed_us(n, since), Ordering::Relaxed);
+/// A pump read `n` bytes into a buffer of `buf_len`, `since` after its previous read: how
+/// long it could wait before its pipe holds [`FILL_TARGET`] bytes (its pause bound for
+/// this round).
+pub fn after_read(n: usize, buf_len: usize, since: Duration) {
+    ALLOWED_US.fetch_min(allowed_us(n, buf_len, since), Ordering::Relaxed);
 }
 
-/// The pause (in microseconds) that a read of `n` bytes, `since` after the previous one,
-/// allows: the time the same rate needs to fill [`FILL_TARGET`], within [`MAX_PAUSE`]; 0
-/// after a read of [`FULL_READ`] or more.
-fn allowed_us(n: usize, since: Duration) -> u64 {
+/// The pause (in microseconds) that a read of `n` bytes into a buffer of `buf_len`, `since`
+/// after the previous read, allows: the time the same rate needs to fill [`FILL_TARGET`],
+/// within [`MAX_PAUSE`]; 0 after a read of [`FULL_READ`] or half the buffer or more.
+fn allowed_us(n: usize, buf_len: usize, since: Duration) -> u64 {
     let max = MAX_PAUSE.as_micros() as u64;
-    if n >= FULL_READ {
+    if n >= FULL_READ.min(buf_len / 2) {
         return 0;
     }
     if n == 0 {
@@ -81,6 +83,8 @@ pub fn before_park() {
     }
     let pause = Duration::from_micros(allowed);
     if pause >= MIN_PAUSE {
+        #[cfg(test)]
+        tests::PAUSES.fetch_add(1, Ordering::Relaxed);
         wait(pause);
     }
 }
@@ -105,46 +109,113 @@ fn wait(pause: Duration) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::logio::RotatingWriter;
+    use crate::logio::pump::{self, PumpLabel, PumpOptions};
+    use std::io::Write;
+
+    /// Pauses taken (or started) so far.
+    pub(super) static PAUSES: AtomicU64 = AtomicU64::new(0);
+
+    #[test]
+    fn pausing_pumps_lose_nothing_up_to_the_eof() {
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .on_thread_park(before_park)
+            .enable_all()
+            .build()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut want = Vec::new();
+        let mut tasks = Vec::new();
+        let mut feeders = Vec::new();
+        for p in 0..4 {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+            let path = dir.path().join(format!("p{p}.log"));
+            let writer = RotatingWriter::open(&path, 0, 0).unwrap();
+            let (_ctl, ctl_rx) = crate::inbox::unbounded();
+            let opts = PumpOptions::default();
+            tasks.push(rt.spawn(pump::run(
+                r,
+                Some(writer),
+                ctl_rx,
+                opts,
+                None,
+                PumpLabel::default(),
+            )));
+            // Slow short lines (each pump asks for the longest pause), a burst larger than
+            // a pipe, then unterminated last words right before the close.
+            let mut chunks: Vec<Vec<u8>> =
+                (0..100).map(|i| format!("p{p} line {i}\n").into_bytes()).collect();
+            chunks.push(vec![b'b'; 200_000]);
+            chunks.extend((0..20).map(|i| format!("p{p} after {i}\n").into_bytes()));
+            chunks.push(format!("p{p} last words").into_bytes());
+            want.push((path, chunks.concat()));
+            feeders.push(std::thread::spawn(move || {
+                let mut w = std::fs::File::from(w);
+                for c in chunks {
+                    w.write_all(&c).unwrap();
+                    if c.len() < 100 {
+                        std::thread::sleep(Duration::from_micros(500));
+                    }
+                }
+            }));
+        }
+        for f in feeders {
+            f.join().unwrap();
+        }
+        for t in tasks {
+            let report = rt.block_on(t).unwrap();
+            assert!(report.read_error.is_none() && report.write_errors == 0);
+        }
+        assert!(PAUSES.load(Ordering::Relaxed) > 0, "slow lines made the runtime pause");
+        for (path, bytes) in want {
+            assert!(std::fs::read(&path).unwrap() == bytes, "{} differs", path.display());
+        }
+    }
 
     const MAX_US: u64 = MAX_PAUSE.as_micros() as u64;
+    const BUF: usize = 64 * 1024;
 
     #[test]
     fn slow_writers_allow_the_longest_pause() {
         // 100 bytes 2 ms after the previous read: 16 KiB would take 327 ms.
-        assert_eq!(allowed_us(100, Duration::from_millis(2)), MAX_US);
+        assert_eq!(allowed_us(100, BUF, Duration::from_millis(2)), MAX_US);
         // A first read after a long silence.
-        assert_eq!(allowed_us(100, Duration::from_secs(3600)), MAX_US);
-        assert_eq!(allowed_us(0, Duration::ZERO), MAX_US);
+        assert_eq!(allowed_us(100, BUF, Duration::from_secs(3600)), MAX_US);
+        assert_eq!(allowed_us(0, BUF, Duration::ZERO), MAX_US);
     }
 
     #[test]
     fn fast_writers_allow_a_pause_that_fills_a_quarter_pipe_at_most() {
         // 8 KiB in 1 ms: 16 KiB in 2 ms.
-        assert_eq!(allowed_us(8192, Duration::from_millis(1)), 2000);
+        assert_eq!(allowed_us(8192, BUF, Duration::from_millis(1)), 2000);
         // 2 KiB in 50 µs (40 MB/s): 400 µs, below MIN_PAUSE, so no pause at all.
-        assert!(allowed_us(2048, Duration::from_micros(50)) < MIN_PAUSE.as_micros() as u64);
+        assert!(allowed_us(2048, BUF, Duration::from_micros(50)) < MIN_PAUSE.as_micros() as u64);
     }
 
     #[test]
     fn a_read_of_half_a_pipe_cancels_the_pause() {
-        assert_eq!(allowed_us(FULL_READ, Duration::from_secs(1)), 0);
-        assert_eq!(allowed_us(64 * 1024, Duration::from_secs(1)), 0);
+        assert_eq!(allowed_us(FULL_READ, BUF, Duration::from_secs(1)), 0);
+        assert_eq!(allowed_us(64 * 1024, BUF, Duration::from_secs(1)), 0);
+        // With a smaller read buffer, half of it.
+        assert_eq!(allowed_us(8192, 16 * 1024, Duration::from_secs(1)), 0);
     }
 
     #[test]
-    fn the_round_takes_the_smallest_request_and_a_cut_ends_the_pause() {
-        ALLOWED_US.store(NO_REQUEST, Ordering::Relaxed);
-        after_read(100, Duration::from_secs(1));
-        after_read(FULL_READ, Duration::from_secs(1));
-        after_read(100, Duration::from_secs(1));
-        assert_eq!(ALLOWED_US.load(Ordering::Relaxed), 0);
-        // A cut made before a pause skips it, and is consumed by it.
-        cut_short();
-        assert!(wait(Duration::from_secs(60)));
-        assert!(!*PAUSE.lock().unwrap());
-        // A cut from another thread ends the pause (whether it came before or during it).
-        let cutter = std::thread::spawn(cut_short);
-        assert!(wait(Duration::from_secs(60)));
+    fn a_cut_ends_a_pause() {
+        // Cut until the pause returns: another test's pause may take a single cut.
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let cutter = std::thread::spawn({
+            let done = done.clone();
+            move || {
+                while !done.load(Ordering::Relaxed) {
+                    cut_short();
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+            }
+        });
+        assert!(wait(Duration::from_secs(600)), "the pause ran to its end");
+        done.store(true, Ordering::Relaxed);
         cutter.join().unwrap();
     }
 }

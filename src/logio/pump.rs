@@ -9,6 +9,9 @@
 //! and written framed, once. Child output is bytes: no newline is required and invalid
 //! UTF-8 is written unchanged (Python writes each chunk as is, too).
 //!
+//! Each read tells [`coalesce`] how long its pipe could wait: after small reads the pump
+//! runtime pauses a few milliseconds before it parks, so one wake reads many lines.
+//!
 //! Pumps run on the daemon's pump runtime, never on the orchestrator's thread, so a write
 //! that blocks (dirty-page throttling, a full disk) never stalls the control plane. A
 //! regular file write is a plain `write(2)`; a special file (`/dev/stdout` feeding a
@@ -254,7 +257,7 @@ pub async fn run(
 /// read (see [`coalesce`]).
 fn note_read(n: usize, last_read: &mut std::time::Instant) {
     let now = clock::now();
-    coalesce::after_read(n, now.saturating_duration_since(*last_read));
+    coalesce::after_read(n, READ_BUF, now.saturating_duration_since(*last_read));
     *last_read = now;
 }
 
