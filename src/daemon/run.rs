@@ -238,7 +238,17 @@ pub fn run(cfg: Config, launch: Launch) -> u8 {
             .enable_all()
             .build()
     };
-    let (rt, pump_rt) = match (runtime("supervisord"), runtime("pumps")) {
+    // The pump runtime pauses a moment before it sleeps after small reads, so that one
+    // wake reads many lines (`logio::coalesce`).
+    let pump_runtime = || {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("pumps")
+            .on_thread_park(crate::logio::coalesce::before_park)
+            .enable_all()
+            .build()
+    };
+    let (rt, pump_rt) = match (runtime("supervisord"), pump_runtime()) {
         (Ok(rt), Ok(p)) => (rt, p),
         (Err(e), _) | (_, Err(e)) => {
             listeners.remove_files();

@@ -4,6 +4,7 @@
 //! - [`autoname`]: `AUTO` child log names in `childlogdir` and their cleanup at startup.
 //! - [`mainlog`]: the daemon log, Python's line format, level names and filtering.
 //! - [`pump`]: the task that drains one child pipe into its log writer.
+//! - [`coalesce`]: read coalescing, the pump runtime's short pause before it sleeps.
 //! - [`capture`]: the pure capture-mode (`<!--XSUPERVISOR:BEGIN-->`) parser.
 //! - [`ansi`]: Python's `strip_ansi` escape stripping.
 //! - [`tail`]: the pure offset rules of `readLog`/`tailProcessStdoutLog`, and the reads.
@@ -12,6 +13,7 @@
 pub mod ansi;
 pub mod autoname;
 pub mod capture;
+pub mod coalesce;
 pub mod mainlog;
 pub mod mainlog_task;
 pub mod prefix;

@@ -9,6 +9,9 @@
 //! and written framed, once. Child output is bytes: no newline is required and invalid
 //! UTF-8 is written unchanged (Python writes each chunk as is, too).
 //!
+//! Each read tells [`coalesce`] how long its pipe could wait: after small reads the pump
+//! runtime pauses a few milliseconds before it parks, so one wake reads many lines.
+//!
 //! Pumps run on the daemon's pump runtime, never on the orchestrator's thread, so a write
 //! that blocks (dirty-page throttling, a full disk) never stalls the control plane. A
 //! regular file write is a plain `write(2)`; a special file (`/dev/stdout` feeding a
@@ -35,6 +38,7 @@ use tokio::sync::oneshot;
 use super::RotatingWriter;
 use super::ansi;
 use super::capture::{CaptureParser, Piece};
+use super::coalesce;
 use super::prefix::LineFramer;
 use crate::config::LinePrefix;
 use crate::sys::clock;
@@ -190,6 +194,7 @@ pub async fn run(
     let mut capture = (opts.capture_maxbytes > 0)
         .then(|| CaptureParser::new(opts.capture_maxbytes, opts.strip_ansi));
     let mut ctl_open = true;
+    let mut last_read = clock::now();
     loop {
         // Wait for readiness holding no buffer: an idle pump owns no read memory. It is
         // cancel-safe: when a control message wins the select, nothing was read.
@@ -219,7 +224,7 @@ pub async fn run(
         });
         match read {
             Ok(0) => break,
-            Ok(_) => {}
+            Ok(n) => note_read(n, &mut last_read),
             Err(e)
                 if e.kind() == io::ErrorKind::Interrupted
                     || e.kind() == io::ErrorKind::WouldBlock =>
@@ -246,6 +251,14 @@ pub async fn run(
         sink.control(msg);
     }
     sink.finish()
+}
+
+/// Tells the pump runtime's read coalescing how long this pipe can wait before its next
+/// read (see [`coalesce`]).
+fn note_read(n: usize, last_read: &mut std::time::Instant) {
+    let now = clock::now();
+    coalesce::after_read(n, READ_BUF, now.saturating_duration_since(*last_read));
+    *last_read = now;
 }
 
 /// The pump's output side, separate from the capture parser so both can be borrowed.

@@ -264,6 +264,8 @@ impl Reaper {
             match reap_one() {
                 Ok(Some((reaped, no))) => {
                     self.failing = None;
+                    // Its last output and EOF are read now, not after a coalescing pause.
+                    crate::logio::coalesce::cut_short();
                     self.registry.on_reaped(reaped, no);
                 }
                 Ok(None) | Err(Errno::ECHILD) => return,

@@ -246,6 +246,61 @@ fn invalid_utf8_and_partial_lines_are_logged_as_bytes() {
         .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
 }
 
+/// `c{n}-0\n` … `c{n}-{count-1}\n`: what a chatty test program prints before its last words.
+fn numbered_lines(prefix: &str, count: usize) -> String {
+    (0..count).map(|i| format!("{prefix}-{i}\n")).collect()
+}
+
+#[test]
+fn chatty_output_and_the_last_words_before_an_exit_are_all_logged() {
+    // Slow writers (bursts of 10 short lines, 10 ms apart) make the pump runtime pause
+    // before it sleeps; unterminated last words right before the exit must still arrive.
+    let mut body = String::new();
+    for n in 0..4 {
+        body.push_str(&format!(
+            "[program:c{n}]\ncommand=sh -c 'i=0; k=0; while [ $i -lt 200 ]; do echo c{n}-$i; \
+             i=$((i+1)); k=$((k+1)); if [ $k -eq 10 ]; then k=0; sleep 0.01; fi; done; \
+             printf last-{n}'\n\
+             stdout_logfile={{dir}}/c{n}.log\nstartsecs=0\nautorestart=false\n"
+        ));
+    }
+    let d = Daemon::start(&conf(&body));
+    for n in 0..4 {
+        d.wait_state(&format!("c{n}"), "EXITED");
+        let want = format!("{}last-{n}", numbered_lines(&format!("c{n}"), 200));
+        poll(&format!("c{n}'s whole output"), DEADLINE, || {
+            (read_lossy(&d.path(&format!("c{n}.log"))) == want).then_some(())
+        })
+        .unwrap_or_else(|e| {
+            let got = read_lossy(&d.path(&format!("c{n}.log")));
+            panic!("{e}: got {} bytes, want {}\n{}", got.len(), want.len(), d.explain())
+        });
+    }
+}
+
+#[test]
+fn last_words_of_a_child_stopped_by_the_shutdown_are_logged() {
+    // A line every 5 ms until SIGTERM, then unterminated last words and exit: the daemon
+    // exits only after they reach the log.
+    let mut d = Daemon::start(&conf(
+        "[program:talker]\ncommand=sh -c 'i=0; trap \"printf bye-\\$i; exit 0\" TERM; \
+         while :; do echo t-$i; i=$((i+1)); sleep 0.005; done'\n\
+         stdout_logfile={dir}/t.log\nstartsecs=0\n",
+    ));
+    d.wait_state("talker", "RUNNING");
+    poll("some output", DEADLINE, || (read_lossy(&d.path("t.log")).len() > 100).then_some(()))
+        .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    d.signal(libc::SIGTERM);
+    assert_eq!(d.wait_exit(), Some(0), "{}", d.explain());
+    let got = read_lossy(&d.path("t.log"));
+    let (lines, last) = got.rsplit_once('\n').unwrap_or(("", &got));
+    let count: usize =
+        last.strip_prefix("bye-").and_then(|n| n.parse().ok()).unwrap_or_else(|| {
+            panic!("the log does not end with the last words: {:?}\n{}", last, d.explain())
+        });
+    assert_eq!(format!("{lines}\n"), numbered_lines("t", count), "{}", d.explain());
+}
+
 #[test]
 fn spawn_error_names_the_command() {
     let d =
