@@ -31,6 +31,7 @@ pub mod clock;
 pub mod daemonize;
 pub mod errno;
 pub mod limits;
+pub mod memory;
 #[cfg(all(target_arch = "x86_64", any(test, feature = "fast-memcpy")))]
 pub mod memcpy;
 pub mod procfs;
