@@ -31,9 +31,9 @@ pub mod clock;
 pub mod daemonize;
 pub mod errno;
 pub mod limits;
-pub mod memory;
 #[cfg(all(target_arch = "x86_64", any(test, feature = "fast-memcpy")))]
 pub mod memcpy;
+pub mod memory;
 pub mod procfs;
 pub mod proctree;
 
