@@ -1385,6 +1385,7 @@ fn new_group(
     mut processes: Vec<ProcessConfig>,
 ) -> GroupConfig {
     processes.sort_by(|a, b| (a.priority, &a.name).cmp(&(b.priority, &b.name)));
+    let processes = processes.into_iter().map(std::sync::Arc::new).collect();
     GroupConfig { name, priority, kind, processes }
 }
 

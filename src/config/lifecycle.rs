@@ -481,6 +481,8 @@ pub(crate) fn resolve(groups: &mut [GroupConfig], pending: &[PendingDeps]) -> Ve
         for p in &mut g.processes {
             let key = ProcessKey { group: gname.clone(), name: p.name.clone() };
             if let Some(lists) = resolved.remove(&key) {
+                // The builder's own copy: no other holder yet, so nothing is cloned.
+                let p = std::sync::Arc::make_mut(p);
                 for (dep, list) in p.lifecycle.depends_on.iter_mut().zip(lists) {
                     dep.processes = list;
                 }

@@ -61,7 +61,7 @@ impl Config {
 
     /// Every process in start order, with its group.
     pub fn processes(&self) -> impl Iterator<Item = (&GroupConfig, &ProcessConfig)> {
-        self.groups.iter().flat_map(|g| g.processes.iter().map(move |p| (g, p)))
+        self.groups.iter().flat_map(|g| g.processes.iter().map(move |p| (g, &**p)))
     }
 
     /// The group called `name`.
@@ -197,8 +197,9 @@ pub struct GroupConfig {
     pub priority: i64,
     /// What kind of group and its kind-specific settings.
     pub kind: GroupKind,
-    /// Its processes, sorted by (priority, name).
-    pub processes: Vec<ProcessConfig>,
+    /// Its processes, sorted by (priority, name). Shared with the process table's entries,
+    /// so the latest config and the running processes hold one copy between them.
+    pub processes: Vec<std::sync::Arc<ProcessConfig>>,
 }
 
 /// The kind-specific part of a group.

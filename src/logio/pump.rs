@@ -179,9 +179,12 @@ pub async fn run(
     hook: Option<Box<dyn OutputHook>>,
     label: PumpLabel,
 ) -> PumpReport {
-    let mut sink = Sink::new(writer, hook, opts.strip_ansi, label);
-    sink.framer = opts.prefix.clone().map(LineFramer::new);
-    sink.counters = opts.counters.clone();
+    // Taken apart at once: only what the pump uses lives in its task, and the rarely used
+    // parts (prefix framer, capture parser) are boxed, so an idle pump's task stays small.
+    let PumpOptions { strip_ansi, capture_maxbytes, prefix, counters } = opts;
+    let mut sink = Sink::new(writer, hook, strip_ansi, label);
+    sink.framer = prefix.map(|p| Box::new(LineFramer::new(p)));
+    sink.counters = counters;
     // Checks that this is a pipe and makes it non-blocking.
     let rx = match pipe::Receiver::from_owned_fd(pipe) {
         Ok(rx) => rx,
@@ -191,8 +194,8 @@ pub async fn run(
             return sink.finish();
         }
     };
-    let mut capture = (opts.capture_maxbytes > 0)
-        .then(|| CaptureParser::new(opts.capture_maxbytes, opts.strip_ansi));
+    let mut capture =
+        (capture_maxbytes > 0).then(|| Box::new(CaptureParser::new(capture_maxbytes, strip_ansi)));
     let mut ctl_open = true;
     let mut last_read = clock::now();
     loop {
@@ -276,7 +279,7 @@ struct Sink {
     dropped_now: u64,
     report: PumpReport,
     /// Set when the channel has a log prefix.
-    framer: Option<LineFramer>,
+    framer: Option<Box<LineFramer>>,
     counters: Option<Arc<OutputCounters>>,
 }
 

@@ -23,7 +23,7 @@ use crate::runner::{LogSpec, ProcId, ReadyWatch, RunnerSpec};
 /// One process instance in the table.
 pub(super) struct Entry {
     pub(super) id: ProcId,
-    pub(super) config: ProcessConfig,
+    pub(super) config: Arc<ProcessConfig>,
     pub(super) proc: Proc,
     pub(super) stdout_path: Option<PathBuf>,
     pub(super) stderr_path: Option<PathBuf>,

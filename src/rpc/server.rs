@@ -313,6 +313,12 @@ impl Server {
         let route = self.clone().route(req, peer);
         let resp =
             with_server(AFTER_RESPONSE.scope(std::cell::RefCell::new(Vec::new()), route).await);
+        if let Either::Left(w) = resp.body()
+            && w.data.as_ref().is_some_and(|d| d.len() >= crate::sys::memory::LARGE_REPLY)
+        {
+            // Building it allocated several times its size, all free once it is sent.
+            crate::sys::memory::release_soon();
+        }
         if let (Some(log), Some((addr, request))) = (&self.trace, access) {
             let wall = crate::sys::clock::wall_now();
             log.log(

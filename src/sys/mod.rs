@@ -33,6 +33,7 @@ pub mod errno;
 pub mod limits;
 #[cfg(all(target_arch = "x86_64", any(test, feature = "fast-memcpy")))]
 pub mod memcpy;
+pub mod memory;
 pub mod procfs;
 pub mod proctree;
 

@@ -1,0 +1,74 @@
+//! Hands freed memory back to the kernel after a burst of allocation. A large reply (a
+//! `getAllProcessInfo` of thousands of processes: its values, its text and their regrowths)
+//! frees megabytes that the allocator keeps for reuse and purges only when it is next
+//! called; a daemon that then sits idle would keep them resident for ever.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+/// Replies at least this large are followed by a release.
+pub const LARGE_REPLY: usize = 128 * 1024;
+
+/// Long enough for the reply to be written and its buffers freed.
+const DELAY: Duration = Duration::from_millis(100);
+
+/// A release is scheduled; further large replies until it runs share it.
+static PENDING: AtomicBool = AtomicBool::new(false);
+
+/// Schedules one release on this runtime (where the reply's memory was allocated and
+/// freed), unless one is pending already. Returns whether this call scheduled it.
+pub fn release_soon() -> bool {
+    if PENDING.swap(true, Ordering::Relaxed) {
+        return false;
+    }
+    tokio::spawn(async {
+        tokio::time::sleep(DELAY).await;
+        PENDING.store(false, Ordering::Relaxed);
+        release();
+    });
+    true
+}
+
+/// Returns the free memory of this thread's allocator heap, and the process's free pages,
+/// to the kernel.
+pub fn release() {
+    #[cfg(target_env = "musl")]
+    {
+        unsafe extern "C" {
+            // mimalloc, the musl build's allocator (see `main.rs`).
+            fn mi_collect(force: bool);
+        }
+        // SAFETY: takes no pointers; collects the calling thread's heap and purges pages
+        // that are free.
+        unsafe { mi_collect(true) };
+    }
+    #[cfg(target_env = "gnu")]
+    // SAFETY: takes no pointers; trims glibc's own free lists.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Polls (with a deadline) until no release is pending.
+    async fn until_released() {
+        let deadline = crate::sys::clock::now() + Duration::from_secs(10);
+        while PENDING.load(Ordering::Relaxed) {
+            assert!(crate::sys::clock::now() < deadline, "the release never ran");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    #[tokio::test]
+    async fn large_replies_in_a_row_share_one_release() {
+        until_released().await;
+        assert!(release_soon());
+        assert!(!release_soon(), "a second one while the first is pending");
+        until_released().await;
+        assert!(release_soon(), "the next large reply schedules again");
+        until_released().await;
+    }
+}
