@@ -284,8 +284,14 @@ async fn only_stdio_fds_are_inherited(reaper: ReaperHandle) {
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
     // SAFETY: pipe(2) just created both fds and nothing else owns them.
     let leaky = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // The child starts on our own table: what it does to its fds must not reach ours.
+    let ours = |n: i32| std::fs::read_link(format!("/proc/self/fd/{n}")).ok();
+    let before: Vec<_> = (0..3).map(ours).collect();
     // `ls` (no pipeline, so the shell holds no extra pipe) lists the shell's descriptors.
     let out = run(&reaper, &sh("ls /proc/$$/fd")).await;
+    assert_eq!((0..3).map(ours).collect::<Vec<_>>(), before, "our stdio changed");
+    // SAFETY: F_GETFD only reads the flags of a descriptor we own.
+    assert!(unsafe { libc::fcntl(leaky.1.as_raw_fd(), libc::F_GETFD) } >= 0);
     let mut fds: Vec<&str> = out.stdout.lines().collect();
     fds.sort_unstable();
     assert_eq!(

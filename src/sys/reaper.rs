@@ -70,16 +70,22 @@ static STARTED: AtomicBool = AtomicBool::new(false);
 /// before the call, must not write memory the parent reads, and must end in `execve` or
 /// `_exit`. `arg` must stay valid until this returns, and `stack` must not be used by
 /// anything else meanwhile.
+/// With `share_files` the child also starts on our descriptor table (`CLONE_FILES`) instead
+/// of a copy of it, and must unshare it before it changes any descriptor.
 pub(super) unsafe fn spawn_gated(
     entry: extern "C" fn(*mut libc::c_void) -> libc::c_int,
     arg: *mut libc::c_void,
     stack: &mut [std::mem::MaybeUninit<u8>],
+    share_files: bool,
 ) -> Result<(i32, Birth), Errno> {
     // The stack grows down from a 16-byte aligned top.
     let top = stack.as_mut_ptr_range().end;
     let top = top.wrapping_sub(top as usize % 16);
     let reaps = GATE.lock().unwrap_or_else(PoisonError::into_inner);
-    let flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    let mut flags = libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD;
+    if share_files {
+        flags |= libc::CLONE_FILES;
+    }
     // SAFETY: the caller's contract; `top` lies inside `stack`, which outlives the child's
     // use of it (CLONE_VFORK: we return only after the child exec'd or exited).
     match unsafe { libc::clone(entry, top.cast(), flags, arg) } {

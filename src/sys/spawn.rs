@@ -294,7 +294,20 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
     };
     let stdin_src = socket.as_ref().map_or(child_stdin.as_raw_fd(), AsRawFd::as_raw_fd);
 
-    let plan = ChildPlan::new(spec, [stdin_src, child_stdout.as_raw_fd(), stderr_src]);
+    let stdio = [stdin_src, child_stdout.as_raw_fd(), stderr_src];
+    // Held until the child has exec'd: the slots carry this child's descriptors meanwhile.
+    let mut slots = SLOTS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let lent = if has_close_range() { Lent::new(&mut slots, stdio) } else { None };
+    let fds = match &lent {
+        Some(l) => FdPlan::Shared { slots: l.fds, above: l.above },
+        None => FdPlan::Copied {
+            stdio,
+            // Listing /proc/self/fd costs what is open (tens of thousands of entries with
+            // thousands of programs), so only a kernel without `close_range` pays for it.
+            max_fd: if has_close_range() { 3 } else { highest_open_fd().saturating_add(1) },
+        },
+    };
+    let plan = ChildPlan::new(spec, fds);
 
     // Block every signal across the clone so no inherited handler (tokio's, which would
     // write to our memory) runs in the child before it resets dispositions; the parent's
@@ -307,7 +320,11 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
     let arg = std::ptr::from_ref(&plan).cast_mut().cast::<libc::c_void>();
     // SAFETY: `child_entry` runs `ChildPlan::exec`, which keeps spawn_gated's contract;
     // `plan` and `stack` live until after the call returns.
-    let forked = unsafe { reaper::spawn_gated(child_entry, arg, stack.spare_capacity_mut()) };
+    let forked = unsafe {
+        reaper::spawn_gated(child_entry, arg, stack.spare_capacity_mut(), lent.is_some())
+    };
+    drop(lent);
+    drop(slots);
     if let Err(e) = pthread_sigmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None) {
         tracing::error!("could not restore the signal mask after fork: {e}");
     }
@@ -373,8 +390,8 @@ enum UserPlan {
 
 /// Everything the child needs, prepared before the fork so the child never allocates.
 struct ChildPlan {
-    /// Sources for fds 0, 1, 2 (all > 2).
-    stdio: [RawFd; 3],
+    /// Where the sources for fds 0, 1, 2 are and how the child gets its own table.
+    fds: FdPlan,
     user: UserPlan,
     /// `directory=` and the message prefix `supervisor: couldn't chdir to <dir>: `.
     cwd: Option<(CString, Vec<u8>)>,
@@ -384,10 +401,106 @@ struct ChildPlan {
     exec: Option<ExecArgs>,
     /// `supervisor: couldn't exec <argv0>: ` (or the full NUL-byte message).
     exec_failed: Vec<u8>,
-    /// Upper bound for the fallback close loop when `close_range` is unavailable: one past
-    /// the highest fd open before the clone. A descriptor another thread opens after that
-    /// is close-on-exec (Rust opens everything so), so exec closes it anyway.
-    max_fd: c_int,
+}
+
+/// How the child ends up with only its three descriptors.
+#[derive(Clone, Copy)]
+enum FdPlan {
+    /// The child starts on the daemon's own table (`CLONE_FILES`), and
+    /// `close_range(above, ~0, CLOSE_RANGE_UNSHARE)` gives it a private copy of only the
+    /// descriptors below `above`: the daemon's first few and the [`SLOTS`] that hold the
+    /// sources. The kernel then copies and closes a handful of descriptors per spawn
+    /// instead of the whole table (five per program, so a boot was quadratic).
+    Shared {
+        /// Sources for fds 0, 1, 2 (all > 2 and below `above`).
+        slots: [RawFd; 3],
+        /// One past the highest slot.
+        above: c_int,
+    },
+    /// The child gets a copy of the whole table (a kernel without `close_range`, or no
+    /// slots could be reserved) and closes everything but its sources.
+    Copied {
+        /// Sources for fds 0, 1, 2 (all > 2).
+        stdio: [RawFd; 3],
+        /// Upper bound for the fallback close loop when `close_range` is unavailable: one
+        /// past the highest fd open before the clone. A descriptor another thread opens
+        /// after that is close-on-exec (Rust opens everything so), so exec closes it anyway.
+        max_fd: c_int,
+    },
+}
+
+/// Three descriptors reserved low in the table (the first spawn reserves them, when the
+/// daemon holds few descriptors yet), and a placeholder they hold between spawns. The
+/// lock is held from lending the slots until the child has exec'd.
+static SLOTS: std::sync::Mutex<Option<Slots>> = std::sync::Mutex::new(None);
+
+struct Slots {
+    fds: [OwnedFd; 3],
+    /// The read end of a pipe whose write end is closed: what an idle slot refers to.
+    placeholder: OwnedFd,
+}
+
+impl Slots {
+    fn reserve() -> Result<Slots, Errno> {
+        let (placeholder, _write) = nix::unistd::pipe2(OFlag::O_CLOEXEC)?;
+        let slot = || -> Result<OwnedFd, Errno> {
+            let raw = fcntl(&placeholder, FcntlArg::F_DUPFD_CLOEXEC(3))?;
+            // SAFETY: F_DUPFD_CLOEXEC just returned this new fd and nothing else owns it.
+            Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+        };
+        Ok(Slots { fds: [slot()?, slot()?, slot()?], placeholder })
+    }
+}
+
+/// The slots lent to one spawn, pointing at its sources; dropping it points them back at
+/// the placeholder, so the daemon keeps no reference to the child's pipe ends.
+struct Lent<'a> {
+    slots: &'a mut Option<Slots>,
+    fds: [RawFd; 3],
+    above: c_int,
+}
+
+impl<'a> Lent<'a> {
+    /// `None` when no slots can be had (the caller copies the whole table instead).
+    fn new(slots: &'a mut Option<Slots>, stdio: [RawFd; 3]) -> Option<Lent<'a>> {
+        if slots.is_none() {
+            match Slots::reserve() {
+                Ok(s) => *slots = Some(s),
+                Err(e) => {
+                    tracing::debug!("no spawn slots ({e}); children copy the descriptor table");
+                    return None;
+                }
+            }
+        }
+        let fds = slots.as_ref()?.fds.each_ref().map(AsRawFd::as_raw_fd);
+        let above = fds.iter().max().copied().unwrap_or(2).saturating_add(1);
+        let lent = Lent { slots, fds, above };
+        for (slot, src) in fds.iter().zip(stdio) {
+            // SAFETY: both are open descriptors (the slot is ours, the caller owns `src`).
+            if unsafe { libc::dup3(src, *slot, libc::O_CLOEXEC) } < 0 {
+                return None; // `lent` drops here and restores the slots.
+            }
+        }
+        Some(lent)
+    }
+}
+
+impl Drop for Lent<'_> {
+    fn drop(&mut self) {
+        let Some(s) = self.slots.as_ref() else { return };
+        let placeholder = s.placeholder.as_raw_fd();
+        // SAFETY: the slots and the placeholder are open and owned by `s`.
+        let restored = self
+            .fds
+            .iter()
+            .all(|slot| unsafe { libc::dup3(placeholder, *slot, libc::O_CLOEXEC) } >= 0);
+        if !restored {
+            // Closing the slots is what matters (a pipe end held here would hide EOF);
+            // the next spawn reserves new ones.
+            tracing::error!("could not reset the spawn slots: {}", Errno::last());
+            *self.slots = None;
+        }
+    }
 }
 
 struct ExecArgs {
@@ -400,7 +513,7 @@ struct ExecArgs {
 }
 
 impl ChildPlan {
-    fn new(spec: &SpawnSpec, stdio: [RawFd; 3]) -> ChildPlan {
+    fn new(spec: &SpawnSpec, fds: FdPlan) -> ChildPlan {
         let argv0 = spec.argv.first().map_or("", String::as_str);
         let exec = ExecArgs::new(spec);
         let exec_failed = match exec {
@@ -416,17 +529,13 @@ impl ChildPlan {
             // A NUL byte cannot name a directory; chdir("") then fails with ENOENT.
             (CString::new(dir.as_os_str().as_bytes()).unwrap_or_default(), prefix)
         });
-        // Listing /proc/self/fd costs what is open (tens of thousands of entries with
-        // thousands of programs), so only a kernel without `close_range` pays for it.
-        let max_fd = if has_close_range() { 3 } else { highest_open_fd().saturating_add(1) };
         ChildPlan {
-            stdio,
+            fds,
             user: spec.user.map_or(UserPlan::Keep, user_plan),
             cwd,
             umask: spec.umask.map(|m| m as libc::mode_t),
             exec,
             exec_failed,
-            max_fd,
         }
     }
 
@@ -470,7 +579,25 @@ impl ChildPlan {
             if libc::setpgid(0, 0) != 0 {
                 child_fail(&[]);
             }
-            for (target, src) in self.stdio.iter().enumerate() {
+            let (stdio, max_fd) = match self.fds {
+                FdPlan::Shared { slots, above } => {
+                    // Until this succeeds the table is the daemon's: change nothing in it.
+                    if libc::syscall(
+                        libc::SYS_close_range,
+                        above as libc::c_uint,
+                        libc::c_uint::MAX,
+                        libc::CLOSE_RANGE_UNSHARE,
+                    ) != 0
+                        && libc::syscall(libc::SYS_unshare, libc::CLONE_FILES) != 0
+                    {
+                        // Nowhere to say it without touching the daemon's descriptors.
+                        libc::_exit(127);
+                    }
+                    (slots, above)
+                }
+                FdPlan::Copied { stdio, max_fd } => (stdio, max_fd),
+            };
+            for (target, src) in stdio.iter().enumerate() {
                 if libc::dup2(*src, target as c_int) < 0 {
                     child_fail(&[]);
                 }
@@ -482,7 +609,7 @@ impl ChildPlan {
                 0 as libc::c_uint,
             ) != 0
             {
-                for fd in 3..self.max_fd {
+                for fd in 3..max_fd {
                     libc::close(fd);
                 }
             }
