@@ -58,7 +58,8 @@ pub enum SpawnError {
     /// Some execute bit is set, but not one that applies to us.
     #[error("no permission to run command {}", pytext::repr(.0))]
     NoPermission(String),
-    /// `pipe()` failed with EMFILE.
+    /// `pipe()` or a log file's open failed with EMFILE, or what they gave is in the
+    /// descriptor reserve (`sys::limits::SPAWN_RESERVE`).
     #[error("too many open files to spawn '{name}'")]
     TooManyOpenFiles {
         /// The process name.
@@ -265,6 +266,11 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
     let (child_stdin, stdin) = pipe()?;
     let (stdout, child_stdout) = pipe()?;
     let stderr_pipe = if spec.redirect_stderr { None } else { Some(pipe()?) };
+    // The ends the daemon keeps must leave the descriptor reserve to its control plane.
+    let kept = [&stdin, &stdout].into_iter().chain(stderr_pipe.as_ref().map(|p| &p.0));
+    if super::limits::in_reserve(kept.map(AsRawFd::as_raw_fd)) {
+        return Err(SpawnError::TooManyOpenFiles { name: spec.name.clone() });
+    }
     for fd in
         [Some(&stdin), Some(&stdout), stderr_pipe.as_ref().map(|p| &p.0)].into_iter().flatten()
     {
