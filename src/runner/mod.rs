@@ -393,6 +393,9 @@ impl Runner {
 
     async fn on_exit(&mut self, reaped: Option<Reaped>) {
         let Some(live) = self.live.take() else { return };
+        // Python closes the stdin pipe at the exit too: a stopped process holds no descriptor.
+        self.stdin = None;
+        self.stdin_pending.clear();
         // The reaper is gone only when the runtime is shutting down; nothing to report.
         let Some(reaped) = reaped else { return };
         if !self.pumps.is_empty() {
@@ -920,7 +923,8 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
     };
     // Log files, like pipes, stay out of the descriptor reserve.
     let logs = [&stdout_log, &stderr_log].into_iter().flatten();
-    if crate::sys::limits::in_reserve(logs.map(RotatingWriter::raw_fd)) {
+    let floor = crate::sys::limits::reserve_floor();
+    if crate::sys::limits::in_reserve(floor, logs.map(RotatingWriter::raw_fd)) {
         return Err(SpawnError::TooManyOpenFiles { name: spec.name.clone() }.to_string());
     }
     let vars = SupervisorVars {

@@ -108,16 +108,21 @@ pub fn raise_startup_limits(minfds: u64, minprocs: u64) -> Result<Vec<String>, L
 /// open, once the programs have taken everything below.
 pub const SPAWN_RESERVE: u64 = 32;
 
-/// True when a descriptor a spawn would keep lies in the reserve under the current soft
-/// limit (one `getrlimit` per call): the spawn gives it back and fails as if the table
-/// were full.
-pub fn in_reserve(fds: impl IntoIterator<Item = std::os::fd::RawFd>) -> bool {
-    getrlimit(Resource::RLIMIT_NOFILE).is_ok_and(|(soft, _)| reserved(soft, fds))
+/// The lowest descriptor number of the reserve under the current soft limit (one
+/// `getrlimit`), or `None` when the limit is unlimited or unreadable.
+pub fn reserve_floor() -> Option<u64> {
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    floor(soft)
 }
 
-fn reserved(soft: rlim_t, fds: impl IntoIterator<Item = std::os::fd::RawFd>) -> bool {
-    let floor = soft.saturating_sub(SPAWN_RESERVE);
-    soft != INFINITY && fds.into_iter().any(|fd| u64::try_from(fd).is_ok_and(|fd| fd >= floor))
+fn floor(soft: rlim_t) -> Option<u64> {
+    (soft != INFINITY).then(|| soft.saturating_sub(SPAWN_RESERVE))
+}
+
+/// True when a descriptor a spawn would keep lies in the reserve that starts at `floor`:
+/// the spawn gives it back and fails as if the table were full.
+pub fn in_reserve(floor: Option<u64>, fds: impl IntoIterator<Item = std::os::fd::RawFd>) -> bool {
+    floor.is_some_and(|f| fds.into_iter().any(|fd| u64::try_from(fd).is_ok_and(|fd| fd >= f)))
 }
 
 /// A warning when `needed` descriptors (the configuration's processes, their pipes and
@@ -140,12 +145,13 @@ mod tests {
 
     #[test]
     fn the_reserve_is_the_top_of_the_soft_limit() {
-        assert!(!reserved(100, [3, 50, 67]));
-        assert!(reserved(100, [3, 68]));
-        assert!(reserved(100, [99]));
-        assert!(reserved(20, [3]), "a limit below the reserve leaves nothing to spawns");
-        assert!(!reserved(INFINITY, [100_000]));
-        assert!(!reserved(100, []));
+        let reserved = |soft, fds: &[i32]| in_reserve(floor(soft), fds.iter().copied());
+        assert!(!reserved(100, &[3, 50, 67]));
+        assert!(reserved(100, &[3, 68]));
+        assert!(reserved(100, &[99]));
+        assert!(reserved(20, &[3]), "a limit below the reserve leaves nothing to spawns");
+        assert!(!reserved(INFINITY, &[100_000]));
+        assert!(!reserved(100, &[]));
     }
 
     #[test]
