@@ -11,7 +11,9 @@
 //!
 //! The reads are blocking (`/proc`), so they run on the scanner thread ([`Scanner`]), which
 //! answers every request waiting for it from one fresh snapshot: stopping a thousand
-//! programs at once costs a few walks of `/proc`, not a thousand.
+//! programs at once costs a few walks of `/proc`, not a thousand. A walk follows the
+//! kernel's children lists from the daemon down, so it reads the daemon's own processes,
+//! not every process on the machine.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
