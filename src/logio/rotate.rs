@@ -59,6 +59,11 @@ impl RotatingWriter {
         &self.path
     }
 
+    /// The descriptor being written.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        std::os::fd::AsRawFd::as_raw_fd(&self.file)
+    }
+
     /// True for regular files; false for special files such as `/dev/stdout`, whose
     /// writes may block on a slow reader (the pump keeps them off the async workers).
     pub fn is_regular(&self) -> bool {
@@ -96,7 +101,7 @@ impl RotatingWriter {
     /// Closes and reopens the file by name (SIGUSR2, after an external rotation).
     pub fn reopen(&mut self) -> io::Result<()> {
         let (file, regular, size) = open_append(&self.path, false)?;
-        self.file = file;
+        self.replace_file(file);
         self.regular = regular;
         self.size = size;
         Ok(())
@@ -132,10 +137,24 @@ impl RotatingWriter {
         }
         // Python reopens with 'wb': a fresh, empty file (truncated when backups == 0).
         let (file, regular, size) = open_append(&self.path, true)?;
-        self.file = file;
+        self.replace_file(file);
         self.regular = regular;
         self.size = size;
         Ok(())
+    }
+
+    /// Puts `file` in place of the current file under the current descriptor number when
+    /// it got a higher one (`dup3`): at a full descriptor table the new file is opened in
+    /// the daemon's reserve (`sys::limits`), which must not keep it.
+    fn replace_file(&mut self, file: File) {
+        use std::os::fd::{AsRawFd, OwnedFd};
+        let old = std::mem::replace(&mut self.file, file);
+        if self.file.as_raw_fd() > old.as_raw_fd() {
+            let mut old = OwnedFd::from(old);
+            if nix::unistd::dup3(&self.file, &mut old, nix::fcntl::OFlag::O_CLOEXEC).is_ok() {
+                self.file = File::from(old);
+            }
+        }
     }
 
     fn numbered(&self, n: u32) -> PathBuf {
@@ -350,6 +369,23 @@ mod tests {
         w.write_all(b"after").unwrap();
         assert_eq!(std::fs::read(&moved).unwrap(), b"before-still-old");
         assert_eq!(std::fs::read(&p).unwrap(), b"after");
+    }
+
+    #[test]
+    fn reopen_and_rollover_keep_the_descriptor_number() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("x.log");
+        let mut w = RotatingWriter::open(&p, 10, 1).unwrap();
+        let fd = w.raw_fd();
+        w.reopen().unwrap();
+        // Other tests' threads open and close descriptors too: never higher is the point.
+        assert!(w.raw_fd() <= fd, "{} > {fd}", w.raw_fd());
+        let fd = w.raw_fd();
+        w.write_all(b"0123456789").unwrap();
+        w.write_all(b"after").unwrap();
+        assert!(w.raw_fd() <= fd, "{} > {fd}", w.raw_fd());
+        assert_eq!(std::fs::read(&p).unwrap(), b"after");
+        assert_eq!(std::fs::read(dir.path().join("x.log.1")).unwrap(), b"0123456789");
     }
 
     #[test]

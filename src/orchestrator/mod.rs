@@ -110,6 +110,12 @@ pub struct Orchestrator<S: Shell = TokioShell> {
     next_id: ProcId,
     rng: u64,
     last_die_report: Option<Instant>,
+    /// The shutdown's plan: groups by descending (priority, name), fixed when it begins.
+    stop_order: Vec<(i64, String)>,
+    /// Groups of `stop_order` before this index are down; those from it to `stop_batch`
+    /// (one priority) have been told to stop.
+    stop_cursor: usize,
+    stop_batch: usize,
     /// When to next log `waiting for x to stop` for stops that an RPC waits on.
     stop_report_at: Option<Instant>,
     /// Autostart classes (same group and process priority) not started yet. A class is
@@ -210,6 +216,9 @@ impl<S: Shell> Orchestrator<S> {
             next_id: 1,
             rng: parts.seed | 1,
             last_die_report: None,
+            stop_order: Vec::new(),
+            stop_cursor: 0,
+            stop_batch: 0,
             stop_report_at: None,
             start_queue: VecDeque::new(),
             start_inflight: HashSet::new(),

@@ -16,48 +16,80 @@ impl<S: Shell> Orchestrator<S> {
             self.last_die_report = None;
             self.clear_start_queue();
             self.cancel_all_waits();
+            let mut order: Vec<(i64, String)> =
+                self.groups.values().map(|g| (g.config.priority, g.config.name.clone())).collect();
+            order.sort_unstable_by(|a, b| b.cmp(a));
+            self.stop_order = order;
+            self.stop_cursor = 0;
+            self.stop_batch = 0;
         }
     }
 
-    /// Python's ordered shutdown: stop the group with the highest priority that still has
-    /// processes up, and only move on once all of them are down. True when all are down.
+    /// Python's ordered shutdown: stop the groups with the highest priority that still have
+    /// processes up, and only move on once all of them are down. Groups of one priority stop
+    /// together (Python stops them one after the other, a round trip each). True when all
+    /// are down. Called after every message: once a batch is told to stop, a call only
+    /// looks at the first group of the batch still up (amortised O(1)); with `depends_on`
+    /// the whole batch is looked at again, as a stop may wait for its dependents.
     pub(super) fn advance_shutdown(&mut self) -> bool {
-        let order = self.group_order();
-        for g in order.iter().rev() {
-            let Some(group) = self.groups.get(g) else { continue };
-            let mut members = Self::proc_order(group);
-            members.reverse();
-            let up: Vec<String> = members
-                .into_iter()
-                .filter(|p| group.procs.get(p).is_some_and(|e| !e.proc.state().is_stopped()))
-                .collect();
-            if up.is_empty() {
-                continue;
+        loop {
+            while let Some((_, g)) = self.stop_order.get(self.stop_cursor) {
+                if self.group_up(g) {
+                    break;
+                }
+                self.stop_cursor += 1;
             }
-            for p in &up {
-                if !self.uses_deps() {
-                    self.shut_one(g, p);
-                    continue;
-                }
-                // Dependents (in any group) go first, each once its own are down.
-                let mut chain = self.dependents_to_stop(g, p);
-                chain.push(crate::config::ProcessKey { group: g.clone(), name: p.clone() });
-                for k in chain {
-                    if self.dependents_down(&k.group, &k.name) {
-                        self.shut_one(&k.group, &k.name);
-                    }
-                }
+            if self.stop_cursor < self.stop_batch && !self.uses_deps() {
+                return false;
+            }
+            let Some(&(priority, _)) = self.stop_order.get(self.stop_cursor) else {
+                return true;
+            };
+            let batch: Vec<String> = self.stop_order[self.stop_cursor..]
+                .iter()
+                .take_while(|(p, _)| *p == priority)
+                .map(|(_, g)| g.clone())
+                .collect();
+            self.stop_batch = self.stop_cursor + batch.len();
+            for g in &batch {
+                self.stop_group(g);
             }
             // Feeding may have stopped them at once (BACKOFF → FATAL): look again.
-            let still_up = self
-                .groups
-                .get(g)
-                .is_some_and(|grp| grp.procs.values().any(|e| !e.proc.state().is_stopped()));
-            if still_up {
+            if batch.iter().any(|g| self.group_up(g)) {
                 return false;
             }
         }
-        true
+    }
+
+    fn group_up(&self, g: &str) -> bool {
+        self.groups
+            .get(g)
+            .is_some_and(|grp| grp.procs.values().any(|e| !e.proc.state().is_stopped()))
+    }
+
+    /// Tells a group's processes that are up to stop, last in start order first.
+    fn stop_group(&mut self, g: &str) {
+        let Some(group) = self.groups.get(g) else { return };
+        let mut members = Self::proc_order(group);
+        members.reverse();
+        let up: Vec<String> = members
+            .into_iter()
+            .filter(|p| group.procs.get(p).is_some_and(|e| !e.proc.state().is_stopped()))
+            .collect();
+        for p in &up {
+            if !self.uses_deps() {
+                self.shut_one(g, p);
+                continue;
+            }
+            // Dependents (in any group) go first, each once its own are down.
+            let mut chain = self.dependents_to_stop(g, p);
+            chain.push(crate::config::ProcessKey { group: g.to_owned(), name: p.clone() });
+            for k in chain {
+                if self.dependents_down(&k.group, &k.name) {
+                    self.shut_one(&k.group, &k.name);
+                }
+            }
+        }
     }
 
     fn shut_one(&mut self, g: &str, p: &str) {

@@ -393,6 +393,9 @@ impl Runner {
 
     async fn on_exit(&mut self, reaped: Option<Reaped>) {
         let Some(live) = self.live.take() else { return };
+        // Python closes the stdin pipe at the exit too: a stopped process holds no descriptor.
+        self.stdin = None;
+        self.stdin_pending.clear();
         // The reaper is gone only when the runtime is shutting down; nothing to report.
         let Some(reaped) = reaped else { return };
         if !self.pumps.is_empty() {
@@ -918,6 +921,12 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
     } else {
         open_log(&spec.stderr).map_err(|e| dispatch_error(&spec.name, &e))?
     };
+    // Log files, like pipes, stay out of the descriptor reserve.
+    let logs = [&stdout_log, &stderr_log].into_iter().flatten();
+    let floor = crate::sys::limits::reserve_floor();
+    if crate::sys::limits::in_reserve(floor, logs.map(RotatingWriter::raw_fd)) {
+        return Err(SpawnError::TooManyOpenFiles { name: spec.name.clone() }.to_string());
+    }
     let vars = SupervisorVars {
         server_url: spec.server_url.as_deref(),
         process_name: &spec.name,
@@ -963,7 +972,12 @@ fn describe(members: &[Member]) -> String {
     members.iter().map(|m| format!("{} ({})", m.pid, m.comm)).collect::<Vec<_>>().join(", ")
 }
 
+/// Python's message for a log file that cannot be opened (it opens them while making the
+/// dispatchers, as it makes the pipes: EMFILE reads the same for both).
 fn dispatch_error(name: &str, e: &std::io::Error) -> String {
+    if e.raw_os_error() == Some(libc::EMFILE) {
+        return SpawnError::TooManyOpenFiles { name: name.to_owned() }.to_string();
+    }
     let errno = e.raw_os_error().map(crate::sys::errno::display).unwrap_or_else(|| e.to_string());
     format!("unknown error making dispatchers for '{name}': {errno}")
 }

@@ -2,6 +2,12 @@
 //! behaviour (`ServerOptions.set_rlimits_or_exit`): a soft limit below the minimum is raised
 //! to it, lifting the hard limit too when it is lower (which only root may do); a failure
 //! is a usage error (`Error: <msg>`, exit 2) whose text Python words, quirks included.
+//!
+//! Also the descriptor reserve: the top [`SPAWN_RESERVE`] descriptor numbers below the soft
+//! RLIMIT_NOFILE are never kept by a spawn (pipes, program logs). The kernel hands out the
+//! lowest free number, so once the programs fill the table below the reserve, spawns fail
+//! with "too many open files" while the daemon's own short-lived descriptors (control
+//! connections, RPC log reads, the daemon log's reopen, `/proc` reads) still find room.
 
 use nix::sys::resource::{Resource, getrlimit, rlim_t, setrlimit};
 
@@ -97,6 +103,28 @@ pub fn raise_startup_limits(minfds: u64, minprocs: u64) -> Result<Vec<String>, L
     Ok(infos)
 }
 
+/// Descriptor numbers at the top of the soft RLIMIT_NOFILE that a spawn never keeps: room
+/// for concurrent control connections and the files and `/proc` entries their requests
+/// open, once the programs have taken everything below.
+pub const SPAWN_RESERVE: u64 = 32;
+
+/// The lowest descriptor number of the reserve under the current soft limit (one
+/// `getrlimit`), or `None` when the limit is unlimited or unreadable.
+pub fn reserve_floor() -> Option<u64> {
+    let (soft, _) = getrlimit(Resource::RLIMIT_NOFILE).ok()?;
+    floor(soft)
+}
+
+fn floor(soft: rlim_t) -> Option<u64> {
+    (soft != INFINITY).then(|| soft.saturating_sub(SPAWN_RESERVE))
+}
+
+/// True when a descriptor a spawn would keep lies in the reserve that starts at `floor`:
+/// the spawn gives it back and fails as if the table were full.
+pub fn in_reserve(floor: Option<u64>, fds: impl IntoIterator<Item = std::os::fd::RawFd>) -> bool {
+    floor.is_some_and(|f| fds.into_iter().any(|fd| u64::try_from(fd).is_ok_and(|fd| fd >= f)))
+}
+
 /// A warning when `needed` descriptors (the configuration's processes, their pipes and
 /// logs) exceed the hard RLIMIT_NOFILE: the processes that do not fit will fail to spawn
 /// (EMFILE) until some are stopped.
@@ -114,6 +142,17 @@ pub fn descriptor_shortfall(needed: u64, programs: usize) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_reserve_is_the_top_of_the_soft_limit() {
+        let reserved = |soft, fds: &[i32]| in_reserve(floor(soft), fds.iter().copied());
+        assert!(!reserved(100, &[3, 50, 67]));
+        assert!(reserved(100, &[3, 68]));
+        assert!(reserved(100, &[99]));
+        assert!(reserved(20, &[3]), "a limit below the reserve leaves nothing to spawns");
+        assert!(!reserved(INFINITY, &[100_000]));
+        assert!(!reserved(100, &[]));
+    }
 
     #[test]
     fn plan_matches_python() {

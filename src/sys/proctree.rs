@@ -11,7 +11,9 @@
 //!
 //! The reads are blocking (`/proc`), so they run on the scanner thread ([`Scanner`]), which
 //! answers every request waiting for it from one fresh snapshot: stopping a thousand
-//! programs at once costs a few walks of `/proc`, not a thousand.
+//! programs at once costs a few walks of `/proc`, not a thousand. A walk follows the
+//! kernel's children lists from the daemon down, so it reads the daemon's own processes,
+//! not every process on the machine.
 
 use std::collections::HashMap;
 use std::sync::mpsc;
@@ -78,8 +80,60 @@ fn parse_stat(stat: &str) -> Option<(String, char, i32, i32, u64)> {
     Some((comm, state, ppid, pgid, start))
 }
 
+/// [`parse_stat`] and the number of threads (field 20).
+fn parse_stat_threads(stat: &str) -> Option<(String, char, i32, i32, u64, u64)> {
+    let (comm, state, ppid, pgid, start) = parse_stat(stat)?;
+    let rest = stat.get(stat.rfind(')')? + 1..)?;
+    let threads = rest.split_ascii_whitespace().nth(17)?.parse().ok()?;
+    Some((comm, state, ppid, pgid, start, threads))
+}
+
+/// The children of `pid` from the kernel's per-thread lists: only the main thread's when
+/// it has one thread (`threads == 1`), else every thread's. `None` when `pid` has no
+/// readable list (gone, or a kernel without `CONFIG_PROC_CHILDREN`).
+fn children_of(pid: i32, threads: u64) -> Option<Vec<i32>> {
+    let parse = |text: &str| -> Vec<i32> {
+        text.split_ascii_whitespace().filter_map(|s| s.parse().ok()).collect()
+    };
+    if threads == 1 {
+        return std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()
+            .map(|t| parse(&t));
+    }
+    let mut out = Vec::new();
+    let mut any = false;
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).ok()?.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("children")) {
+            any = true;
+            out.extend(parse(&text));
+        }
+    }
+    any.then_some(out)
+}
+
 impl Snapshot {
-    fn take() -> Snapshot {
+    /// The daemon's descendants. The daemon adopts every orphan among them, so they are all
+    /// in its subtree: walking it through the kernel's children lists costs the daemon's
+    /// own processes, not every process on the machine. Without children lists (a kernel
+    /// built without them), every process in `/proc`.
+    fn take(daemon: i32) -> Snapshot {
+        let mut procs = HashMap::new();
+        let Some(mut queue) = children_of(daemon, 0) else { return Snapshot::take_all() };
+        while let Some(pid) = queue.pop() {
+            let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let Some((comm, state, ppid, pgid, start, threads)) = parse_stat_threads(&stat) else {
+                continue;
+            };
+            if state == 'Z' || state == 'X' {
+                continue;
+            }
+            queue.extend(children_of(pid, threads).into_iter().flatten());
+            procs.insert(pid, Entry { ppid, pgid, start, comm });
+        }
+        Snapshot { procs, markers: HashMap::new() }
+    }
+
+    fn take_all() -> Snapshot {
         let mut procs = HashMap::new();
         if let Ok(dir) = std::fs::read_dir("/proc") {
             for e in dir.flatten() {
@@ -180,7 +234,7 @@ impl Scanner {
                 // after each of those requests was made.
                 let mut batch = vec![first];
                 batch.extend(rx.try_iter());
-                let mut snap = Snapshot::take();
+                let mut snap = Snapshot::take(daemon);
                 for (q, reply) in batch {
                     let _ = reply.send(snap.find(&q, daemon));
                 }

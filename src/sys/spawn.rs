@@ -58,7 +58,8 @@ pub enum SpawnError {
     /// Some execute bit is set, but not one that applies to us.
     #[error("no permission to run command {}", pytext::repr(.0))]
     NoPermission(String),
-    /// `pipe()` failed with EMFILE.
+    /// `pipe()` or a log file's open failed with EMFILE, or what they gave is in the
+    /// descriptor reserve (`sys::limits::SPAWN_RESERVE`).
     #[error("too many open files to spawn '{name}'")]
     TooManyOpenFiles {
         /// The process name.
@@ -262,22 +263,31 @@ pub fn spawn(spec: &SpawnSpec) -> Result<Child, SpawnError> {
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(pipe_err)?;
         Ok((r, w))
     };
+    // The child's ends live only until the clone: they go into the descriptor reserve
+    // (`limits::SPAWN_RESERVE`), so the slots below it hold only the ends the daemon keeps,
+    // which must all be below it. Above 0/1/2 in any case: the child dup2()s them onto
+    // 0/1/2, so no dup2 clobbers another source fd (and dup2 clears close-on-exec).
+    let floor = super::limits::reserve_floor();
+    let child_min = floor.and_then(|f| c_int::try_from(f).ok()).unwrap_or(3).max(3);
     let (child_stdin, stdin) = pipe()?;
+    let child_stdin = child_end(child_stdin, child_min).map_err(pipe_err)?;
     let (stdout, child_stdout) = pipe()?;
-    let stderr_pipe = if spec.redirect_stderr { None } else { Some(pipe()?) };
+    let child_stdout = child_end(child_stdout, child_min).map_err(pipe_err)?;
+    let child_stderr = if spec.redirect_stderr {
+        None
+    } else {
+        let (r, w) = pipe()?;
+        Some((r, child_end(w, child_min).map_err(pipe_err)?))
+    };
+    let kept = [&stdin, &stdout].into_iter().chain(child_stderr.as_ref().map(|p| &p.0));
+    if super::limits::in_reserve(floor, kept.map(AsRawFd::as_raw_fd)) {
+        return Err(SpawnError::TooManyOpenFiles { name: spec.name.clone() });
+    }
     for fd in
-        [Some(&stdin), Some(&stdout), stderr_pipe.as_ref().map(|p| &p.0)].into_iter().flatten()
+        [Some(&stdin), Some(&stdout), child_stderr.as_ref().map(|p| &p.0)].into_iter().flatten()
     {
         set_nonblocking(fd).map_err(pipe_err)?;
     }
-    // The child dup2()s these onto 0/1/2; keeping them above 2 means no dup2 clobbers
-    // another source fd, and dup2 always clears close-on-exec on the target.
-    let child_stdin = above_stdio(child_stdin).map_err(pipe_err)?;
-    let child_stdout = above_stdio(child_stdout).map_err(pipe_err)?;
-    let child_stderr = match stderr_pipe {
-        Some((r, w)) => Some((r, above_stdio(w).map_err(pipe_err)?)),
-        None => None,
-    };
     let stderr_src = child_stderr.as_ref().map_or(child_stdout.as_raw_fd(), |(_, w)| w.as_raw_fd());
     let socket = match spec.stdin_socket {
         Some(raw) => {
@@ -345,14 +355,18 @@ fn set_nonblocking(fd: &OwnedFd) -> Result<(), Errno> {
     Ok(())
 }
 
-/// Moves a fd to number 3 or above (close-on-exec), so that it cannot be one of 0/1/2.
-fn above_stdio(fd: OwnedFd) -> Result<OwnedFd, Errno> {
-    if fd.as_raw_fd() > 2 {
+/// Moves a child's end of a pipe to number `min` or above (close-on-exec) when it is
+/// below; where nothing is free up there, it stays where it is if that is above 0/1/2.
+fn child_end(fd: OwnedFd, min: c_int) -> Result<OwnedFd, Errno> {
+    if fd.as_raw_fd() >= min {
         return Ok(fd);
     }
-    let raw = fcntl(&fd, FcntlArg::F_DUPFD_CLOEXEC(3))?;
-    // SAFETY: F_DUPFD_CLOEXEC just returned this new fd and nothing else owns it.
-    Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) })
+    match fcntl(&fd, FcntlArg::F_DUPFD_CLOEXEC(min)) {
+        // SAFETY: F_DUPFD_CLOEXEC just returned this new fd and nothing else owns it.
+        Ok(raw) => Ok(unsafe { <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) }),
+        Err(_) if fd.as_raw_fd() > 2 => Ok(fd),
+        Err(e) => Err(e),
+    }
 }
 
 /// The child's stack until it execs: `ChildPlan::exec` keeps a few small frames.

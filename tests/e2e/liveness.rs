@@ -25,6 +25,17 @@ fn timed(d: &Daemon, method: &str, params: Value) -> Duration {
     took
 }
 
+/// A whole `GET path` response over the daemon's socket, as text.
+fn http_get(sock: &Path, path: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(sock).expect("connect");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).expect("write request");
+    let mut resp = Vec::new();
+    s.read_to_end(&mut resp).expect("read response");
+    String::from_utf8_lossy(&resp).into_owned()
+}
+
 /// True when some thread of `pid` sleeps in a pipe write (the FIFO is full).
 fn blocked_in_pipe_write(pid: i32) -> bool {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { return false };
@@ -180,4 +191,76 @@ fn past_the_descriptor_wall_the_daemon_stays_manageable() {
     assert!(after.iter().all(|p| p["statename"] != "RUNNING"), "{after:?}");
     timed(&d, "supervisor.shutdown", json!([]));
     assert_eq!(d.wait_exit(), Some(0), "{}", d.explain());
+}
+
+#[test]
+fn at_the_descriptor_limit_every_request_kind_still_answers() {
+    // 40 programs with a log each need ~200 descriptors; the daemon gets 100. Spawns stop
+    // short of the top 32 (the reserve), which connections and the files requests open use.
+    let mut body = String::new();
+    for i in 0..40 {
+        body.push_str(&format!(
+            "[program:p{i:02}]\ncommand=sh -c 'echo hello from p{i:02}; exec sleep 1000'\n\
+             startsecs=0\nstartretries=0\nstopwaitsecs=30\n\n"
+        ));
+    }
+    let text = conf(&body).replacen("[supervisord]\n", "[supervisord]\nminfds=64\n", 1);
+    let mut d = Daemon::start_with_nofile(&text, 100);
+    d.ready();
+    let settled = poll("every process RUNNING or FATAL", DEADLINE, || {
+        let all = rpc::call(&d.sock(), "supervisor.getAllProcessInfo", json!([])).ok()?;
+        let all = all.as_array()?.clone();
+        all.iter().all(|p| p["statename"] == "RUNNING" || p["statename"] == "FATAL").then_some(all)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    let running: Vec<String> = settled
+        .iter()
+        .filter(|p| p["statename"] == "RUNNING")
+        .filter_map(|p| p["name"].as_str().map(str::to_owned))
+        .collect();
+    let fatal = settled.iter().find(|p| p["statename"] == "FATAL");
+    let fatal = fatal.unwrap_or_else(|| panic!("nothing FATAL: {settled:?}"));
+    assert!(fatal["description"].as_str().is_some_and(|s| s.contains("too many open files")));
+    let fatal = fatal["name"].as_str().unwrap_or_default().to_owned();
+    assert!(running.len() >= 2, "{} RUNNING\n{}", running.len(), d.explain());
+    let one = &running[0];
+    let pids: Vec<i64> =
+        settled.iter().filter_map(|p| p["pid"].as_i64()).filter(|&p| p > 0).collect();
+    // A dozen clients keep connections open while every kind of request is made.
+    let held: Vec<std::os::unix::net::UnixStream> = (0..12)
+        .map(|_| std::os::unix::net::UnixStream::connect(d.sock()).expect("connect"))
+        .collect();
+    timed(&d, "supervisor.getState", json!([]));
+    timed(&d, "supervisor.getAllProcessInfo", json!([]));
+    timed(&d, "supervisor.getProcessInfo", json!([one]));
+    poll("the program's output in its log", DEADLINE, || {
+        let tail = rpc::ok(&d.sock(), "supervisor.tailProcessStdoutLog", json!([one, 0, 100]));
+        tail.to_string().contains("hello from").then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    let read = rpc::ok(&d.sock(), "supervisor.readProcessStdoutLog", json!([one, 0, 100]));
+    assert!(read.to_string().contains("hello from"), "{read}");
+    let main = rpc::ok(&d.sock(), "supervisor.readLog", json!([0, 0]));
+    assert!(main.to_string().contains("too many open files to spawn"), "{main}");
+    timed(&d, "supervisor.clearProcessLogs", json!([one]));
+    timed(&d, "supervisor.clearAllProcessLogs", json!([]));
+    timed(&d, "supervisor.clearLog", json!([]));
+    timed(&d, "supervisor.signalProcess", json!([one, "CONT"]));
+    // Stopped programs give their descriptors back (once their output pumps have closed
+    // their pipes and logs); the FATAL one can take them, beside the request's connection.
+    timed(&d, "supervisor.stopProcess", json!([one, true]));
+    timed(&d, "supervisor.stopProcess", json!([running[1], true]));
+    poll("the FATAL program starts", DEADLINE, || {
+        rpc::call(&d.sock(), "supervisor.startProcess", json!([fatal, true])).ok()
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    let metrics = http_get(&d.sock(), "/metrics");
+    assert!(metrics.starts_with("HTTP/1.1 200"), "{metrics}");
+    drop(held);
+    timed(&d, "supervisor.stopAllProcesses", json!([true]));
+    timed(&d, "supervisor.shutdown", json!([]));
+    assert_eq!(d.wait_exit(), Some(0), "{}", d.explain());
+    for pid in pids {
+        assert!(!Path::new(&format!("/proc/{pid}")).exists(), "pid {pid} outlived the daemon");
+    }
 }

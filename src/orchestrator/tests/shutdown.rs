@@ -179,3 +179,36 @@ fn config_changes_are_refused_while_stopping() {
     "#]],
     );
 }
+
+#[test]
+fn groups_of_one_priority_stop_together_before_the_next_priority() {
+    let mut w = booted(
+        "[program:a]\ncommand=a\nstartsecs=0\n[program:b]\ncommand=b\nstartsecs=0\n\
+         [program:first]\ncommand=f\npriority=1\nstartsecs=0\n",
+        &["first", "a", "b"],
+    );
+    w.check(
+        "sigterm exit(a,0) exit(b,0) exit(first,0)",
+        expect![[r#"
+            @0 sigterm
+              WARN received SIGTERM indicating exit request
+              b: kill 102 SIGTERM
+              b: deadline @10
+              a: kill 101 SIGTERM
+              a: deadline @10
+              INFO waiting for first, a, b to die
+            @0 exit(a,0)
+              INFO stopped: a (exit status 0)
+              a: no deadline
+            @0 exit(b,0)
+              INFO stopped: b (exit status 0)
+              b: no deadline
+              first: kill 100 SIGTERM
+              first: deadline @10
+            @0 exit(first,0)
+              INFO stopped: first (exit status 0)
+              first: no deadline
+              => all stopped
+        "#]],
+    );
+}
