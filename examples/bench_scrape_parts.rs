@@ -97,6 +97,7 @@ fn sample_proc(i: usize) -> ProcSample {
             lifecycle: None,
         },
         autostart: true,
+        has_health_check: false,
         completed: false,
         stats: Default::default(),
         backoff_seconds: 0.5,

@@ -41,6 +41,7 @@ impl<S: Shell> Orchestrator<S> {
             .map(|e| ProcSample {
                 info: info_of(e, now, wall, detail),
                 autostart: e.config.autostart,
+                has_health_check: e.config.lifecycle.health_check.is_some(),
                 completed: e.proc.state() == crate::procsup::ProcessState::Exited
                     && e.life.completed,
                 stats: e.stats,
@@ -78,6 +79,42 @@ impl<S: Shell> Orchestrator<S> {
     }
 }
 
+/// What the lifecycle options add, for a process that uses any of them; the texts only in
+/// full detail.
+fn lifecycle_of(e: &Entry, now: Instant, wall_secs: f64, detail: Detail) -> Option<LifecycleInfo> {
+    let lc = &e.config.lifecycle;
+    let uses = !lc.depends_on.is_empty()
+        || lc.ready_check.is_some()
+        || lc.health_check.is_some()
+        || lc.essential
+        || lc.restart_backoff.max.is_some()
+        || lc.restart_limit.is_some();
+    if !uses {
+        return None;
+    }
+    let full = detail != Detail::Counts;
+    let text =
+        |t: &Option<String>| if full { t.clone().unwrap_or_default() } else { String::new() };
+    // A waiting process reads as STARTING, so it is neither running nor healthy.
+    let running =
+        e.proc.state() == crate::procsup::ProcessState::Running && e.life.waiting.is_none();
+    Some(LifecycleInfo {
+        waiting_for: text(&e.life.waiting),
+        ready: lc.ready_check.as_ref().map(|_| e.proc.ready() || running),
+        health: match (&lc.health_check, running, e.life.health_failures) {
+            (Some(_), true, 0) => "healthy".to_string(),
+            (Some(_), true, _) => "failing".to_string(),
+            _ => String::new(),
+        },
+        health_failures: i64::from(e.life.health_failures),
+        health_reason: text(&e.life.health_reason),
+        restarts: i64::from(e.proc.restarts()),
+        next_restart: e.proc.next_restart().map_or(0, |at| {
+            (wall_secs + at.saturating_duration_since(now).as_secs_f64()).ceil() as i64
+        }),
+    })
+}
+
 fn info_of(e: &Entry, now: Instant, wall: SystemTime, detail: Detail) -> ProcessInfo {
     let wall_secs = wall.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
     // An Instant becomes epoch seconds by its distance from now.
@@ -106,7 +143,7 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime, detail: Detail) -> Process
             pid: e.proc.pid().map_or(0, i64::from),
             description: String::new(),
             last_exit: e.proc.last_exit().map(|s| i64::from(s.code())),
-            lifecycle: None,
+            lifecycle: lifecycle_of(e, now, wall_secs, detail),
         };
     }
     let mut description = e.proc.description(now).render(|at| {
@@ -127,37 +164,14 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime, detail: Detail) -> Process
             e.life.health_failures, h.retries
         );
     }
-    let lc = &e.config.lifecycle;
-    let uses = !lc.depends_on.is_empty()
-        || lc.ready_check.is_some()
-        || lc.health_check.is_some()
-        || lc.essential
-        || lc.restart_backoff.max.is_some()
-        || lc.restart_limit.is_some();
-    let next_restart = e.proc.next_restart();
-    if uses
-        && let Some(at) = next_restart
+    let lifecycle = lifecycle_of(e, now, wall_secs, detail);
+    if let Some(at) = e.proc.next_restart()
+        && lifecycle.is_some()
         && e.life.waiting.is_none()
     {
         let secs = at.saturating_duration_since(now).as_secs_f64();
         description = format!("{description}; restart {} in {secs:.1}s", e.proc.restarts() + 1);
     }
-    let running = state == crate::procsup::ProcessState::Running;
-    let lifecycle = uses.then(|| LifecycleInfo {
-        waiting_for: e.life.waiting.clone().unwrap_or_default(),
-        ready: lc.ready_check.as_ref().map(|_| e.proc.ready() || running),
-        health: match (&lc.health_check, running, e.life.health_failures) {
-            (Some(_), true, 0) => "healthy".to_string(),
-            (Some(_), true, _) => "failing".to_string(),
-            _ => String::new(),
-        },
-        health_failures: i64::from(e.life.health_failures),
-        health_reason: e.life.health_reason.clone().unwrap_or_default(),
-        restarts: i64::from(e.proc.restarts()),
-        next_restart: next_restart.map_or(0, |at| {
-            (wall_secs + at.saturating_duration_since(now).as_secs_f64()).ceil() as i64
-        }),
-    });
     // `to_string_lossy` is what `display` prints, without core::fmt.
     let path_str = |p: &Option<PathBuf>| {
         p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()

@@ -90,6 +90,8 @@ pub struct LifecycleInfo {
 pub struct ProcSample {
     pub info: ProcessInfo,
     pub autostart: bool,
+    /// It has a `health_check`.
+    pub has_health_check: bool,
     /// EXITED with an expected code since its last start: a one-shot that is done, which
     /// `/readyz` counts as ready.
     pub completed: bool,

@@ -103,6 +103,8 @@ pub struct ProcStats {
     pub exits: [u64; 5],
     /// Transitions into FATAL.
     pub fatal: u64,
+    /// Failed attempts of its `health_check`.
+    pub health_failed: u64,
     /// BACKOFF time of finished BACKOFF periods.
     backoff_done: Duration,
     /// When the current BACKOFF period began.

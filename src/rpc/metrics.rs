@@ -160,9 +160,33 @@ impl Scrape {
             "Time spent in BACKOFF",
             MetricType::Counter,
             |_, p| Some(p.backoff_seconds),
+        )?;
+        // The check families list only the processes that have the check.
+        let flag = |b: bool| if b { 1.0 } else { 0.0 };
+        self.per_process(
+            enc,
+            "supervisord_process_ready",
+            "1 when the process passed its ready_check since its last start (processes with a ready_check)",
+            MetricType::Gauge,
+            |_, p| p.info.lifecycle.as_ref()?.ready.map(flag),
+        )?;
+        fn health(p: &ProcSample) -> Option<&str> {
+            p.info.lifecycle.as_ref().filter(|_| p.has_health_check).map(|l| l.health.as_str())
+        }
+        self.per_process(
+            enc,
+            "supervisord_process_healthy",
+            "1 while the process is RUNNING and its last health_check passed (processes with a health_check)",
+            MetricType::Gauge,
+            |_, p| health(p).map(|h| flag(h == "healthy")),
+        )?;
+        self.per_process(
+            enc,
+            "supervisord_process_health_check_failures",
+            "Failed health_check attempts (processes with a health_check)",
+            MetricType::Counter,
+            |_, p| health(p).map(|_| p.stats.health_failed as f64),
         )
-        // Readiness and health checks will add their families here (e.g.
-        // supervisord_process_ready, supervisord_process_health_failures_total).
     }
 
     fn usage(&self, enc: &mut DescriptorEncoder<'_>) -> Result<(), std::fmt::Error> {
@@ -304,6 +328,7 @@ mod tests {
                 lifecycle: None,
             },
             autostart: true,
+            has_health_check: false,
             completed: false,
             stats: Default::default(),
             backoff_seconds: 0.5,

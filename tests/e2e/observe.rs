@@ -388,3 +388,47 @@ fn a_bad_log_prefix_names_file_line_and_option() {
     assert!(all.contains("s.conf:4: [program:a] stdout_log_prefix:"), "{}", r.explain());
     assert!(all.contains("nope"), "{}", r.explain());
 }
+
+#[test]
+fn readiness_and_health_are_in_the_metrics_of_processes_that_have_the_checks() {
+    let d = Daemon::start(&crate::daemon::conf(
+        "[program:web]\ncommand=sleep 1000\nstartsecs=0\n\
+         ready_check=exec:test -f {dir}/ready\nready_check_interval=0.1\n\
+         health_check=exec:test -f {dir}/healthy\nhealth_check_interval=0.2\n\
+         health_check_retries=1000\n\
+         [program:plain]\ncommand=sleep 1000\nstartsecs=0\n",
+    ));
+    d.ready();
+    let sock = d.sock();
+    let series = |m: &str, name: &str| format!("{m}{{name=\"{name}\",group=\"{name}\"}}");
+    let metrics = || get(Target::Unix(&sock), "/metrics", None).2;
+    // Not ready yet: STARTING, its ready gauge 0.
+    d.wait_for_log("spawned: 'web'");
+    let text = metrics();
+    assert_eq!(sample(&text, &series("supervisord_process_ready", "web")), Some(0.0), "{text}");
+    assert_eq!(sample(&text, &series("supervisord_process_healthy", "web")), Some(0.0), "{text}");
+    // Only processes with the checks have the series.
+    for m in ["supervisord_process_ready", "supervisord_process_healthy"] {
+        assert_eq!(sample(&text, &series(m, "plain")), None, "{text}");
+    }
+    std::fs::write(d.path("ready"), b"").expect("touch ready");
+    d.wait_state("web", "RUNNING");
+    // RUNNING, ready, and its health checks failing (no `healthy` file).
+    let text = poll("failed health checks counted", DEADLINE, || {
+        let text = metrics();
+        let failures =
+            sample(&text, &series("supervisord_process_health_check_failures_total", "web"))?;
+        (failures >= 2.0).then_some(text)
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    assert_eq!(sample(&text, &series("supervisord_process_ready", "web")), Some(1.0), "{text}");
+    assert_eq!(sample(&text, &series("supervisord_process_healthy", "web")), Some(0.0), "{text}");
+    promtool_check(&text);
+    std::fs::write(d.path("healthy"), b"").expect("touch healthy");
+    poll("healthy", DEADLINE, || {
+        (sample(&metrics(), &series("supervisord_process_healthy", "web")) == Some(1.0))
+            .then_some(())
+    })
+    .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    assert_eq!(d.info("web")["health"], "healthy");
+}
