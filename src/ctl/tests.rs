@@ -326,6 +326,18 @@ fn unauthorized_prints_pythons_two_lines() {
     );
 }
 
+/// `line` in the shell (interactive): stdout and the exit status.
+fn run_interactive(rpc: &mut Replay, line: &str, env: &mut Script) -> (String, u8) {
+    let mut out = Vec::new();
+    let mut err = Vec::new();
+    let mut ctl = Ctl::new(rpc, &mut out, &mut err, env);
+    ctl.interactive = true;
+    ctl.onecmd(line);
+    let exit = ctl.exit;
+    drop(ctl);
+    (String::from_utf8_lossy(&out).into_owned(), exit)
+}
+
 #[test]
 fn the_shell_asks_for_credentials_on_401_and_runs_the_command_again() {
     // Observed in Python's shell: the line, `Username:`, `Password:` (not echoed), an
@@ -351,15 +363,7 @@ fn the_shell_asks_for_credentials_on_401_and_runs_the_command_again() {
     let mut env = Script::new(0);
     env.answers = ["bob", "wrong", "bob", "pw"].map(String::from).into();
     let mut rpc = rpc;
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let exit = {
-        let mut ctl = Ctl::new(&mut rpc, &mut out, &mut err, &mut env);
-        ctl.interactive = true;
-        ctl.onecmd("status");
-        ctl.exit
-    };
-    let stdout = String::from_utf8_lossy(&out);
+    let (stdout, exit) = run_interactive(&mut rpc, "status", &mut env);
     assert_eq!(
         stdout,
         "Server requires authentication\n\nServer requires authentication\n\n\
@@ -378,17 +382,9 @@ fn end_of_input_at_the_username_prompt_is_pythons_eoferror() {
     let unauthorized = || Err(CallError::Http { status: 401, reason: "Unauthorized".into() });
     let mut rpc =
         Replay::new("unix:///a", vec![rec("supervisor.getAllProcessInfo", vec![], unauthorized())]);
-    let mut env = Script::new(0);
-    let mut out = Vec::new();
-    let mut err = Vec::new();
-    let exit = {
-        let mut ctl = Ctl::new(&mut rpc, &mut out, &mut err, &mut env);
-        ctl.interactive = true;
-        ctl.onecmd("status");
-        ctl.exit
-    };
+    let (stdout, exit) = run_interactive(&mut rpc, "status", &mut Script::new(0));
     assert_eq!(
-        normalize(&String::from_utf8_lossy(&out)),
+        normalize(&stdout),
         "Server requires authentication\nerror: <class 'EOFError'>, : file: F line: N\n"
     );
     assert_eq!(exit, 1);
