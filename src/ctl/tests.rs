@@ -330,11 +330,12 @@ fn unauthorized_prints_pythons_two_lines() {
 fn run_interactive(rpc: &mut Replay, line: &str, env: &mut Script) -> (String, u8) {
     let mut out = Vec::new();
     let mut err = Vec::new();
-    let mut ctl = Ctl::new(rpc, &mut out, &mut err, env);
-    ctl.interactive = true;
-    ctl.onecmd(line);
-    let exit = ctl.exit;
-    drop(ctl);
+    let exit = {
+        let mut ctl = Ctl::new(rpc, &mut out, &mut err, env);
+        ctl.interactive = true;
+        ctl.onecmd(line);
+        ctl.exit
+    };
     (String::from_utf8_lossy(&out).into_owned(), exit)
 }
 
