@@ -87,8 +87,9 @@ impl ProcessRow {
 /// One RPC round trip to supervisord.
 pub trait Rpc {
     fn call(&mut self, method: &str, params: &[Value]) -> Result<Value, CallError>;
-    /// `supervisor.getAllProcessInfo` as rows. [`Client`] parses the reply straight into
-    /// them (a status run's main cost is this reply); the default goes through `call`.
+    /// `supervisor.getAllProcessInfo` as rows. [`Client`] asks our daemon for only the rows'
+    /// members and parses the reply straight into them (a status run's main cost is this
+    /// reply); the default goes through `call`.
     fn all_process_info(&mut self) -> Result<Vec<ProcessRow>, CallError> {
         let all = self.call("supervisor.getAllProcessInfo", &[])?;
         Ok(list(&all).iter().map(ProcessRow::from_value).collect())
@@ -105,8 +106,15 @@ impl Rpc for Client {
     fn call(&mut self, method: &str, params: &[Value]) -> Result<Value, CallError> {
         Client::call(self, method, params)
     }
+    /// `weka.getAllProcessRows` (only the members a row reads), or `getAllProcessInfo`
+    /// from a daemon that does not have it.
     fn all_process_info(&mut self) -> Result<Vec<ProcessRow>, CallError> {
-        self.call_as("supervisor.getAllProcessInfo", &[])
+        match self.call_as("weka.getAllProcessRows", &[]) {
+            Err(CallError::Fault(f)) if i64::from(f.code) == code::UNKNOWN_METHOD => {
+                self.call_as("supervisor.getAllProcessInfo", &[])
+            }
+            other => other,
+        }
     }
     fn serverurl(&self) -> &str {
         Client::serverurl(self)

@@ -46,6 +46,9 @@ impl<S: Shell> Orchestrator<S> {
             Request::AllProcessInfo { reply } => {
                 let _ = reply.send(self.all_process_info());
             }
+            Request::StatusRows { reply } => {
+                let _ = reply.send(self.refuse_if_stopping().map(|()| self.status_rows()));
+            }
             Request::Snapshot { detail, reply } => {
                 let _ = reply.send(self.snapshot(detail));
             }

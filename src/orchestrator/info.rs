@@ -7,7 +7,8 @@ use std::time::{Instant, SystemTime, UNIX_EPOCH};
 use super::Orchestrator;
 use super::describe;
 use super::msg::{
-    CommandCheck, Commands, Detail, LifecycleInfo, ProcSample, ProcessInfo, Snapshot, Target,
+    CommandCheck, Commands, Detail, LifecycleInfo, ProcSample, ProcessInfo, Snapshot, StatusRow,
+    Target,
 };
 use super::shell::Shell;
 use super::table::Entry;
@@ -27,6 +28,26 @@ impl<S: Shell> Orchestrator<S> {
             .values()
             .flat_map(|g| g.procs.values())
             .map(|e| info_of(e, now, wall, Detail::Full))
+            .collect()
+    }
+
+    /// What `status` shows of every process, in [`Self::all_process_info`]'s order.
+    pub(super) fn status_rows(&self) -> Vec<StatusRow> {
+        let (now, wall) = (self.shell.now(), self.shell.wall_now());
+        let wall_secs = wall.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        let epoch = epoch_of(now, wall_secs);
+        self.groups
+            .values()
+            .flat_map(|g| g.procs.values())
+            .map(|e| {
+                let (state, description) = state_and_description(e, now, &epoch);
+                StatusRow {
+                    config: e.config.clone(),
+                    state,
+                    pid: e.proc.pid().map_or(0, i64::from),
+                    description,
+                }
+            })
             .collect()
     }
 
@@ -79,19 +100,24 @@ impl<S: Shell> Orchestrator<S> {
     }
 }
 
-/// What the lifecycle options add, for a process that uses any of them; the texts only in
-/// full detail.
-fn lifecycle_of(e: &Entry, now: Instant, wall_secs: f64, detail: Detail) -> Option<LifecycleInfo> {
+/// Whether the process uses any of the lifecycle options.
+fn uses_lifecycle(e: &Entry) -> bool {
     let lc = &e.config.lifecycle;
-    let uses = !lc.depends_on.is_empty()
+    !lc.depends_on.is_empty()
         || lc.ready_check.is_some()
         || lc.health_check.is_some()
         || lc.essential
         || lc.restart_backoff.max.is_some()
-        || lc.restart_limit.is_some();
-    if !uses {
+        || lc.restart_limit.is_some()
+}
+
+/// What the lifecycle options add, for a process that uses any of them; the texts only in
+/// full detail.
+fn lifecycle_of(e: &Entry, now: Instant, wall_secs: f64, detail: Detail) -> Option<LifecycleInfo> {
+    if !uses_lifecycle(e) {
         return None;
     }
+    let lc = &e.config.lifecycle;
     let full = detail != Detail::Counts;
     let text =
         |t: &Option<String>| if full { t.clone().unwrap_or_default() } else { String::new() };
@@ -115,13 +141,16 @@ fn lifecycle_of(e: &Entry, now: Instant, wall_secs: f64, detail: Detail) -> Opti
     })
 }
 
+/// An Instant as epoch seconds, by its distance from now.
+fn epoch_of(now: Instant, wall_secs: f64) -> impl Fn(Instant) -> i64 {
+    move |at: Instant| (wall_secs - now.saturating_duration_since(at).as_secs_f64()).floor() as i64
+}
+
 fn info_of(e: &Entry, now: Instant, wall: SystemTime, detail: Detail) -> ProcessInfo {
     let wall_secs = wall.duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
-    // An Instant becomes epoch seconds by its distance from now.
-    let epoch =
-        |at: Instant| (wall_secs - now.saturating_duration_since(at).as_secs_f64()).floor() as i64;
-    let start = e.proc.laststart().map_or(0, epoch);
-    let stop = e.proc.laststop().map_or(0, epoch);
+    let epoch = epoch_of(now, wall_secs);
+    let start = e.proc.laststart().map_or(0, &epoch);
+    let stop = e.proc.laststop().map_or(0, &epoch);
     if detail == Detail::Counts {
         // What a waiting process reports as its state, as below.
         let state = if e.life.waiting.is_some() {
@@ -146,32 +175,8 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime, detail: Detail) -> Process
             lifecycle: lifecycle_of(e, now, wall_secs, detail),
         };
     }
-    let mut description = e.proc.description(now).render(|at| {
-        let secs = at.map_or(0, epoch);
-        crate::sys::clock::local_tm(secs).map(|tm| describe::stop_time(&tm)).unwrap_or_default()
-    });
-    let mut state = e.proc.state();
-    // The lifecycle options add to the description; processes without them read as before.
-    if let Some(what) = &e.life.waiting {
-        state = crate::procsup::ProcessState::Starting;
-        description = what.clone();
-    } else if state == crate::procsup::ProcessState::Running
-        && e.life.health_failures > 0
-        && let (Some(h), Some(reason)) = (&e.config.lifecycle.health_check, &e.life.health_reason)
-    {
-        description = format!(
-            "{description}, health check failed {}/{}: {reason}",
-            e.life.health_failures, h.retries
-        );
-    }
+    let (state, description) = state_and_description(e, now, &epoch);
     let lifecycle = lifecycle_of(e, now, wall_secs, detail);
-    if let Some(at) = e.proc.next_restart()
-        && lifecycle.is_some()
-        && e.life.waiting.is_none()
-    {
-        let secs = at.saturating_duration_since(now).as_secs_f64();
-        description = format!("{description}; restart {} in {secs:.1}s", e.proc.restarts() + 1);
-    }
     // `to_string_lossy` is what `display` prints, without core::fmt.
     let path_str = |p: &Option<PathBuf>| {
         p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
@@ -192,4 +197,39 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime, detail: Detail) -> Process
         last_exit: e.proc.last_exit().map(|s| i64::from(s.code())),
         lifecycle,
     }
+}
+
+/// The state a process reports and its description: Python's, plus what the lifecycle
+/// options add.
+fn state_and_description(
+    e: &Entry,
+    now: Instant,
+    epoch: &dyn Fn(Instant) -> i64,
+) -> (crate::procsup::ProcessState, String) {
+    let mut description = e.proc.description(now).render(|at| {
+        let secs = at.map_or(0, epoch);
+        crate::sys::clock::local_tm(secs).map(|tm| describe::stop_time(&tm)).unwrap_or_default()
+    });
+    let mut state = e.proc.state();
+    // The lifecycle options add to the description; processes without them read as before.
+    if let Some(what) = &e.life.waiting {
+        state = crate::procsup::ProcessState::Starting;
+        description = what.clone();
+    } else if state == crate::procsup::ProcessState::Running
+        && e.life.health_failures > 0
+        && let (Some(h), Some(reason)) = (&e.config.lifecycle.health_check, &e.life.health_reason)
+    {
+        description = format!(
+            "{description}, health check failed {}/{}: {reason}",
+            e.life.health_failures, h.retries
+        );
+    }
+    if let Some(at) = e.proc.next_restart()
+        && e.life.waiting.is_none()
+        && uses_lifecycle(e)
+    {
+        let secs = at.saturating_duration_since(now).as_secs_f64();
+        description = format!("{description}; restart {} in {secs:.1}s", e.proc.restarts() + 1);
+    }
+    (state, description)
 }

@@ -52,7 +52,7 @@ use crate::sys::signals::DaemonSignal;
 pub use handle::OrchestratorHandle;
 pub use msg::{
     CommandCheck, DaemonState, Detail, LogChannel, Outcome, Pending, ProcSample, ProcessInfo,
-    Request, Snapshot, Target,
+    Request, Snapshot, StatusRow, Target,
 };
 pub use shell::{Shell, TokioShell};
 

@@ -67,6 +67,16 @@ pub struct ProcessInfo {
     pub lifecycle: Option<LifecycleInfo>,
 }
 
+/// What `supervisorctl status` shows of a process (`weka.getAllProcessRows`): the name and
+/// group are read from the shared config rather than copied.
+#[derive(Debug, Clone)]
+pub struct StatusRow {
+    pub config: std::sync::Arc<crate::config::ProcessConfig>,
+    pub state: ProcessState,
+    pub pid: i64,
+    pub description: String,
+}
+
 /// What the lifecycle options add to a process's `getProcessInfo` row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LifecycleInfo {
@@ -201,6 +211,11 @@ pub enum Request {
     /// `getAllProcessInfo`: sorted by group name, then process name.
     AllProcessInfo {
         reply: Reply<Vec<ProcessInfo>>,
+    },
+    /// `weka.getAllProcessRows`: [`AllProcessInfo`](Request::AllProcessInfo)'s order and
+    /// what `status` shows of it; SHUTDOWN_STATE while stopping, as `getAllProcessInfo`.
+    StatusRows {
+        reply: Reply<Result<Vec<StatusRow>, Fault>>,
     },
     /// Metrics, `/readyz`, `weka.getAllProcessStatus`.
     Snapshot {

@@ -67,7 +67,7 @@ fn invalid(why: &str, id: Json) -> Rejected {
     Rejected { code: INVALID_REQUEST, message: format!("Invalid Request: {why}"), id }
 }
 
-fn push_json_str(out: &mut String, s: &str) {
+pub(super) fn push_json_str(out: &mut String, s: &str) {
     // JSON's escaping (as serde_json does it): quotes, backslashes and control characters
     // only, so `<`, `>` and `&` go out as they are. Written in place, because a status
     // reply carries thousands of short strings and a temporary per string is waste.
@@ -169,6 +169,17 @@ pub fn result(id: &Json, v: &Value) -> String {
     let mut out = String::with_capacity(64 + size_hint(v));
     out.push_str("{\"jsonrpc\":\"2.0\",\"result\":");
     write_value(&mut out, v);
+    out.push_str(",\"id\":");
+    out.push_str(&id.to_string());
+    out.push('}');
+    out
+}
+
+/// [`result`] for a result already written as JSON text.
+pub fn result_text(id: &Json, text: &str) -> String {
+    let mut out = String::with_capacity(64 + text.len());
+    out.push_str("{\"jsonrpc\":\"2.0\",\"result\":");
+    out.push_str(text);
     out.push_str(",\"id\":");
     out.push_str(&id.to_string());
     out.push('}');

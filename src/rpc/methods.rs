@@ -10,7 +10,9 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use super::docs::METHODS;
-use super::server::{self, Dispatch, DispatchFuture, PageFuture, PathFuture, Probe, TailSource};
+use super::server::{
+    self, Dispatch, DispatchFuture, JsonFuture, PageFuture, PathFuture, Probe, TailSource,
+};
 use super::value::Value;
 use crate::config::{Config, GroupConfig, LogTarget, ProcessConfig};
 use crate::fault::{Fault, FaultKind};
@@ -20,7 +22,7 @@ use crate::logio::tail;
 use crate::orchestrator::names;
 use crate::orchestrator::{
     CommandCheck, Detail, LogChannel, OrchestratorHandle, Outcome, Pending, ProcessInfo, Request,
-    Target,
+    StatusRow, Target,
 };
 use crate::runner::StdinError;
 use crate::sys::spawn::{self, SpawnError};
@@ -40,6 +42,18 @@ impl Dispatch for Methods {
     fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture {
         let this = self.clone();
         Box::pin(async move { this.dispatch(&method, params, true).await })
+    }
+
+    fn call_json(&self, method: &str, params: &[Value]) -> Option<JsonFuture> {
+        // Wrong arity goes the table's way, to its fault.
+        if method != STATUS_ROWS || !params.is_empty() {
+            return None;
+        }
+        let this = self.clone();
+        Some(Box::pin(async move {
+            let rows = this.ask(|reply| Request::StatusRows { reply }).await??;
+            Ok(status_rows_json(&rows))
+        }))
     }
 
     fn probe(&self, probe: Probe) -> PageFuture {
@@ -170,6 +184,48 @@ pub(super) fn info_members(i: ProcessInfo) -> Vec<(super::value::Key, Value)> {
         add("next_restart", Value::Int(l.next_restart));
     }
     members
+}
+
+/// Our method for `supervisorctl status` and `pid all`: of `getAllProcessInfo`'s members
+/// only those they print, in the same order (a third of the bytes at scale).
+const STATUS_ROWS: &str = "weka.getAllProcessRows";
+
+fn status_row_value(r: &StatusRow) -> Value {
+    Value::record([
+        ("name", Value::str(&r.config.name)),
+        ("group", Value::str(&r.config.group)),
+        ("state", Value::Int(r.state.code().into())),
+        ("statename", Value::str(r.state.name())),
+        ("pid", Value::Int(r.pid)),
+        ("description", Value::str(&r.description)),
+    ])
+}
+
+/// What [`status_row_value`] of every row encodes to in JSON, written directly.
+pub(super) fn status_rows_json(rows: &[StatusRow]) -> String {
+    use super::jsonrpc::push_json_str;
+    let mut out = String::with_capacity(16 + rows.len() * 128);
+    out.push('[');
+    for (i, r) in rows.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("{\"name\":");
+        push_json_str(&mut out, &r.config.name);
+        out.push_str(",\"group\":");
+        push_json_str(&mut out, &r.config.group);
+        out.push_str(",\"state\":");
+        out.push_str(itoa::Buffer::new().format(r.state.code()));
+        out.push_str(",\"statename\":\"");
+        out.push_str(r.state.name());
+        out.push_str("\",\"pid\":");
+        out.push_str(itoa::Buffer::new().format(r.pid));
+        out.push_str(",\"description\":");
+        push_json_str(&mut out, &r.description);
+        out.push('}');
+    }
+    out.push(']');
+    out
 }
 
 /// An unsigned config number as an XML-RPC int, saturating (XML-RPC ints are signed).
@@ -469,6 +525,11 @@ impl Methods {
     async fn all_process_info(&self) -> Result<Value, Fault> {
         let all = self.ask(|reply| Request::AllProcessInfo { reply }).await?;
         Ok(Value::Array(all.into_iter().map(info_value).collect()))
+    }
+
+    async fn all_process_rows(&self) -> Result<Value, Fault> {
+        let rows = self.ask(|reply| Request::StatusRows { reply }).await??;
+        Ok(Value::Array(rows.iter().map(status_row_value).collect()))
     }
 
     async fn read_process_log(&self, p: Params, channel: LogChannel) -> Result<Value, Fault> {
@@ -837,6 +898,7 @@ static TABLE: &[Method] = &[
     m("weka.enableAutoRecovery", (0, 1), |s, p| Box::pin(s.set_auto_recovery(p, true))),
     m("weka.getLastExitStatus", (1, 1), |s, p| Box::pin(s.last_exit_status(p))),
     m("weka.getAllProcessStatus", (0, 0), |s, _| Box::pin(s.all_process_status())),
+    m(STATUS_ROWS, (0, 0), |s, _| Box::pin(s.all_process_rows())),
     m("weka.startProcess", (1, 2), |s, p| Box::pin(s.start_process(p, true))),
     m("weka.stopAllIoNodes", (0, 1), |s, p| Box::pin(s.stop_all_io_nodes(p))),
 ];
@@ -862,6 +924,11 @@ const WEKA: &[(&str, &[&str], &str)] = &[
         "weka.getAllProcessStatus",
         &["array"],
         "getAllProcessInfo's records plus restart and exit counts, BACKOFF time and output bytes.\n\n@return array result",
+    ),
+    (
+        STATUS_ROWS,
+        &["array"],
+        "getAllProcessInfo's name, group, state, statename, pid and description only (what supervisorctl status prints).\n\n@return array result",
     ),
     (
         "weka.getAutoRecovery",

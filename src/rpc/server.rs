@@ -60,6 +60,9 @@ pub enum TailSource {
 /// NONE/syslog log.
 pub type PathFuture = Pin<Box<dyn Future<Output = Option<PathBuf>> + Send>>;
 
+/// The JSON text of a result, or the fault.
+pub type JsonFuture = Pin<Box<dyn Future<Output = Result<String, Fault>> + Send>>;
+
 /// The plain pages the daemon answers about itself.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Probe {
@@ -75,6 +78,11 @@ pub type PageFuture = Pin<Box<dyn Future<Output = super::observe::Page> + Send>>
 /// the probes.
 pub trait Dispatch: Send + Sync + 'static {
     fn call(&self, method: String, params: Vec<Value>) -> DispatchFuture;
+    /// A JSON-RPC call whose result is written as JSON text directly, without a [`Value`]
+    /// tree in between (a reply with a row per process); `None` for every other method.
+    fn call_json(&self, _method: &str, _params: &[Value]) -> Option<JsonFuture> {
+        None
+    }
     fn tail_path(&self, source: TailSource) -> PathFuture;
     fn probe(&self, probe: Probe) -> PageFuture;
 }
@@ -460,9 +468,15 @@ impl Server {
     async fn json(&self, body: &[u8]) -> Response<Body> {
         let text = match jsonrpc::parse_request(body) {
             Err(rej) => jsonrpc::error(&rej.id, rej.code, &rej.message),
-            Ok(req) => match self.dispatch.call(req.method, req.params).await {
-                Ok(v) => jsonrpc::result(&req.id, &v),
-                Err(f) => jsonrpc::fault(&req.id, &f),
+            Ok(req) => match self.dispatch.call_json(&req.method, &req.params) {
+                Some(fut) => match fut.await {
+                    Ok(text) => jsonrpc::result_text(&req.id, &text),
+                    Err(f) => jsonrpc::fault(&req.id, &f),
+                },
+                None => match self.dispatch.call(req.method, req.params).await {
+                    Ok(v) => jsonrpc::result(&req.id, &v),
+                    Err(f) => jsonrpc::fault(&req.id, &f),
+                },
             },
         };
         ok("application/json", text)
