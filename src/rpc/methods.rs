@@ -977,6 +977,48 @@ mod tests {
     }
 
     #[test]
+    fn status_rows_are_written_as_their_values_encode() {
+        let dir = tempfile::Builder::new().prefix("rows").tempdir_in("/tmp").expect("dir");
+        let conf = dir.path().join("c.conf");
+        std::fs::write(
+            &conf,
+            "[supervisord]\nlogfile=/dev/null\n[program:a]\ncommand=a\n\
+             [program:b]\ncommand=b\n[group:g<&>]\nprograms=b\n",
+        )
+        .expect("write");
+        let ctx = crate::config::LoadContext {
+            env: Vec::new(),
+            cwd: dir.path().to_path_buf(),
+            host_node_name: "n".into(),
+        };
+        let cfg =
+            crate::config::load(&conf, &crate::config::Overrides::default(), &ctx).expect("config");
+        let configs: Vec<_> = cfg.groups.iter().flat_map(|g| g.processes.iter().cloned()).collect();
+        assert_eq!(configs.len(), 2);
+        let state = |n| crate::procsup::ProcessState::from_code(n).expect("state");
+        let rows: Vec<StatusRow> = configs
+            .into_iter()
+            .zip([(20, 4242, "pid 4242, uptime 1:02:03"), (100, 0, "q\"uote\nnl \u{1} été")])
+            .map(|(config, (s, pid, d))| StatusRow {
+                config,
+                state: state(s),
+                pid,
+                description: d.into(),
+            })
+            .collect();
+        let mut want = String::new();
+        super::super::jsonrpc::write_value(
+            &mut want,
+            &Value::Array(rows.iter().map(status_row_value).collect()),
+        );
+        assert_eq!(status_rows_json(&rows), want);
+        assert!(want.contains(r#""group":"g<&>""#), "{want}");
+        assert_eq!(status_rows_json(&[]), "[]");
+        let parsed: serde_json::Value = serde_json::from_str(&want).expect("valid JSON");
+        assert_eq!(parsed[1]["description"], "q\"uote\nnl \u{1} été");
+    }
+
+    #[test]
     fn params_arity_and_types() {
         assert!(Params::new(vec![], 1, 2).is_err());
         assert!(Params::new(vec![Value::Int(1); 3], 1, 2).is_err());

@@ -176,3 +176,48 @@ fn supervisorctl_output_and_exit_codes_match_python() {
         diffs.join("\n")
     );
 }
+
+/// Our supervisorctl reads `status` and `pid all` from our daemon's slim
+/// `weka.getAllProcessRows`; Python's reads `getAllProcessInfo` over XML-RPC. Against the
+/// same daemon both must print the same bytes and exit alike.
+#[test]
+fn status_through_the_slim_method_matches_pythons_supervisorctl_on_our_daemon() {
+    let Some(py) = pyref() else { return };
+    let d = Daemon::start(&crate::daemon::conf(PROGRAMS));
+    let conf = d.conf.display().to_string();
+    let run = |program: &Path, args: &[&str]| {
+        let mut all = vec!["-c", conf.as_str()];
+        all.extend_from_slice(args);
+        run_as(program, &all, Some(d.dir.path()))
+    };
+    let ours = d.path("supervisorctl");
+    std::os::unix::fs::symlink(crate::support::bin(), &ours).expect("symlink");
+    let our_run = |args: &[&str]| run(&ours, args);
+    settled(our_run).unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+    for cmd in ["status", "status web nope", "status grp:*", "status bad", "status off", "pid all"]
+    {
+        let words: Vec<&str> = cmd.split(' ').collect();
+        // Uptimes may tick between the two runs; pids may not differ.
+        let theirs = run(&py.supervisorctl, &words);
+        let mine = our_run(&words);
+        let mask = |s: &str| {
+            s.lines()
+                .map(|l| {
+                    crate::support::mask::mask_after(
+                        l,
+                        "uptime ",
+                        |c| c.is_ascii_digit() || c == ':',
+                        "U",
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert_eq!(
+            (mask(&mine.stdout), mine.code),
+            (mask(&theirs.stdout), theirs.code),
+            "$ supervisorctl {cmd}"
+        );
+        assert!(!theirs.stdout.is_empty(), "python's supervisorctl answered {cmd}");
+    }
+}

@@ -277,3 +277,59 @@ fn a_silent_server_is_a_timeout_not_a_hang() {
     assert!(matches!(got, Err(CallError::Io { .. })), "{got:?}");
     drop(listener);
 }
+
+#[test]
+fn status_rows_come_from_the_slim_method_or_else_get_all_process_info() {
+    use crate::ctl::commands::{ProcessRow, Rpc};
+    let row = r#"{"name":"a","group":"g","state":20,"statename":"RUNNING","pid":7,"description":"pid 7, uptime 0:00:01"}"#;
+    let want = vec![ProcessRow {
+        name: "a".into(),
+        group: "g".into(),
+        statename: "RUNNING".into(),
+        description: "pid 7, uptime 0:00:01".into(),
+        state: 20,
+        pid: 7,
+    }];
+    // Our daemon: one call.
+    let dir = sock_dir();
+    let path = dir.path().join("s");
+    let reply = format!(r#"{{"jsonrpc":"2.0","result":[{row}],"id":1}}"#);
+    let (_l, h) = serve(path.clone(), 1, move |_, _, _| (ok_json(&reply), true));
+    let mut c = Client::new(&url(&path), None, None);
+    assert_eq!(Rpc::all_process_info(&mut c), Ok(want.clone()));
+    let seen = h.join().expect("server");
+    assert_eq!(seen.concat().len(), 1);
+    assert!(String::from_utf8_lossy(&seen[0][0].1).contains("\"weka.getAllProcessRows\""));
+    // A daemon without it (UNKNOWN_METHOD): getAllProcessInfo, whose extra members are
+    // skipped.
+    let path = dir.path().join("s2");
+    let full = format!(
+        r#"{{"jsonrpc":"2.0","result":[{}],"id":2}}"#,
+        row.replace("\"pid\":7", "\"spawnerr\":\"\",\"stdout_logfile\":\"/x\",\"pid\":7")
+    );
+    let (_l, h) = serve(path.clone(), 1, move |n, _, _| match n {
+        0 => (
+            ok_json(r#"{"jsonrpc":"2.0","error":{"code":1,"message":"UNKNOWN_METHOD"},"id":1}"#),
+            false,
+        ),
+        _ => (ok_json(&full), true),
+    });
+    let mut c = Client::new(&url(&path), None, None);
+    assert_eq!(Rpc::all_process_info(&mut c), Ok(want));
+    let seen = h.join().expect("server");
+    let methods: Vec<String> =
+        seen.concat().iter().map(|(_, b)| String::from_utf8_lossy(b).into_owned()).collect();
+    assert_eq!(methods.len(), 2, "{methods:?}");
+    assert!(methods[1].contains("\"supervisor.getAllProcessInfo\""), "{methods:?}");
+    // Any other fault is the answer, not a reason to ask again.
+    let path = dir.path().join("s3");
+    let (_l, h) = serve(path.clone(), 1, |_, _, _| {
+        (ok_json(r#"{"jsonrpc":"2.0","error":{"code":6,"message":"SHUTDOWN_STATE"},"id":1}"#), true)
+    });
+    let mut c = Client::new(&url(&path), None, None);
+    assert_eq!(
+        Rpc::all_process_info(&mut c),
+        Err(CallError::Fault(Fault { code: 6, string: "SHUTDOWN_STATE".into() }))
+    );
+    assert_eq!(h.join().expect("server").concat().len(), 1);
+}

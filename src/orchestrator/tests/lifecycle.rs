@@ -368,3 +368,34 @@ fn a_start_of_a_stopping_process_is_refused_as_python_does() {
     "#]],
     );
 }
+
+#[test]
+fn status_rows_are_process_info_s_name_group_state_pid_and_description() {
+    let mut w = World::new(&["[program:db]\ncommand=db\nstartsecs=0\n\
+         [program:web]\ncommand=web\nstartsecs=0\ndepends_on=db\n\
+         [program:off]\ncommand=off\nautostart=false\n\
+         [group:g]\nprograms=off\n"]);
+    w.run("boot");
+    let rows = w.orch.status_rows();
+    let infos = w.orch.all_process_info();
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (r.config.group.clone(), r.config.name.clone(), r.state, r.pid, r.description.clone())
+        })
+        .collect();
+    let want: Vec<_> = infos
+        .iter()
+        .map(|i| (i.group.clone(), i.name.clone(), i.state, i.pid, i.description.clone()))
+        .collect();
+    assert_eq!(got, want);
+    assert!(
+        rows.iter().any(|r| r.config.name == "web" && r.description.starts_with("waiting for db")),
+        "the lifecycle description is kept: {got:?}"
+    );
+    w.run("spawned(db) spawned(web)");
+    let rows = w.orch.status_rows();
+    let web = rows.iter().find(|r| r.config.name == "web").expect("web");
+    assert_eq!((web.state.name(), web.pid > 0), ("RUNNING", true), "{web:?}");
+    assert!(web.description.starts_with("pid "), "{web:?}");
+}
