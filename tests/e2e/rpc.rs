@@ -530,7 +530,7 @@ fn every_method_on_both_transports() {
         // system.*
         let methods = t.call(sock, "system.listMethods", &[]).expect("listMethods");
         let methods = methods.as_array().unwrap_or_default();
-        assert_eq!(methods.len(), 41 + 7, "{methods:?}");
+        assert_eq!(methods.len(), 41 + 8, "{methods:?}");
         assert!(methods.contains(&s("supervisor.tailProcessStderrLog")));
         assert!(methods.contains(&s("system.multicall")));
         assert!(methods.contains(&s("weka.startProcess")));
@@ -589,6 +589,25 @@ fn every_method_on_both_transports() {
         t.expect(sock, "system.multicall", &[s("x")], fault(2, "INCORRECT_PARAMETERS"));
         t.expect(sock, "system.multicall", &[], fault(2, "INCORRECT_PARAMETERS"));
         // weka.*
+        let rows = t.call(sock, "weka.getAllProcessRows", &[]).expect("rows");
+        let infos = t.call(sock, "supervisor.getAllProcessInfo", &[]).expect("infos");
+        let (rows, infos) =
+            (rows.as_array().unwrap_or_default(), infos.as_array().unwrap_or_default());
+        assert_eq!(rows.len(), infos.len(), "{rows:?}");
+        let keys = ["name", "group", "state", "statename", "pid", "description"];
+        for (r, info) in rows.iter().zip(infos) {
+            let Value::Struct(members) = r else { panic!("{r:?}") };
+            // Members are compared sorted (`norm`); the order is a unit test's.
+            let mut names: Vec<&str> = members.iter().map(|(k, _)| k.as_ref()).collect();
+            names.sort_unstable();
+            let mut want = keys;
+            want.sort_unstable();
+            assert_eq!(names, want, "{r:?}");
+            for k in ["name", "group", "state", "statename", "pid"] {
+                assert_eq!(r.member(k), info.member(k), "{k}: {r:?} / {info:?}");
+            }
+        }
+        t.expect(sock, "weka.getAllProcessRows", &[i(1)], fault(2, "INCORRECT_PARAMETERS"));
         t.expect(
             sock,
             "weka.getAutoRecovery",
