@@ -173,7 +173,7 @@ impl Orchestrator {
     /// processes started) when [`Orchestrator::run`] begins.
     pub fn new(setup: Setup) -> (Orchestrator, OrchestratorHandle) {
         let (facts_tx, facts) = mpsc::channel(FACT_INBOX);
-        let shell = TokioShell::new(facts_tx, setup.runners);
+        let shell = TokioShell::new(facts_tx, setup.runners, setup.log.clone());
         Orchestrator::with_shell(
             shell,
             Parts {
