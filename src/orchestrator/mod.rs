@@ -100,7 +100,7 @@ pub struct Orchestrator<S: Shell = TokioShell> {
     /// The latest parsed config (after `reloadConfig`), which `addProcessGroup` reads.
     latest: Arc<Config>,
     daemon_env: Vec<(OsString, OsString)>,
-    groups: BTreeMap<String, Group>,
+    groups: BTreeMap<String, Box<Group>>,
     by_id: HashMap<ProcId, (String, String)>,
     waiters: HashMap<ProcId, Vec<Waiter>>,
     autorecovery: AutoRecovery,

@@ -68,20 +68,13 @@ pub struct LogSpec {
 #[derive(Debug, Clone)]
 pub struct RunnerSpec {
     pub id: ProcId,
-    pub name: String,
-    pub group: String,
-    pub command: String,
-    pub environment: Vec<(String, String)>,
-    pub directory: Option<PathBuf>,
-    pub umask: Option<u32>,
-    pub user: Option<String>,
-    pub redirect_stderr: bool,
+    /// The process's config, shared with the table entry: name, group, command,
+    /// environment, directory, umask, user, `redirect_stderr`, `stopastree`.
+    pub config: Arc<crate::config::ProcessConfig>,
     pub server_url: Option<String>,
     pub stdout: LogSpec,
     pub stderr: LogSpec,
     pub strip_ansi: bool,
-    /// `stopastree`: a stop also ends the descendants that left the process group.
-    pub stop_tree: bool,
     /// Where output events go; set when a channel has events or capture mode enabled.
     pub publisher: Option<crate::events::Publisher>,
     /// For `[eventlistener:x]` processes: the pool that gets the child's stdin and stdout
@@ -427,7 +420,7 @@ impl Runner {
             return;
         }
         let _ = self.facts.send(Fact::Exited { id: self.spec.id, pid: live.pid, status }).await;
-        if self.spec.stop_tree {
+        if self.spec.config.stopastree {
             self.start_scan(ScanFor::Leftover);
         }
     }
@@ -444,8 +437,8 @@ impl Runner {
         let q = proctree::Query {
             child: self.live.as_ref().and_then(|l| i32::try_from(l.pid).ok()),
             known,
-            name: self.spec.name.clone(),
-            group: self.spec.group.clone(),
+            name: self.spec.config.name.clone(),
+            group: self.spec.config.group.clone(),
             exclude: self.abandoned.clone(),
         };
         self.scan = Some((self.services.scanner.scan(q), why));
@@ -462,7 +455,7 @@ impl Runner {
                     crate::logio::mainlog::Level::Info,
                     format!(
                         "descendants of '{}' left running (it exited on its own): {list}",
-                        self.spec.name
+                        self.spec.config.name
                     ),
                 )
                 .await;
@@ -500,7 +493,7 @@ impl Runner {
                     let message = format!(
                         "sending {} to descendants of '{}': {}",
                         crate::procsup::exit::signame(sig),
-                        self.spec.name,
+                        self.spec.config.name,
                         describe(&fresh)
                     );
                     self.log(crate::logio::mainlog::Level::Info, message).await;
@@ -534,7 +527,7 @@ impl Runner {
                 let _ = self.facts.send(fact).await;
             }
             RunnerCmd::Signal { pid, sig, group, purpose } => {
-                if purpose == SignalPurpose::Kill && self.spec.stop_tree {
+                if purpose == SignalPurpose::Kill && self.spec.config.stopastree {
                     let stop = self.stop.get_or_insert_with(TreeStop::default);
                     stop.sig = sig;
                     stop.group_of = group.then_some(pid as i32);
@@ -559,7 +552,7 @@ impl Runner {
                             };
                             let message = format!(
                                 "unable to signal {} (pid {pid}), it probably just {now}exited on its own: [Errno 3] No such process",
-                                self.spec.name
+                                self.spec.config.name
                             );
                             let level = crate::logio::mainlog::Level::Debug;
                             let _ = self.facts.send(Fact::Log { level, message }).await;
@@ -724,11 +717,11 @@ impl Runner {
         if !queued {
             return Err(format!(
                 "unknown error during fork for '{}': spawner is gone",
-                self.spec.name
+                self.spec.config.name
             ));
         }
         let started = rx.await.map_err(|_| {
-            format!("unknown error during fork for '{}': spawner is gone", self.spec.name)
+            format!("unknown error during fork for '{}': spawner is gone", self.spec.config.name)
         })??;
         let Started { pid, exit, stdin, stdout, stderr, stdout_log, stderr_log } = started;
         self.logs.retain(|(_, tx)| !tx.is_closed());
@@ -754,7 +747,7 @@ impl Runner {
                     tx
                 });
                 let attach = crate::events::Attach {
-                    name: self.spec.name.clone(),
+                    name: self.spec.config.name.clone(),
                     stdin: fd,
                     stdout,
                     log,
@@ -778,7 +771,7 @@ impl Runner {
     }
 
     fn label(&self, channel: Channel) -> PumpLabel {
-        PumpLabel { name: self.spec.name.clone(), channel: channel.as_str() }
+        PumpLabel { name: self.spec.config.name.clone(), channel: channel.as_str() }
     }
 
     fn start_pump(
@@ -802,8 +795,8 @@ impl Runner {
             Some(p) if spec.events_enabled || opts.capture_maxbytes > 0 => {
                 let hook: Box<dyn pump::OutputHook> = Box::new(crate::events::EventHook {
                     publisher: p.clone(),
-                    name: self.spec.name.clone(),
-                    group: self.spec.group.clone(),
+                    name: self.spec.config.name.clone(),
+                    group: self.spec.config.group.clone(),
                     pid,
                     channel,
                     log_events: spec.events_enabled,
@@ -819,7 +812,7 @@ impl Runner {
                 let hook: Box<dyn pump::OutputHook> =
                     Box::new(crate::logio::mainlog_task::ChildOutputLog {
                         log: log.clone(),
-                        name: self.spec.name.clone(),
+                        name: self.spec.config.name.clone(),
                         channel,
                         inner: hook,
                     });
@@ -832,7 +825,7 @@ impl Runner {
                 let hook: Box<dyn pump::OutputHook> =
                     Box::new(crate::logio::mainlog_task::SyslogOutput {
                         log: log.clone(),
-                        name: self.spec.name.clone(),
+                        name: self.spec.config.name.clone(),
                         inner: hook,
                     });
                 Some(hook)
@@ -900,14 +893,19 @@ fn open_log(spec: &LogSpec) -> std::io::Result<Option<RotatingWriter>> {
 /// The blocking part of a spawn, in Python's order, on the spawner thread. The child is
 /// registered with the reaper before this returns.
 fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, String> {
-    let argv = spawn::split_command(&spec.command).map_err(|e| e.to_string())?;
-    let program_path =
-        spec.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| OsString::from(v));
+    let argv = spawn::split_command(&spec.config.command).map_err(|e| e.to_string())?;
+    let program_path = spec
+        .config
+        .environment
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| OsString::from(v));
     let daemon_path = services.daemon_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
     let search = spawn::search_path(program_path.as_deref(), daemon_path.as_deref());
     let first = argv.first().cloned().unwrap_or_default();
     let program = spawn::resolve_program(&first, &search).map_err(|e| e.to_string())?;
-    let uid = match &spec.user {
+    let uid = match &spec.config.user {
         None => None,
         Some(u) => Some(
             crate::sys::users::lookup_user(u)
@@ -915,11 +913,11 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
                 .uid,
         ),
     };
-    let stdout_log = open_log(&spec.stdout).map_err(|e| dispatch_error(&spec.name, &e))?;
-    let stderr_log = if spec.redirect_stderr {
+    let stdout_log = open_log(&spec.stdout).map_err(|e| dispatch_error(&spec.config.name, &e))?;
+    let stderr_log = if spec.config.redirect_stderr {
         None
     } else {
-        open_log(&spec.stderr).map_err(|e| dispatch_error(&spec.name, &e))?
+        open_log(&spec.stderr).map_err(|e| dispatch_error(&spec.config.name, &e))?
     };
     // Log files, like pipes, stay out of the descriptor reserve.
     let logs = [&stdout_log, &stderr_log].into_iter().flatten();
@@ -929,11 +927,11 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
     }
     let vars = SupervisorVars {
         server_url: spec.server_url.as_deref(),
-        process_name: &spec.name,
-        group_name: &spec.group,
+        process_name: &spec.config.name,
+        group_name: &spec.config.group,
     };
     let mut env =
-        spawn::env_for_child(services.daemon_env.iter().cloned(), &vars, &spec.environment);
+        spawn::env_for_child(services.daemon_env.iter().cloned(), &vars, &spec.config.environment);
     if let Some(ReadyWatch::Notify(path)) = &spec.readiness {
         readiness::give_notify_socket(path, uid, &mut env)
             .map_err(|e| format!("cannot give the notify socket to the process: {e}"))?;
@@ -945,14 +943,14 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
     };
     let sspec = SpawnSpec {
         stdin_socket,
-        name: spec.name.clone(),
+        name: spec.config.name.clone(),
         program,
         argv,
         env,
-        cwd: spec.directory.clone(),
-        umask: spec.umask,
+        cwd: spec.config.directory.clone(),
+        umask: spec.config.umask,
         user: uid,
-        redirect_stderr: spec.redirect_stderr,
+        redirect_stderr: spec.config.redirect_stderr,
     };
     let child = spawn::spawn(&sspec).map_err(|e: SpawnError| e.to_string())?;
     let exit = services.reaper.watch_blocking(child.pid, child.birth);
@@ -986,6 +984,21 @@ fn dispatch_error(name: &str, e: &std::io::Error) -> String {
 mod tests {
     use super::*;
 
+    /// `[program:burst]` with `command=true`, as the config loader makes it.
+    fn burst_config() -> Arc<crate::config::ProcessConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.conf");
+        std::fs::write(&path, "[supervisord]\nlogfile=/dev/null\n[program:burst]\ncommand=true\n")
+            .unwrap();
+        let ctx = crate::config::LoadContext {
+            env: Vec::new(),
+            cwd: dir.path().to_path_buf(),
+            host_node_name: "node1".into(),
+        };
+        let cfg = crate::config::load(&path, &crate::config::Overrides::default(), &ctx).unwrap();
+        cfg.groups[0].processes[0].clone()
+    }
+
     fn spec() -> RunnerSpec {
         let log = LogSpec {
             path: None,
@@ -1000,19 +1013,11 @@ mod tests {
         };
         RunnerSpec {
             id: 7,
-            name: "burst".into(),
-            group: "burst".into(),
-            command: "true".into(),
-            environment: Vec::new(),
-            directory: None,
-            umask: None,
-            user: None,
-            redirect_stderr: false,
+            config: burst_config(),
             server_url: None,
             stdout: log.clone(),
             stderr: log,
             strip_ansi: false,
-            stop_tree: false,
             publisher: None,
             pool: None,
             readiness: None,
