@@ -573,7 +573,7 @@ impl Runner {
             }
             RunnerCmd::ReopenLogs => {
                 // Handled by each pump between writes; failures are logged there.
-                self.logs.retain(|(_, tx)| tx.send(LogCtl::Reopen).is_ok());
+                self.logs.retain(|(channel, tx)| tx.send(LogCtl::Reopen(*channel)).is_ok());
             }
             RunnerCmd::ClearLogs { label, reply } => self.clear_logs(label, reply),
             RunnerCmd::Retire => self.retiring = true,
@@ -597,7 +597,7 @@ impl Runner {
             let mut asked = false;
             for (_, tx) in self.logs.iter().filter(|(c, _)| *c == channel) {
                 let (done, rx) = oneshot::channel();
-                if tx.send(LogCtl::Clear(done)).is_ok() {
+                if tx.send(LogCtl::Clear(channel, done)).is_ok() {
                     waits.push((path.clone(), Some(rx)));
                     asked = true;
                 }
@@ -728,6 +728,7 @@ impl Runner {
         let mut stdin = Some(stdin);
         let spec = self.spec.clone();
         self.pumps.clear();
+        let mut sides = Vec::with_capacity(2);
         match (&spec.pool, stdin.take()) {
             (Some(pool), Some(fd)) => {
                 if self.spec.mainlog.is_some() {
@@ -758,12 +759,13 @@ impl Runner {
             }
             (_, fd) => {
                 stdin = fd;
-                self.start_pump(stdout, stdout_log, Channel::Stdout, pid);
+                sides.push(self.pump_side(stdout, stdout_log, Channel::Stdout, pid));
             }
         }
         if let Some(err) = stderr {
-            self.start_pump(err, stderr_log, Channel::Stderr, pid);
+            sides.push(self.pump_side(err, stderr_log, Channel::Stderr, pid));
         }
+        self.start_pump(sides);
         self.stdin = stdin.and_then(|fd| tokio::net::unix::pipe::Sender::from_owned_fd(fd).ok());
         self.stdin_pending.clear();
         self.live = Some(Live { pid, exit });
@@ -774,13 +776,14 @@ impl Runner {
         PumpLabel { name: self.spec.config.name.clone(), channel: channel.as_str() }
     }
 
-    fn start_pump(
-        &mut self,
+    /// One pipe of the child's pump: its log writer, options and output hooks.
+    fn pump_side(
+        &self,
         fd: OwnedFd,
         writer: Option<RotatingWriter>,
         channel: Channel,
         pid: u32,
-    ) {
+    ) -> pump::PumpSide {
         let spec = match channel {
             Channel::Stdout => &self.spec.stdout,
             Channel::Stderr => &self.spec.stderr,
@@ -838,25 +841,43 @@ impl Runner {
             }
             _ => hook,
         };
-        let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
-        // The pump outlives the child when a grandchild keeps the pipe open; it ends at EOF.
-        let (tx, task) =
-            pump::spawn(&self.services.pumps, fd, writer, opts, hook, self.label(channel));
-        self.logs.push((channel, tx));
-        if debug.is_some() {
-            // A unique address stands in for Python's dispatcher object id.
-            let id = Box::new(0u8);
-            let dispatcher = std::ptr::from_ref(&*id) as usize;
-            let kind = "POutputDispatcher";
-            let task = Some(task);
-            self.pumps.push(Pumping { task, fd: raw_fd, channel, kind, dispatcher, _id: id });
+        let label = self.label(channel);
+        pump::PumpSide { channel, pipe: fd, writer, opts, hook, label }
+    }
+
+    /// Starts the child's pump (one task for its pipes). It outlives the child when a
+    /// grandchild keeps a pipe open; it ends at EOF of both.
+    fn start_pump(&mut self, sides: Vec<pump::PumpSide>) {
+        let mut sides = sides.into_iter();
+        let Some(first) = sides.next() else { return };
+        let second = sides.next();
+        let pipes: Vec<(Channel, i32)> = std::iter::once(&first)
+            .chain(&second)
+            .map(|s| (s.channel, std::os::fd::AsRawFd::as_raw_fd(&s.pipe)))
+            .collect();
+        let (tx, task) = pump::spawn(&self.services.pumps, first, second);
+        let mut task = self.spec.mainlog.is_some().then_some(task);
+        for (channel, fd) in pipes {
+            self.logs.push((channel, tx.clone()));
+            if self.spec.mainlog.is_some() {
+                // A unique address stands in for Python's dispatcher object id.
+                let id = Box::new(0u8);
+                let dispatcher = std::ptr::from_ref(&*id) as usize;
+                let kind = "POutputDispatcher";
+                // The pipes share the task: the exit waits for it once.
+                let task = task.take();
+                self.pumps.push(Pumping { task, fd, channel, kind, dispatcher, _id: id });
+            }
         }
     }
 }
 
-/// A pump of the live child, as the debug log reports it when the child exits.
+/// A child's pump task.
+type PumpTask = tokio::task::JoinHandle<[Option<pump::PumpReport>; 2]>;
+
+/// A pipe of the live child, as the debug log reports it when the child exits.
 struct Pumping {
-    task: Option<tokio::task::JoinHandle<pump::PumpReport>>,
+    task: Option<PumpTask>,
     fd: i32,
     channel: Channel,
     kind: &'static str,
@@ -866,7 +887,7 @@ struct Pumping {
 }
 
 /// Awaits every handle (their results do not matter, only that they ended).
-async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<pump::PumpReport>>) {
+async fn futures_join_all(handles: Vec<PumpTask>) {
     for h in handles {
         let _ = h.await;
     }
