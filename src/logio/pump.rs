@@ -773,6 +773,48 @@ mod tests {
     }
 
     #[test]
+    fn one_pump_drains_both_pipes_and_clears_one_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out_p, err_p) = (dir.path().join("out.log"), dir.path().join("err.log"));
+        let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let side = |channel, pipe, path: &Path| PumpSide {
+            channel,
+            pipe,
+            writer: Some(shared(path, 0, 0)),
+            opts: PumpOptions::default(),
+            hook: None,
+            label: PumpLabel::default(),
+        };
+        let rt = runtime();
+        let (ctl, task) = spawn(
+            rt.handle(),
+            side(Channel::Stdout, out_r, &out_p),
+            Some(side(Channel::Stderr, err_r, &err_p)),
+        );
+        let (mut out_w, mut err_w) = (std::fs::File::from(out_w), std::fs::File::from(err_w));
+        out_w.write_all(b"out1").unwrap();
+        err_w.write_all(b"err1").unwrap();
+        let deadline = crate::sys::clock::now() + std::time::Duration::from_secs(10);
+        while std::fs::read(&out_p).unwrap() != b"out1" || std::fs::read(&err_p).unwrap() != b"err1"
+        {
+            assert!(crate::sys::clock::now() < deadline, "pump never wrote both");
+            std::thread::yield_now();
+        }
+        let (reply, cleared) = tokio::sync::oneshot::channel();
+        ctl.send(LogCtl::Clear(Channel::Stderr, reply)).unwrap();
+        rt.block_on(cleared).unwrap().unwrap();
+        // One pipe ends first; the other is still drained.
+        drop(out_w);
+        err_w.write_all(b"err2").unwrap();
+        drop(err_w);
+        let [out, err] = rt.block_on(task).unwrap();
+        assert_eq!((out.unwrap().bytes_read, err.unwrap().bytes_read), (4, 8));
+        assert_eq!(std::fs::read(&out_p).unwrap(), b"out1");
+        assert_eq!(std::fs::read(&err_p).unwrap(), b"err2");
+    }
+
+    #[test]
     fn not_a_pipe_is_a_read_error() {
         let f = std::fs::File::open("/dev/null").unwrap();
         let (_ctl, ctl_rx) = crate::inbox::unbounded();
