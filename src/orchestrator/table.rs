@@ -43,10 +43,10 @@ pub(super) struct Group {
 }
 
 /// A group's entries, sorted by process name. Most groups hold one process: a B-tree would
-/// give each a node with room for eleven (and a copy of the name as its key); this is one
-/// boxed entry behind a one-slot vector.
+/// give each a node with room for eleven (and a copy of the name as its key); this is a
+/// vector of exactly its entries.
 #[derive(Default)]
-pub(super) struct Procs(Vec<Box<Entry>>);
+pub(super) struct Procs(Vec<Entry>);
 
 impl Procs {
     fn find(&self, name: &str) -> Result<usize, usize> {
@@ -54,16 +54,16 @@ impl Procs {
     }
 
     pub(super) fn get(&self, name: &str) -> Option<&Entry> {
-        self.find(name).ok().and_then(|i| self.0.get(i)).map(|e| &**e)
+        self.find(name).ok().and_then(|i| self.0.get(i))
     }
 
     pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Entry> {
-        self.find(name).ok().and_then(|i| self.0.get_mut(i)).map(|e| &mut **e)
+        self.find(name).ok().and_then(|i| self.0.get_mut(i))
     }
 
     /// The entries in name order.
     pub(super) fn values(&self) -> impl Iterator<Item = &Entry> {
-        self.0.iter().map(|e| &**e)
+        self.0.iter()
     }
 
     pub(super) fn len(&self) -> usize {
@@ -71,7 +71,7 @@ impl Procs {
     }
 
     /// Adds `entry` under its process name, replacing one of the same name.
-    fn insert(&mut self, entry: Box<Entry>) {
+    fn insert(&mut self, entry: Entry) {
         match self.find(&entry.config.name) {
             Ok(i) => {
                 if let Some(slot) = self.0.get_mut(i) {
@@ -308,7 +308,7 @@ impl<S: Shell> Orchestrator<S> {
                 readiness,
             };
             self.shell.start_runner(spec);
-            let entry = Box::new(Entry {
+            let entry = Entry {
                 id,
                 proc: Proc::new(pc.name.clone(), policy_of(&pc)),
                 config: pc,
@@ -318,7 +318,7 @@ impl<S: Shell> Orchestrator<S> {
                 life: super::deps::Life::default(),
                 stats: ProcStats::default(),
                 output,
-            });
+            };
             self.by_id.insert(id, (gc.name.clone(), entry.config.name.clone()));
             procs.insert(entry);
         }

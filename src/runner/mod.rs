@@ -944,7 +944,7 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
     let logs = [&stdout_log, &stderr_log].into_iter().flatten();
     let floor = crate::sys::limits::reserve_floor();
     if crate::sys::limits::in_reserve(floor, logs.map(RotatingWriter::raw_fd)) {
-        return Err(SpawnError::TooManyOpenFiles { name: spec.name.clone() }.to_string());
+        return Err(SpawnError::TooManyOpenFiles { name: spec.config.name.clone() }.to_string());
     }
     let vars = SupervisorVars {
         server_url: spec.server_url.as_deref(),
