@@ -48,6 +48,11 @@ impl<T> Receiver<T> {
         poll_fn(|cx| Pin::new(&mut self.0).poll_next(cx)).await
     }
 
+    /// `recv` for a hand-written future: polls for the next message.
+    pub fn poll_recv(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Option<T>> {
+        Pin::new(&mut self.0).poll_next(cx)
+    }
+
     /// A message already queued, without waiting.
     pub fn try_recv(&mut self) -> Option<T> {
         self.0.try_recv().ok()

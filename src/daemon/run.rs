@@ -436,6 +436,8 @@ async fn supervise(
         // On the worker, next to the tasks it talks to (not on this block_on thread, which
         // would make every request and fact a cross-thread wake-up). If it ever ended by a
         // panic, a PID 1 that manages nothing must not linger: exit non-zero.
+        // This thread read the config; it allocates next to nothing from here on.
+        crate::sys::memory::release();
         let exit = tokio::spawn(orch.run()).await;
         stop.cancel();
         daemonize::remove_pidfile(&pidfile);

@@ -40,6 +40,8 @@ enum LogMsg {
         wall: SystemTime,
         reply: oneshot::Sender<Result<(), ClearError>>,
     },
+    /// Return this thread's free allocator memory to the kernel.
+    Release,
 }
 
 /// A cheap handle for writing to the daemon log.
@@ -86,6 +88,7 @@ impl MainLogHandle {
                     LogMsg::Clear { wall, reply } => {
                         let _ = reply.send(log.clear(wall));
                     }
+                    LogMsg::Release => crate::sys::memory::release(),
                 }
             }
         });
@@ -96,6 +99,12 @@ impl MainLogHandle {
             Err(_) => std::thread::spawn(|| {}),
         };
         (MainLogHandle { tx, level, dropped }, thread)
+    }
+
+    /// Has the log thread return its free allocator memory to the kernel (after a burst
+    /// of lines, such as boot's); skipped when the queue is full.
+    pub fn release_memory(&self) {
+        let _ = self.tx.try_send(LogMsg::Release);
     }
 
     /// Whether a line at `level` would be written (skip formatting when not).

@@ -1,7 +1,9 @@
-//! The output pump: one async task per child pipe (stdout, stderr) that drains it into the
-//! channel's log writer until EOF. The pump owns its writer: SIGUSR2's reopen and
-//! `clearProcessLogs` are [`LogCtl`] messages to it, handled between writes, so nothing
-//! else ever touches the file and no lock is held across a write.
+//! The output pump: one async task per child that drains its stdout and stderr pipes, each
+//! into its channel's log writer, until both reach EOF (one task rather than one per pipe:
+//! an idle process then costs one task and one inbox). The pump owns its writers:
+//! SIGUSR2's reopen and `clearProcessLogs` are [`LogCtl`] messages to it, addressed by
+//! channel and handled between writes, so nothing else ever touches the files and no lock
+//! is held across a write.
 //!
 //! Hot path (no capture, no `strip_ansi`, no log prefix, no hook): one 64 KiB read into the
 //! thread's scratch buffer, one `write` of the whole chunk, no per-byte or per-line work
@@ -25,6 +27,7 @@
 //! logged once per cause, and the count when writing works again or the pump ends.
 //!
 //! Pipes held open by a grandchild never reach EOF; the pump then lives as long as they do.
+//! The pipes are read in turn: after a read of one, the other is looked at first.
 
 use std::io;
 use std::os::fd::OwnedFd;
@@ -35,11 +38,13 @@ use tokio::net::unix::pipe;
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::oneshot;
 
-use super::RotatingWriter;
+use std::task::Poll;
+
 use super::ansi;
 use super::capture::{CaptureParser, Piece};
 use super::coalesce;
 use super::prefix::LineFramer;
+use super::{Channel, RotatingWriter};
 use crate::config::LinePrefix;
 use crate::sys::clock;
 
@@ -57,10 +62,10 @@ thread_local! {
 /// What the rest of the daemon may ask of a pump's writer.
 #[derive(Debug)]
 pub enum LogCtl {
-    /// SIGUSR2: reopen the file by name (failures are logged by the pump).
-    Reopen,
-    /// `clearProcessLogs`: remove the current file and reopen it empty.
-    Clear(oneshot::Sender<io::Result<()>>),
+    /// SIGUSR2: reopen the channel's file by name (failures are logged by the pump).
+    Reopen(Channel),
+    /// `clearProcessLogs`: remove the channel's current file and reopen it empty.
+    Clear(Channel, oneshot::Sender<io::Result<()>>),
     /// Bytes to log, for a writer with no pipe of its own (an event listener's stdout
     /// log, whose pipe the listener protocol reads).
     Write(Vec<u8>),
@@ -140,18 +145,27 @@ pub struct PumpReport {
     pub read_error: Option<io::Error>,
 }
 
-/// Starts a pump for `pipe` on `rt` and returns the way to its writer, and its task (to
-/// learn when the output is drained).
+/// One pipe of a pump and where its output goes.
+pub struct PumpSide {
+    pub channel: Channel,
+    pub pipe: OwnedFd,
+    /// `None` for `NONE`.
+    pub writer: Option<RotatingWriter>,
+    pub opts: PumpOptions,
+    pub hook: Option<Box<dyn OutputHook>>,
+    pub label: PumpLabel,
+}
+
+/// Starts a pump for a child's pipes (stdout and stderr; one of them when stderr is
+/// redirected or stdout goes to an event listener's pool) on `rt` and returns
+/// the way to its writers, and its task (to learn when the output is drained).
 pub fn spawn(
     rt: &Handle,
-    pipe: OwnedFd,
-    writer: Option<RotatingWriter>,
-    opts: PumpOptions,
-    hook: Option<Box<dyn OutputHook>>,
-    label: PumpLabel,
-) -> (LogCtlSender, tokio::task::JoinHandle<PumpReport>) {
+    first: PumpSide,
+    second: Option<PumpSide>,
+) -> (LogCtlSender, tokio::task::JoinHandle<[Option<PumpReport>; 2]>) {
     let (tx, rx) = crate::inbox::unbounded();
-    let task = rt.spawn(run(pipe, writer, rx, opts, hook, label));
+    let task = rt.spawn(run_sides(first, second, rx));
     (tx, task)
 }
 
@@ -170,55 +184,65 @@ pub fn spawn_sink(rt: &Handle, writer: RotatingWriter, label: PumpLabel) -> LogC
 
 /// Drains `pipe` (the read end of a child's stdout or stderr) into `writer` (None for
 /// `NONE`) until EOF, applying `opts` and calling `hook`, and carries out `ctl` messages
-/// between reads.
+/// between reads: a pump of one pipe.
 pub async fn run(
     pipe: OwnedFd,
     writer: Option<RotatingWriter>,
-    mut ctl: crate::inbox::Receiver<LogCtl>,
+    ctl: crate::inbox::Receiver<LogCtl>,
     opts: PumpOptions,
     hook: Option<Box<dyn OutputHook>>,
     label: PumpLabel,
 ) -> PumpReport {
-    // Taken apart at once: only what the pump uses lives in its task, and the rarely used
-    // parts (prefix framer, capture parser) are boxed, so an idle pump's task stays small.
-    let PumpOptions { strip_ansi, capture_maxbytes, prefix, counters } = opts;
-    let mut sink = Sink::new(writer, hook, strip_ansi, label);
-    sink.framer = prefix.map(|p| Box::new(LineFramer::new(p)));
-    sink.counters = counters;
-    // Checks that this is a pipe and makes it non-blocking.
-    let rx = match pipe::Receiver::from_owned_fd(pipe) {
-        Ok(rx) => rx,
-        Err(e) => {
-            tracing::error!("{} pipe: cannot read: {e}", sink.label());
-            sink.report.read_error = Some(e);
-            return sink.finish();
-        }
-    };
-    let mut capture =
-        (capture_maxbytes > 0).then(|| Box::new(CaptureParser::new(capture_maxbytes, strip_ansi)));
-    let mut ctl_open = true;
-    let mut last_read = clock::now();
-    loop {
-        // Wait for readiness holding no buffer: an idle pump owns no read memory. It is
-        // cancel-safe: when a control message wins the select, nothing was read.
-        let ready = tokio::select! {
-            biased;
-            msg = ctl.recv(), if ctl_open => {
-                match msg {
-                    Some(msg) => sink.control(msg),
-                    None => ctl_open = false,
-                }
-                continue;
+    let channel = Channel::Stdout;
+    let side = PumpSide { channel, pipe, writer, opts, hook, label };
+    let [report, _] = run_sides(side, None, ctl).await;
+    report.unwrap_or_default()
+}
+
+/// A pipe being drained: its reader (`None` once it ended), its sink and capture state.
+struct Side {
+    channel: Channel,
+    rx: Option<pipe::Receiver>,
+    sink: Sink,
+    /// Set in capture mode; boxed, as it is rarely used.
+    capture: Option<Box<CaptureParser>>,
+    last_read: std::time::Instant,
+}
+
+impl Side {
+    fn new(side: PumpSide) -> Side {
+        // Taken apart at once: only what the pump uses lives in its task, and the rarely
+        // used parts (prefix framer, capture parser) are boxed, so an idle pump stays small.
+        let PumpSide { channel, pipe, writer, opts, hook, label } = side;
+        let PumpOptions { strip_ansi, capture_maxbytes, prefix, counters } = opts;
+        let mut sink = Sink::new(writer, hook, strip_ansi, label);
+        sink.framer = prefix.map(|p| Box::new(LineFramer::new(p)));
+        sink.counters = counters;
+        // Checks that this is a pipe and makes it non-blocking.
+        let rx = match pipe::Receiver::from_owned_fd(pipe) {
+            Ok(rx) => Some(rx),
+            Err(e) => {
+                tracing::error!("{} pipe: cannot read: {e}", sink.label());
+                sink.report.read_error = Some(e);
+                None
             }
-            ready = rx.readable() => ready,
         };
-        // One read into this thread's scratch buffer, handled before the next await.
+        let capture = (rx.is_some() && capture_maxbytes > 0)
+            .then(|| Box::new(CaptureParser::new(capture_maxbytes, strip_ansi)));
+        Side { channel, rx, sink, capture, last_read: clock::now() }
+    }
+
+    /// One read after readiness, handled before the next await; false once the pipe ended.
+    fn read(&mut self, ready: io::Result<()>) -> bool {
+        let Some(rx) = &self.rx else { return false };
+        let sink = &mut self.sink;
+        let capture = &mut self.capture;
         let read = ready.and_then(|()| {
             SCRATCH.with_borrow_mut(|buf| {
                 let n = rx.try_read(buf)?;
                 sink.report.bytes_read += n as u64;
                 let chunk = buf.get(..n).unwrap_or_default();
-                match &mut capture {
+                match capture {
                     None => sink.output(chunk),
                     Some(parser) => parser.feed(chunk, &mut |piece| sink.piece(piece)),
                 }
@@ -226,34 +250,114 @@ pub async fn run(
             })
         });
         match read {
-            Ok(0) => break,
-            Ok(n) => note_read(n, &mut last_read),
+            Ok(0) => {}
+            Ok(n) => {
+                note_read(n, &mut self.last_read);
+                return true;
+            }
             Err(e)
                 if e.kind() == io::ErrorKind::Interrupted
                     || e.kind() == io::ErrorKind::WouldBlock =>
             {
-                continue;
+                return true;
             }
             Err(e) => {
                 tracing::error!("{} pipe: read failed: {e}", sink.label());
                 sink.report.read_error = Some(e);
-                break;
             }
         }
-        // Readiness stays set while a child keeps writing: take part in tokio's
-        // cooperative budget so one chatty child cannot starve the other pumps.
-        tokio::task::consume_budget().await;
+        self.end();
+        false
     }
-    if let Some(parser) = &mut capture {
-        parser.finish(&mut |piece| sink.piece(piece));
+
+    /// The pipe is closed: the capture parser's and framer's leftovers are written.
+    fn end(&mut self) {
+        self.rx = None;
+        if let Some(parser) = &mut self.capture {
+            parser.finish(&mut |piece| self.sink.piece(piece));
+        }
+        self.sink.flush_line();
     }
-    sink.flush_line();
+}
+
+/// What woke the pump.
+enum Wake {
+    Ctl(Option<LogCtl>),
+    Ready(usize, io::Result<()>),
+}
+
+/// Drains the pipes of `first` and `second` until both reach EOF, carrying out `ctl`
+/// messages between reads; returns each side's report.
+async fn run_sides(
+    first: PumpSide,
+    second: Option<PumpSide>,
+    mut ctl: crate::inbox::Receiver<LogCtl>,
+) -> [Option<PumpReport>; 2] {
+    let mut sides = [Some(Side::new(first)), second.map(Side::new)];
+    let mut ctl_open = true;
+    // The side looked at first; after a read, the other one.
+    let mut next = 0;
+    loop {
+        if sides.iter().flatten().all(|s| s.rx.is_none()) {
+            break;
+        }
+        // Wait for readiness holding no buffer: an idle pump owns no read memory. Nothing
+        // is read here, so a control message that wins loses nothing.
+        // (Borrowed mutably: a shared borrow of the hooks would not be `Send`.)
+        let (ctl_rx, pipes) = (&mut ctl, &mut sides);
+        let wake = std::future::poll_fn(|cx| {
+            if ctl_open && let Poll::Ready(msg) = ctl_rx.poll_recv(cx) {
+                return Poll::Ready(Wake::Ctl(msg));
+            }
+            for k in 0..2 {
+                let i = (next + k) % 2;
+                let rx = pipes.get_mut(i).and_then(|s| s.as_mut()).and_then(|s| s.rx.as_ref());
+                if let Some(rx) = rx
+                    && let Poll::Ready(ready) = rx.poll_read_ready(cx)
+                {
+                    return Poll::Ready(Wake::Ready(i, ready));
+                }
+            }
+            Poll::Pending
+        })
+        .await;
+        match wake {
+            Wake::Ctl(Some(msg)) => control(&mut sides, msg),
+            Wake::Ctl(None) => ctl_open = false,
+            Wake::Ready(i, ready) => {
+                next = (i + 1) % 2;
+                if let Some(Some(side)) = sides.get_mut(i) {
+                    side.read(ready);
+                }
+                // Readiness stays set while a child keeps writing: take part in tokio's
+                // cooperative budget so one chatty child cannot starve the other pumps.
+                tokio::task::consume_budget().await;
+            }
+        }
+    }
     // Requests that arrived with the EOF are still answered.
     ctl.close();
     while let Some(msg) = ctl.try_recv() {
-        sink.control(msg);
+        control(&mut sides, msg);
     }
-    sink.finish()
+    sides.map(|s| s.map(|s| s.sink.finish()))
+}
+
+/// Hands a control message to the side of its channel (`Write`, which has none, to the
+/// first).
+fn control(sides: &mut [Option<Side>; 2], msg: LogCtl) {
+    let want = match &msg {
+        LogCtl::Reopen(c) | LogCtl::Clear(c, _) => Some(*c),
+        LogCtl::Write(_) => None,
+    };
+    let side = sides.iter_mut().flatten().find(|s| want.is_none_or(|c| c == s.channel));
+    match (side, msg) {
+        (Some(side), msg) => side.sink.control(msg),
+        (None, LogCtl::Clear(_, reply)) => {
+            let _ = reply.send(Ok(()));
+        }
+        (None, _) => {}
+    }
 }
 
 /// Tells the pump runtime's read coalescing how long this pipe can wait before its next
@@ -326,12 +430,12 @@ impl Sink {
 
     fn control(&mut self, msg: LogCtl) {
         match msg {
-            LogCtl::Reopen => {
+            LogCtl::Reopen(_) => {
                 if let Some(Err(e)) = self.with_writer(RotatingWriter::reopen) {
                     tracing::error!("{}: cannot reopen: {e}", self.label());
                 }
             }
-            LogCtl::Clear(reply) => {
+            LogCtl::Clear(_, reply) => {
                 let res = self.with_writer(RotatingWriter::clear).unwrap_or(Ok(()));
                 let _ = reply.send(res);
             }
@@ -659,13 +763,55 @@ mod tests {
             std::thread::yield_now();
         }
         let (reply, cleared) = tokio::sync::oneshot::channel();
-        ctl.send(LogCtl::Clear(reply)).unwrap();
+        ctl.send(LogCtl::Clear(Channel::Stdout, reply)).unwrap();
         rt.block_on(cleared).unwrap().unwrap();
         wr.write_all(b"new").unwrap();
         drop(wr);
         let report = rt.block_on(task).unwrap();
         assert_eq!(report.bytes_read, 6);
         assert_eq!(std::fs::read(&p).unwrap(), b"new");
+    }
+
+    #[test]
+    fn one_pump_drains_both_pipes_and_clears_one_channel() {
+        let dir = tempfile::tempdir().unwrap();
+        let (out_p, err_p) = (dir.path().join("out.log"), dir.path().join("err.log"));
+        let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+        let side = |channel, pipe, path: &Path| PumpSide {
+            channel,
+            pipe,
+            writer: Some(shared(path, 0, 0)),
+            opts: PumpOptions::default(),
+            hook: None,
+            label: PumpLabel::default(),
+        };
+        let rt = runtime();
+        let (ctl, task) = spawn(
+            rt.handle(),
+            side(Channel::Stdout, out_r, &out_p),
+            Some(side(Channel::Stderr, err_r, &err_p)),
+        );
+        let (mut out_w, mut err_w) = (std::fs::File::from(out_w), std::fs::File::from(err_w));
+        out_w.write_all(b"out1").unwrap();
+        err_w.write_all(b"err1").unwrap();
+        let deadline = crate::sys::clock::now() + std::time::Duration::from_secs(10);
+        while std::fs::read(&out_p).unwrap() != b"out1" || std::fs::read(&err_p).unwrap() != b"err1"
+        {
+            assert!(crate::sys::clock::now() < deadline, "pump never wrote both");
+            std::thread::yield_now();
+        }
+        let (reply, cleared) = tokio::sync::oneshot::channel();
+        ctl.send(LogCtl::Clear(Channel::Stderr, reply)).unwrap();
+        rt.block_on(cleared).unwrap().unwrap();
+        // One pipe ends first; the other is still drained.
+        drop(out_w);
+        err_w.write_all(b"err2").unwrap();
+        drop(err_w);
+        let [out, err] = rt.block_on(task).unwrap();
+        assert_eq!((out.unwrap().bytes_read, err.unwrap().bytes_read), (4, 8));
+        assert_eq!(std::fs::read(&out_p).unwrap(), b"out1");
+        assert_eq!(std::fs::read(&err_p).unwrap(), b"err2");
     }
 
     #[test]

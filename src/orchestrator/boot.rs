@@ -84,6 +84,10 @@ impl<S: Shell> Orchestrator<S> {
     pub(super) fn spawn_answered(&mut self, id: ProcId) {
         if self.start_inflight.remove(&id) {
             self.next_start_class();
+            if self.start_inflight.is_empty() && self.start_queue.is_empty() {
+                // The burst of spawns is over: what it allocated on the way can go back.
+                self.shell.started_all();
+            }
         }
     }
 

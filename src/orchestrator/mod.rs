@@ -100,7 +100,7 @@ pub struct Orchestrator<S: Shell = TokioShell> {
     /// The latest parsed config (after `reloadConfig`), which `addProcessGroup` reads.
     latest: Arc<Config>,
     daemon_env: Vec<(OsString, OsString)>,
-    groups: BTreeMap<String, Group>,
+    groups: BTreeMap<String, Box<Group>>,
     by_id: HashMap<ProcId, (String, String)>,
     waiters: HashMap<ProcId, Vec<Waiter>>,
     autorecovery: AutoRecovery,
@@ -173,7 +173,7 @@ impl Orchestrator {
     /// processes started) when [`Orchestrator::run`] begins.
     pub fn new(setup: Setup) -> (Orchestrator, OrchestratorHandle) {
         let (facts_tx, facts) = mpsc::channel(FACT_INBOX);
-        let shell = TokioShell::new(facts_tx, setup.runners);
+        let shell = TokioShell::new(facts_tx, setup.runners, setup.log.clone());
         Orchestrator::with_shell(
             shell,
             Parts {

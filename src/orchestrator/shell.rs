@@ -47,6 +47,9 @@ pub trait Shell {
     /// Where the `NOTIFY_SOCKET` of `group:name` goes (`ready_check = notify`); `None`
     /// when the daemon's notify directory cannot be made (logged).
     fn notify_socket(&mut self, group: &str, name: &str) -> Option<PathBuf>;
+    /// Every queued autostart has been answered (boot, or a group added): a burst of
+    /// spawns is over.
+    fn started_all(&mut self) {}
 }
 
 /// A readiness or health check to attempt outside the orchestrator.
@@ -90,11 +93,18 @@ pub struct TokioShell {
     checks: HashMap<(ProcId, CheckKind), oneshot::Sender<()>>,
     /// The directory of `notify` sockets, made when first needed, removed with the shell.
     notify_dir: Option<crate::checks::notify::NotifyDir>,
+    /// The daemon log, whose thread is asked to release memory after a burst of spawns.
+    log: crate::logio::mainlog_task::MainLogHandle,
 }
 
 impl TokioShell {
-    pub fn new(facts: mpsc::Sender<Fact>, services: Services) -> TokioShell {
+    pub fn new(
+        facts: mpsc::Sender<Fact>,
+        services: Services,
+        log: crate::logio::mainlog_task::MainLogHandle,
+    ) -> TokioShell {
         TokioShell {
+            log,
             facts,
             services,
             runners: HashMap::new(),
@@ -166,6 +176,10 @@ impl Shell for TokioShell {
             }
         }
         self.notify_dir.as_ref().map(|d| d.socket_path(group, name))
+    }
+
+    fn started_all(&mut self) {
+        crate::sys::memory::release_after_burst(&self.services, &self.log);
     }
 }
 

@@ -2,7 +2,6 @@
 //! priority, then process priority, then name), lookups by name spec, and creating a
 //! group's entries (with their runners and log paths) from its config.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -37,11 +36,51 @@ pub(super) struct Entry {
     pub(super) output: [Arc<OutputCounters>; 2],
 }
 
-/// One active group: its config and its processes by name. Entries are boxed: a B-tree
-/// leaf has room for eleven values, and most groups hold one process.
+/// One active group: its config and its processes by name.
 pub(super) struct Group {
     pub(super) config: GroupConfig,
-    pub(super) procs: BTreeMap<String, Box<Entry>>,
+    pub(super) procs: Procs,
+}
+
+/// A group's entries, sorted by process name. Most groups hold one process: a B-tree would
+/// give each a node with room for eleven (and a copy of the name as its key); this is a
+/// vector of exactly its entries.
+#[derive(Default)]
+pub(super) struct Procs(Vec<Entry>);
+
+impl Procs {
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|e| e.config.name.as_str().cmp(name))
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&Entry> {
+        self.find(name).ok().and_then(|i| self.0.get(i))
+    }
+
+    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Entry> {
+        self.find(name).ok().and_then(|i| self.0.get_mut(i))
+    }
+
+    /// The entries in name order.
+    pub(super) fn values(&self) -> impl Iterator<Item = &Entry> {
+        self.0.iter()
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Adds `entry` under its process name, replacing one of the same name.
+    fn insert(&mut self, entry: Entry) {
+        match self.find(&entry.config.name) {
+            Ok(i) => {
+                if let Some(slot) = self.0.get_mut(i) {
+                    *slot = entry;
+                }
+            }
+            Err(i) => self.0.insert(i, entry),
+        }
+    }
 }
 
 impl Group {
@@ -90,11 +129,11 @@ impl<S: Shell> Orchestrator<S> {
     }
 
     pub(super) fn entry(&self, group: &str, name: &str) -> Option<&Entry> {
-        self.groups.get(group).and_then(|g| g.procs.get(name)).map(|e| &**e)
+        self.groups.get(group).and_then(|g| g.procs.get(name))
     }
 
     pub(super) fn entry_mut(&mut self, group: &str, name: &str) -> Option<&mut Entry> {
-        self.groups.get_mut(group).and_then(|g| g.procs.get_mut(name)).map(|e| &mut **e)
+        self.groups.get_mut(group).and_then(|g| g.procs.get_mut(name))
     }
 
     /// Python's `_getGroupAndProcess` for a spec that must name one process.
@@ -218,7 +257,7 @@ impl<S: Shell> Orchestrator<S> {
         // The pool exists before PROCESS_GROUP_ADDED, so it receives its own.
         let pool = self.bus.add_pool(&gc);
         let fcgi = self.fcgi_socket(&gc);
-        let mut procs = BTreeMap::new();
+        let mut procs = Procs(Vec::with_capacity(gc.processes.len()));
         // Each entry keeps its own process config; the group's copy would be a duplicate.
         for pc in std::mem::take(&mut gc.processes) {
             let id = self.next_id;
@@ -256,19 +295,11 @@ impl<S: Shell> Orchestrator<S> {
             };
             let spec = RunnerSpec {
                 id,
-                name: pc.name.clone(),
-                group: gc.name.clone(),
-                command: pc.command.clone(),
-                environment: pc.environment.clone(),
-                directory: pc.directory.clone(),
-                umask: pc.umask,
-                user: pc.user.clone(),
-                redirect_stderr: pc.redirect_stderr,
+                config: Arc::clone(&pc),
                 server_url: pc.serverurl.clone().or_else(|| self.config.default_serverurl()),
                 stdout: log_spec(&stdout_path, &pc.stdout, Arc::clone(&output[0])),
                 stderr: log_spec(&stderr_path, &pc.stderr, Arc::clone(&output[1])),
                 strip_ansi: self.config.supervisord.strip_ansi,
-                stop_tree: pc.stopastree,
                 publisher: wants_events.then(|| self.bus.publisher()),
                 pool: pool.clone(),
                 mainlog: self.log.enabled(Level::Debug).then(|| self.log.clone()),
@@ -277,7 +308,7 @@ impl<S: Shell> Orchestrator<S> {
                 readiness,
             };
             self.shell.start_runner(spec);
-            let entry = Box::new(Entry {
+            let entry = Entry {
                 id,
                 proc: Proc::new(pc.name.clone(), policy_of(&pc)),
                 config: pc,
@@ -287,12 +318,12 @@ impl<S: Shell> Orchestrator<S> {
                 life: super::deps::Life::default(),
                 stats: ProcStats::default(),
                 output,
-            });
+            };
             self.by_id.insert(id, (gc.name.clone(), entry.config.name.clone()));
-            procs.insert(entry.config.name.clone(), entry);
+            procs.insert(entry);
         }
         let name = gc.name.clone();
-        self.groups.insert(gc.name.clone(), Group { config: gc, procs });
+        self.groups.insert(gc.name.clone(), Box::new(Group { config: gc, procs }));
         self.bus.publish(Event::group_added(&name));
     }
 }

@@ -68,20 +68,13 @@ pub struct LogSpec {
 #[derive(Debug, Clone)]
 pub struct RunnerSpec {
     pub id: ProcId,
-    pub name: String,
-    pub group: String,
-    pub command: String,
-    pub environment: Vec<(String, String)>,
-    pub directory: Option<PathBuf>,
-    pub umask: Option<u32>,
-    pub user: Option<String>,
-    pub redirect_stderr: bool,
+    /// The process's config, shared with the table entry: name, group, command,
+    /// environment, directory, umask, user, `redirect_stderr`, `stopastree`.
+    pub config: Arc<crate::config::ProcessConfig>,
     pub server_url: Option<String>,
     pub stdout: LogSpec,
     pub stderr: LogSpec,
     pub strip_ansi: bool,
-    /// `stopastree`: a stop also ends the descendants that left the process group.
-    pub stop_tree: bool,
     /// Where output events go; set when a channel has events or capture mode enabled.
     pub publisher: Option<crate::events::Publisher>,
     /// For `[eventlistener:x]` processes: the pool that gets the child's stdin and stdout
@@ -427,7 +420,7 @@ impl Runner {
             return;
         }
         let _ = self.facts.send(Fact::Exited { id: self.spec.id, pid: live.pid, status }).await;
-        if self.spec.stop_tree {
+        if self.spec.config.stopastree {
             self.start_scan(ScanFor::Leftover);
         }
     }
@@ -444,8 +437,8 @@ impl Runner {
         let q = proctree::Query {
             child: self.live.as_ref().and_then(|l| i32::try_from(l.pid).ok()),
             known,
-            name: self.spec.name.clone(),
-            group: self.spec.group.clone(),
+            name: self.spec.config.name.clone(),
+            group: self.spec.config.group.clone(),
             exclude: self.abandoned.clone(),
         };
         self.scan = Some((self.services.scanner.scan(q), why));
@@ -462,7 +455,7 @@ impl Runner {
                     crate::logio::mainlog::Level::Info,
                     format!(
                         "descendants of '{}' left running (it exited on its own): {list}",
-                        self.spec.name
+                        self.spec.config.name
                     ),
                 )
                 .await;
@@ -500,7 +493,7 @@ impl Runner {
                     let message = format!(
                         "sending {} to descendants of '{}': {}",
                         crate::procsup::exit::signame(sig),
-                        self.spec.name,
+                        self.spec.config.name,
                         describe(&fresh)
                     );
                     self.log(crate::logio::mainlog::Level::Info, message).await;
@@ -534,7 +527,7 @@ impl Runner {
                 let _ = self.facts.send(fact).await;
             }
             RunnerCmd::Signal { pid, sig, group, purpose } => {
-                if purpose == SignalPurpose::Kill && self.spec.stop_tree {
+                if purpose == SignalPurpose::Kill && self.spec.config.stopastree {
                     let stop = self.stop.get_or_insert_with(TreeStop::default);
                     stop.sig = sig;
                     stop.group_of = group.then_some(pid as i32);
@@ -559,7 +552,7 @@ impl Runner {
                             };
                             let message = format!(
                                 "unable to signal {} (pid {pid}), it probably just {now}exited on its own: [Errno 3] No such process",
-                                self.spec.name
+                                self.spec.config.name
                             );
                             let level = crate::logio::mainlog::Level::Debug;
                             let _ = self.facts.send(Fact::Log { level, message }).await;
@@ -580,7 +573,7 @@ impl Runner {
             }
             RunnerCmd::ReopenLogs => {
                 // Handled by each pump between writes; failures are logged there.
-                self.logs.retain(|(_, tx)| tx.send(LogCtl::Reopen).is_ok());
+                self.logs.retain(|(channel, tx)| tx.send(LogCtl::Reopen(*channel)).is_ok());
             }
             RunnerCmd::ClearLogs { label, reply } => self.clear_logs(label, reply),
             RunnerCmd::Retire => self.retiring = true,
@@ -604,7 +597,7 @@ impl Runner {
             let mut asked = false;
             for (_, tx) in self.logs.iter().filter(|(c, _)| *c == channel) {
                 let (done, rx) = oneshot::channel();
-                if tx.send(LogCtl::Clear(done)).is_ok() {
+                if tx.send(LogCtl::Clear(channel, done)).is_ok() {
                     waits.push((path.clone(), Some(rx)));
                     asked = true;
                 }
@@ -724,17 +717,18 @@ impl Runner {
         if !queued {
             return Err(format!(
                 "unknown error during fork for '{}': spawner is gone",
-                self.spec.name
+                self.spec.config.name
             ));
         }
         let started = rx.await.map_err(|_| {
-            format!("unknown error during fork for '{}': spawner is gone", self.spec.name)
+            format!("unknown error during fork for '{}': spawner is gone", self.spec.config.name)
         })??;
         let Started { pid, exit, stdin, stdout, stderr, stdout_log, stderr_log } = started;
         self.logs.retain(|(_, tx)| !tx.is_closed());
         let mut stdin = Some(stdin);
         let spec = self.spec.clone();
         self.pumps.clear();
+        let mut sides = Vec::with_capacity(2);
         match (&spec.pool, stdin.take()) {
             (Some(pool), Some(fd)) => {
                 if self.spec.mainlog.is_some() {
@@ -754,7 +748,7 @@ impl Runner {
                     tx
                 });
                 let attach = crate::events::Attach {
-                    name: self.spec.name.clone(),
+                    name: self.spec.config.name.clone(),
                     stdin: fd,
                     stdout,
                     log,
@@ -765,12 +759,13 @@ impl Runner {
             }
             (_, fd) => {
                 stdin = fd;
-                self.start_pump(stdout, stdout_log, Channel::Stdout, pid);
+                sides.push(self.pump_side(stdout, stdout_log, Channel::Stdout, pid));
             }
         }
         if let Some(err) = stderr {
-            self.start_pump(err, stderr_log, Channel::Stderr, pid);
+            sides.push(self.pump_side(err, stderr_log, Channel::Stderr, pid));
         }
+        self.start_pump(sides);
         self.stdin = stdin.and_then(|fd| tokio::net::unix::pipe::Sender::from_owned_fd(fd).ok());
         self.stdin_pending.clear();
         self.live = Some(Live { pid, exit });
@@ -778,16 +773,17 @@ impl Runner {
     }
 
     fn label(&self, channel: Channel) -> PumpLabel {
-        PumpLabel { name: self.spec.name.clone(), channel: channel.as_str() }
+        PumpLabel { name: self.spec.config.name.clone(), channel: channel.as_str() }
     }
 
-    fn start_pump(
-        &mut self,
+    /// One pipe of the child's pump: its log writer, options and output hooks.
+    fn pump_side(
+        &self,
         fd: OwnedFd,
         writer: Option<RotatingWriter>,
         channel: Channel,
         pid: u32,
-    ) {
+    ) -> pump::PumpSide {
         let spec = match channel {
             Channel::Stdout => &self.spec.stdout,
             Channel::Stderr => &self.spec.stderr,
@@ -802,8 +798,8 @@ impl Runner {
             Some(p) if spec.events_enabled || opts.capture_maxbytes > 0 => {
                 let hook: Box<dyn pump::OutputHook> = Box::new(crate::events::EventHook {
                     publisher: p.clone(),
-                    name: self.spec.name.clone(),
-                    group: self.spec.group.clone(),
+                    name: self.spec.config.name.clone(),
+                    group: self.spec.config.group.clone(),
                     pid,
                     channel,
                     log_events: spec.events_enabled,
@@ -819,7 +815,7 @@ impl Runner {
                 let hook: Box<dyn pump::OutputHook> =
                     Box::new(crate::logio::mainlog_task::ChildOutputLog {
                         log: log.clone(),
-                        name: self.spec.name.clone(),
+                        name: self.spec.config.name.clone(),
                         channel,
                         inner: hook,
                     });
@@ -832,7 +828,7 @@ impl Runner {
                 let hook: Box<dyn pump::OutputHook> =
                     Box::new(crate::logio::mainlog_task::SyslogOutput {
                         log: log.clone(),
-                        name: self.spec.name.clone(),
+                        name: self.spec.config.name.clone(),
                         inner: hook,
                     });
                 Some(hook)
@@ -845,25 +841,43 @@ impl Runner {
             }
             _ => hook,
         };
-        let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
-        // The pump outlives the child when a grandchild keeps the pipe open; it ends at EOF.
-        let (tx, task) =
-            pump::spawn(&self.services.pumps, fd, writer, opts, hook, self.label(channel));
-        self.logs.push((channel, tx));
-        if debug.is_some() {
-            // A unique address stands in for Python's dispatcher object id.
-            let id = Box::new(0u8);
-            let dispatcher = std::ptr::from_ref(&*id) as usize;
-            let kind = "POutputDispatcher";
-            let task = Some(task);
-            self.pumps.push(Pumping { task, fd: raw_fd, channel, kind, dispatcher, _id: id });
+        let label = self.label(channel);
+        pump::PumpSide { channel, pipe: fd, writer, opts, hook, label }
+    }
+
+    /// Starts the child's pump (one task for its pipes). It outlives the child when a
+    /// grandchild keeps a pipe open; it ends at EOF of both.
+    fn start_pump(&mut self, sides: Vec<pump::PumpSide>) {
+        let mut sides = sides.into_iter();
+        let Some(first) = sides.next() else { return };
+        let second = sides.next();
+        let pipes: Vec<(Channel, i32)> = std::iter::once(&first)
+            .chain(&second)
+            .map(|s| (s.channel, std::os::fd::AsRawFd::as_raw_fd(&s.pipe)))
+            .collect();
+        let (tx, task) = pump::spawn(&self.services.pumps, first, second);
+        let mut task = self.spec.mainlog.is_some().then_some(task);
+        for (channel, fd) in pipes {
+            self.logs.push((channel, tx.clone()));
+            if self.spec.mainlog.is_some() {
+                // A unique address stands in for Python's dispatcher object id.
+                let id = Box::new(0u8);
+                let dispatcher = std::ptr::from_ref(&*id) as usize;
+                let kind = "POutputDispatcher";
+                // The pipes share the task: the exit waits for it once.
+                let task = task.take();
+                self.pumps.push(Pumping { task, fd, channel, kind, dispatcher, _id: id });
+            }
         }
     }
 }
 
-/// A pump of the live child, as the debug log reports it when the child exits.
+/// A child's pump task.
+type PumpTask = tokio::task::JoinHandle<[Option<pump::PumpReport>; 2]>;
+
+/// A pipe of the live child, as the debug log reports it when the child exits.
 struct Pumping {
-    task: Option<tokio::task::JoinHandle<pump::PumpReport>>,
+    task: Option<PumpTask>,
     fd: i32,
     channel: Channel,
     kind: &'static str,
@@ -873,7 +887,7 @@ struct Pumping {
 }
 
 /// Awaits every handle (their results do not matter, only that they ended).
-async fn futures_join_all(handles: Vec<tokio::task::JoinHandle<pump::PumpReport>>) {
+async fn futures_join_all(handles: Vec<PumpTask>) {
     for h in handles {
         let _ = h.await;
     }
@@ -900,14 +914,19 @@ fn open_log(spec: &LogSpec) -> std::io::Result<Option<RotatingWriter>> {
 /// The blocking part of a spawn, in Python's order, on the spawner thread. The child is
 /// registered with the reaper before this returns.
 fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, String> {
-    let argv = spawn::split_command(&spec.command).map_err(|e| e.to_string())?;
-    let program_path =
-        spec.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| OsString::from(v));
+    let argv = spawn::split_command(&spec.config.command).map_err(|e| e.to_string())?;
+    let program_path = spec
+        .config
+        .environment
+        .iter()
+        .rev()
+        .find(|(k, _)| k == "PATH")
+        .map(|(_, v)| OsString::from(v));
     let daemon_path = services.daemon_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
     let search = spawn::search_path(program_path.as_deref(), daemon_path.as_deref());
     let first = argv.first().cloned().unwrap_or_default();
     let program = spawn::resolve_program(&first, &search).map_err(|e| e.to_string())?;
-    let uid = match &spec.user {
+    let uid = match &spec.config.user {
         None => None,
         Some(u) => Some(
             crate::sys::users::lookup_user(u)
@@ -915,25 +934,25 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
                 .uid,
         ),
     };
-    let stdout_log = open_log(&spec.stdout).map_err(|e| dispatch_error(&spec.name, &e))?;
-    let stderr_log = if spec.redirect_stderr {
+    let stdout_log = open_log(&spec.stdout).map_err(|e| dispatch_error(&spec.config.name, &e))?;
+    let stderr_log = if spec.config.redirect_stderr {
         None
     } else {
-        open_log(&spec.stderr).map_err(|e| dispatch_error(&spec.name, &e))?
+        open_log(&spec.stderr).map_err(|e| dispatch_error(&spec.config.name, &e))?
     };
     // Log files, like pipes, stay out of the descriptor reserve.
     let logs = [&stdout_log, &stderr_log].into_iter().flatten();
     let floor = crate::sys::limits::reserve_floor();
     if crate::sys::limits::in_reserve(floor, logs.map(RotatingWriter::raw_fd)) {
-        return Err(SpawnError::TooManyOpenFiles { name: spec.name.clone() }.to_string());
+        return Err(SpawnError::TooManyOpenFiles { name: spec.config.name.clone() }.to_string());
     }
     let vars = SupervisorVars {
         server_url: spec.server_url.as_deref(),
-        process_name: &spec.name,
-        group_name: &spec.group,
+        process_name: &spec.config.name,
+        group_name: &spec.config.group,
     };
     let mut env =
-        spawn::env_for_child(services.daemon_env.iter().cloned(), &vars, &spec.environment);
+        spawn::env_for_child(services.daemon_env.iter().cloned(), &vars, &spec.config.environment);
     if let Some(ReadyWatch::Notify(path)) = &spec.readiness {
         readiness::give_notify_socket(path, uid, &mut env)
             .map_err(|e| format!("cannot give the notify socket to the process: {e}"))?;
@@ -945,14 +964,14 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
     };
     let sspec = SpawnSpec {
         stdin_socket,
-        name: spec.name.clone(),
+        name: spec.config.name.clone(),
         program,
         argv,
         env,
-        cwd: spec.directory.clone(),
-        umask: spec.umask,
+        cwd: spec.config.directory.clone(),
+        umask: spec.config.umask,
         user: uid,
-        redirect_stderr: spec.redirect_stderr,
+        redirect_stderr: spec.config.redirect_stderr,
     };
     let child = spawn::spawn(&sspec).map_err(|e: SpawnError| e.to_string())?;
     let exit = services.reaper.watch_blocking(child.pid, child.birth);
@@ -986,6 +1005,21 @@ fn dispatch_error(name: &str, e: &std::io::Error) -> String {
 mod tests {
     use super::*;
 
+    /// `[program:burst]` with `command=true`, as the config loader makes it.
+    fn burst_config() -> Arc<crate::config::ProcessConfig> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.conf");
+        std::fs::write(&path, "[supervisord]\nlogfile=/dev/null\n[program:burst]\ncommand=true\n")
+            .unwrap();
+        let ctx = crate::config::LoadContext {
+            env: Vec::new(),
+            cwd: dir.path().to_path_buf(),
+            host_node_name: "node1".into(),
+        };
+        let cfg = crate::config::load(&path, &crate::config::Overrides::default(), &ctx).unwrap();
+        cfg.groups[0].processes[0].clone()
+    }
+
     fn spec() -> RunnerSpec {
         let log = LogSpec {
             path: None,
@@ -1000,19 +1034,11 @@ mod tests {
         };
         RunnerSpec {
             id: 7,
-            name: "burst".into(),
-            group: "burst".into(),
-            command: "true".into(),
-            environment: Vec::new(),
-            directory: None,
-            umask: None,
-            user: None,
-            redirect_stderr: false,
+            config: burst_config(),
             server_url: None,
             stdout: log.clone(),
             stderr: log,
             strip_ansi: false,
-            stop_tree: false,
             publisher: None,
             pool: None,
             readiness: None,

@@ -29,6 +29,36 @@ pub fn release_soon() -> bool {
     true
 }
 
+/// How long after a burst of spawns its threads release: the last processes' first
+/// state changes (RUNNING, their log lines) are done by then.
+const AFTER_BURST: Duration = Duration::from_secs(1);
+
+/// A release after a burst of spawns is scheduled.
+static BURST_PENDING: AtomicBool = AtomicBool::new(false);
+
+/// After a burst of spawns (boot), has every thread that took part release what it
+/// freed: the orchestrator's (runners, the process table's temporaries), the spawner,
+/// the pump runtime and the daemon log's thread. Each thread's allocator keeps its own
+/// free pages and purges them only when that thread next allocates, which an idle daemon
+/// never does. Must be called on the orchestrator's runtime.
+pub fn release_after_burst(
+    services: &crate::runner::Services,
+    log: &crate::logio::mainlog_task::MainLogHandle,
+) {
+    if BURST_PENDING.swap(true, Ordering::Relaxed) {
+        return;
+    }
+    let (pumps, spawner, log) = (services.pumps.clone(), services.spawner.clone(), log.clone());
+    tokio::spawn(async move {
+        tokio::time::sleep(AFTER_BURST).await;
+        BURST_PENDING.store(false, Ordering::Relaxed);
+        spawner.run(release);
+        pumps.spawn(async { release() });
+        log.release_memory();
+        release();
+    });
+}
+
 /// Returns the free memory of this thread's allocator heap, and the process's free pages,
 /// to the kernel.
 pub fn release() {

@@ -78,10 +78,10 @@ impl Shell for FakeShell {
     }
 
     fn start_runner(&mut self, spec: RunnerSpec) {
-        let name = if spec.group == spec.name {
-            spec.name.clone()
+        let name = if spec.config.group == spec.config.name {
+            spec.config.name.clone()
         } else {
-            format!("{}:{}", spec.group, spec.name)
+            format!("{}:{}", spec.config.group, spec.config.name)
         };
         self.names.insert(spec.id, name);
     }
