@@ -6,6 +6,7 @@
 //! always empty when a member is READY. A listener that stops reading therefore stalls
 //! only its own pump; the buffer fills, and the oldest events are dropped and logged.
 
+use crate::logio::pump::SinkSender;
 use std::fmt;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
@@ -18,7 +19,6 @@ use super::event::{Event, envelope};
 use super::pump::{self, Delivery, PumpReport};
 use crate::logio::mainlog::Level;
 use crate::logio::mainlog_task::MainLogHandle;
-use crate::logio::pump::LogCtlSender;
 
 /// A pool's inbox: events, attached listeners, and pump reports. Pumps and runners
 /// `send().await` (the pool always drains); the orchestrator `try_send`s.
@@ -32,8 +32,9 @@ pub struct Attach {
     /// The read end of the listener's stdout (the protocol channel).
     pub stdout: OwnedFd,
     /// `stdout_logfile`: Python records the raw protocol bytes there (through a writer task
-    /// on the pump runtime, so a slow log never stalls the protocol).
-    pub log: Option<LogCtlSender>,
+    /// on the pump runtime, so a slow log never stalls the protocol; output that would put
+    /// it more than `SINK_BACKLOG_MAX` behind is left out of it, and the daemon log says so).
+    pub log: Option<SinkSender>,
     pub strip_ansi: bool,
 }
 

@@ -111,6 +111,8 @@ pub(crate) async fn run(setup: PumpSetup) {
     let mut pending: Vec<u8> = Vec::new();
     let mut written = 0usize;
     let mut serial = 0u64;
+    // Output left out of the stdout log while it is too far behind.
+    let mut left_out = 0u64;
     loop {
         tokio::select! {
             ready = rx.readable() => {
@@ -140,7 +142,24 @@ pub(crate) async fn run(setup: PumpSetup) {
                     } else {
                         data
                     };
-                    let _ = w.send(crate::logio::pump::LogCtl::Write(logged.to_vec()));
+                    if w.write(logged.to_vec()) {
+                        if left_out > 0 {
+                            pump.log(Level::Warn, format!(
+                                "{} stdout log caught up; {left_out} bytes of output were left out of it",
+                                pytext::repr(&pump.name)
+                            ));
+                            left_out = 0;
+                        }
+                    } else {
+                        if left_out == 0 {
+                            pump.log(Level::Warn, format!(
+                                "{} stdout log is {} bytes behind: output is left out of it until it catches up",
+                                pytext::repr(&pump.name),
+                                crate::logio::pump::SINK_BACKLOG_MAX
+                            ));
+                        }
+                        left_out += logged.len() as u64;
+                    }
                 }
                 if !pump.notes(proto.feed(data)).await {
                     return;

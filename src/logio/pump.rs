@@ -32,7 +32,7 @@
 use std::io;
 use std::os::fd::OwnedFd;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use tokio::net::unix::pipe;
 use tokio::runtime::{Handle, RuntimeFlavor};
@@ -169,17 +169,54 @@ pub fn spawn(
     (tx, task)
 }
 
+/// How far (in bytes) a sink's log may fall behind its writer before further output is left
+/// out of it: the writer (an event listener's protocol) is never held up by its log, and
+/// what waits for a slow log cannot grow without bound.
+pub const SINK_BACKLOG_MAX: usize = 1 << 20;
+
+/// The way to a sink: [`LogCtl`] messages, and output counted against
+/// [`SINK_BACKLOG_MAX`].
+#[derive(Debug, Clone)]
+pub struct SinkSender {
+    pub ctl: LogCtlSender,
+    /// Bytes sent and not yet written.
+    backlog: Arc<AtomicUsize>,
+}
+
+impl SinkSender {
+    /// Queues `data` for the log; false, queueing nothing, while the log is
+    /// [`SINK_BACKLOG_MAX`] behind.
+    pub fn write(&self, data: Vec<u8>) -> bool {
+        let n = data.len();
+        if self.backlog.fetch_add(n, Ordering::Relaxed).saturating_add(n) > SINK_BACKLOG_MAX {
+            self.backlog.fetch_sub(n, Ordering::Relaxed);
+            return false;
+        }
+        if self.ctl.send(LogCtl::Write(data)).is_err() {
+            self.backlog.fetch_sub(n, Ordering::Relaxed);
+        }
+        true
+    }
+}
+
 /// Starts a task on `rt` that owns `writer` and writes what it is sent ([`LogCtl::Write`]).
-pub fn spawn_sink(rt: &Handle, writer: RotatingWriter, label: PumpLabel) -> LogCtlSender {
-    let (tx, mut rx) = crate::inbox::unbounded();
+pub fn spawn_sink(rt: &Handle, writer: RotatingWriter, label: PumpLabel) -> SinkSender {
+    let (ctl, mut rx) = crate::inbox::unbounded();
+    let backlog = Arc::new(AtomicUsize::new(0));
+    let written = backlog.clone();
     let mut sink = Sink::new(Some(writer), None, false, label);
     rt.spawn(async move {
         while let Some(msg) = rx.recv().await {
+            let n = match &msg {
+                LogCtl::Write(data) => data.len(),
+                _ => 0,
+            };
             sink.control(msg);
+            written.fetch_sub(n, Ordering::Relaxed);
         }
         sink.finish();
     });
-    tx
+    SinkSender { ctl, backlog }
 }
 
 /// Drains `pipe` (the read end of a child's stdout or stderr) into `writer` (None for
@@ -559,6 +596,38 @@ fn strip_into<'a>(strip: bool, buf: &'a mut Vec<u8>, data: &'a [u8]) -> &'a [u8]
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_sink_too_far_behind_takes_no_more_until_it_catches_up() {
+        // On a current-thread runtime the sink task runs only when the test awaits, so it is
+        // as far behind as the test wants it.
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("l.log");
+        let writer = RotatingWriter::open(&path, 0, 0).unwrap();
+        let sink = spawn_sink(rt.handle(), writer, PumpLabel::default());
+        let chunk = |b: u8| vec![b; 64 * 1024];
+        let mut want = Vec::new();
+        for i in 0..SINK_BACKLOG_MAX / (64 * 1024) {
+            assert!(sink.write(chunk(i as u8)), "chunk {i} within the backlog");
+            want.extend(chunk(i as u8));
+        }
+        assert!(!sink.write(chunk(b'x')), "a chunk past the backlog is left out");
+        // Once the sink has written what it had, it takes output again.
+        rt.block_on(async {
+            while !sink.write(b"after".to_vec()) {
+                tokio::task::yield_now().await;
+            }
+        });
+        want.extend(b"after");
+        drop(sink);
+        rt.block_on(async {
+            while std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0) < want.len() as u64 {
+                tokio::task::yield_now().await;
+            }
+        });
+        assert!(std::fs::read(&path).unwrap() == want, "exactly the accepted output, in order");
+    }
     use crate::logio::rotate::read_rotated;
     use std::io::Write;
     use std::path::Path;

@@ -744,7 +744,7 @@ impl Runner {
                 }
                 let log = stdout_log.map(|w| {
                     let tx = pump::spawn_sink(&self.services.pumps, w, self.label(Channel::Stdout));
-                    self.logs.push((Channel::Stdout, tx.clone()));
+                    self.logs.push((Channel::Stdout, tx.ctl.clone()));
                     tx
                 });
                 let attach = crate::events::Attach {
