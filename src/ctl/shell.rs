@@ -125,22 +125,13 @@ impl Completion {
         let mut cache = self.cache.borrow_mut();
         cache
             .get_or_insert_with(|| {
-                let rows = self
-                    .client
-                    .borrow_mut()
-                    .call_as::<Vec<Row>>("supervisor.getAllProcessInfo", &[]);
+                // The rows `status` reads (the slim call where the daemon has it).
+                let rows = super::commands::Rpc::all_process_info(&mut *self.client.borrow_mut());
                 rows.map(|rows| rows.into_iter().map(|r| (r.group, r.name)).collect())
                     .unwrap_or_default()
             })
             .clone()
     }
-}
-
-/// The two fields of a `getAllProcessInfo` entry that completion needs.
-#[derive(serde::Deserialize)]
-struct Row {
-    group: String,
-    name: String,
 }
 
 impl Completer for Completion {
