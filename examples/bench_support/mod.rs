@@ -292,20 +292,22 @@ fn stat_fields(pid: i32) -> Option<Vec<String>> {
     Some(rest.split_whitespace().map(str::to_string).collect())
 }
 
-/// utime + stime of `pid` (all its threads, not its children), in seconds.
+/// CPU time of `pid` (all its threads, ended ones too, not its children), in seconds: the
+/// process's CPU clock, in nanoseconds (`utime + stime` in `/proc` counts 10 ms ticks,
+/// too coarse for a few tens of milliseconds).
 pub fn cpu_seconds(pid: i32) -> Result<f64> {
-    let f = stat_fields(pid).ok_or_else(|| anyhow!("no /proc/{pid}/stat"))?;
-    // proc(5): utime is field 14, stime field 15; index 0 here is field 3.
-    let field = |i: usize| -> Result<f64> {
-        f.get(i).and_then(|v| v.parse::<f64>().ok()).ok_or_else(|| anyhow!("bad stat"))
-    };
-    let ticks = field(11)? + field(12)?;
-    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
-        .ok()
-        .flatten()
-        .filter(|hz| *hz > 0)
-        .unwrap_or(100);
-    Ok(ticks / hz as f64)
+    let mut clock: libc::clockid_t = 0;
+    // SAFETY: `clock` is a valid out-pointer for the call.
+    let rc = unsafe { libc::clock_getcpuclockid(pid, &mut clock) };
+    if rc != 0 {
+        bail!("no CPU clock for {pid}: {}", std::io::Error::from_raw_os_error(rc));
+    }
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is a valid out-pointer for the call.
+    if unsafe { libc::clock_gettime(clock, &mut ts) } != 0 {
+        bail!("CPU clock of {pid}: {}", std::io::Error::last_os_error());
+    }
+    Ok(ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9)
 }
 
 /// A `key:   N kB`-style number from /proc/<pid>/status.

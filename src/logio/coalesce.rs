@@ -13,8 +13,13 @@
 //!   message, a timer) never pauses.
 //! - The pause is what the fastest pump that read in the round needs to fill a quarter
 //!   of its pipe at its current rate, at most [`MAX_PAUSE`]; under [`MIN_PAUSE`] there is
-//!   none. A read of half a pipe (or half the read buffer) or more, a writer faster than
-//!   the pause, cancels the round's pause, so bulk output is read as fast as it comes.
+//!   none. A read of half a pipe or more, a writer faster than the pause, cancels the
+//!   round's pause, so a default pipe that fills is read as fast as it comes.
+//! - Bulk output: a pipe found half full is widened ([`WidePipe`], 1 MiB, at most
+//!   [`WIDE_MAX`] pipes at a time), so that the pause lets it fill and a round drains it
+//!   in full 64 KiB reads instead of many small ones: the daemon's CPU per byte is then
+//!   about the kernel's copies. A pipe that cannot be widened (the user's pipe-buffer
+//!   limit) keeps the default behaviour.
 //! - The pause only delays the next `epoll_wait`: the bytes wait in the pipe, readiness
 //!   is not lost (the epoll events queue up meanwhile), and a task woken from another
 //!   thread runs right after it.
@@ -23,7 +28,8 @@
 //!
 //! The cost is latency: a line reaches its log file up to [`MAX_PAUSE`] later.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::os::fd::{AsFd, AsRawFd};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -33,12 +39,18 @@ pub const MAX_PAUSE: Duration = Duration::from_millis(10);
 /// Shorter pauses than this cost more (a timed wait) than they save.
 pub const MIN_PAUSE: Duration = Duration::from_millis(1);
 
-/// The pipe fill a pause aims for at most, in bytes: a quarter of a default pipe.
-const FILL_TARGET: u64 = 16 * 1024;
+/// The capacity of a pipe as the kernel makes it.
+pub const DEFAULT_PIPE: usize = 64 * 1024;
 
-/// A read of this much (or of half the read buffer) or more means the pipe was filling: no
-/// pause this round.
-const FULL_READ: usize = 32 * 1024;
+/// The capacity a bulk pipe is widened to: the unprivileged limit (`pipe-max-size`).
+const WIDE_PIPE: usize = 1024 * 1024;
+
+/// Pipes widened at once, daemon-wide: together at most 16 MiB of pipe buffers, a quarter
+/// of the default per-user soft limit (`pipe-user-pages-soft`), past which the kernel
+/// gives an unprivileged user's new pipes two pages only.
+pub const WIDE_MAX: usize = 16;
+
+static WIDE_NOW: AtomicUsize = AtomicUsize::new(0);
 
 /// Nothing asked for a pause since the last park.
 const NO_REQUEST: u64 = u64::MAX;
@@ -52,27 +64,56 @@ static ALLOWED_US: AtomicU64 = AtomicU64::new(NO_REQUEST);
 static PAUSE: Mutex<bool> = Mutex::new(false);
 static PAUSE_END: Condvar = Condvar::new();
 
-/// A pump read `n` bytes into a buffer of `buf_len`, `since` after its previous read: how
-/// long it could wait before its pipe holds [`FILL_TARGET`] bytes (its pause bound for
-/// this round).
-pub fn after_read(n: usize, buf_len: usize, since: Duration) {
-    ALLOWED_US.fetch_min(allowed_us(n, buf_len, since), Ordering::Relaxed);
+/// A pump's first read of a round took `n` bytes from a pipe of `capacity` bytes, `since`
+/// after its previous round: how long it could wait before its pipe holds a quarter of
+/// its capacity (its pause bound for this round).
+pub fn after_read(n: usize, capacity: usize, since: Duration) {
+    ALLOWED_US.fetch_min(allowed_us(n, capacity, since), Ordering::Relaxed);
 }
 
-/// The pause (in microseconds) that a read of `n` bytes into a buffer of `buf_len`, `since`
-/// after the previous read, allows: the time the same rate needs to fill [`FILL_TARGET`],
-/// within [`MAX_PAUSE`]; 0 after a read of [`FULL_READ`] or half the buffer or more.
-fn allowed_us(n: usize, buf_len: usize, since: Duration) -> u64 {
+/// The pause (in microseconds) that a read of `n` bytes from a pipe of `capacity`, `since`
+/// after the previous read, allows: the time the same rate needs to fill a quarter of
+/// the pipe, within [`MAX_PAUSE`]; 0 after a read of half the pipe or more.
+fn allowed_us(n: usize, capacity: usize, since: Duration) -> u64 {
     let max = MAX_PAUSE.as_micros() as u64;
-    if n >= FULL_READ.min(buf_len / 2) {
+    if n >= capacity / 2 {
         return 0;
     }
     if n == 0 {
         return max;
     }
-    // since / n is the time per byte; FILL_TARGET of them is the time to fill.
+    // since / n is the time per byte; a quarter pipe of them is the time to fill.
     let since_us = since.as_micros().min(u128::from(u64::MAX)) as u64;
-    since_us.saturating_mul(FILL_TARGET).checked_div(n as u64).unwrap_or(max).min(max)
+    let target = (capacity / 4) as u64;
+    since_us.saturating_mul(target).checked_div(n as u64).unwrap_or(max).min(max)
+}
+
+/// A pipe widened for bulk output; dropping it gives its place back (the pipe keeps its
+/// size until it is closed, which is when its pump drops this).
+#[derive(Debug)]
+pub struct WidePipe(());
+
+impl WidePipe {
+    /// Widens `pipe` (a read end found half full) to 1 MiB if fewer than [`WIDE_MAX`] are
+    /// wide: its new capacity, or `None` (it keeps its size) when none is free or the
+    /// kernel refuses.
+    pub fn widen(pipe: impl AsFd) -> Option<(WidePipe, usize)> {
+        let taken = WIDE_NOW.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < WIDE_MAX).then_some(n + 1)
+        });
+        taken.ok()?;
+        let wide = WidePipe(());
+        let fd = pipe.as_fd().as_raw_fd();
+        // SAFETY: F_SETPIPE_SZ on a descriptor borrowed for the call; no memory is passed.
+        let got = unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, WIDE_PIPE as libc::c_int) };
+        usize::try_from(got).ok().filter(|&c| c > DEFAULT_PIPE).map(|c| (wide, c))
+    }
+}
+
+impl Drop for WidePipe {
+    fn drop(&mut self) {
+        WIDE_NOW.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 /// The pump runtime's before-park hook: pauses as long as the round's reads allow.
@@ -195,10 +236,35 @@ mod tests {
 
     #[test]
     fn a_read_of_half_a_pipe_cancels_the_pause() {
-        assert_eq!(allowed_us(FULL_READ, BUF, Duration::from_secs(1)), 0);
+        assert_eq!(allowed_us(32 * 1024, BUF, Duration::from_secs(1)), 0);
         assert_eq!(allowed_us(64 * 1024, BUF, Duration::from_secs(1)), 0);
-        // With a smaller read buffer, half of it.
+        // A smaller pipe, half of it.
         assert_eq!(allowed_us(8192, 16 * 1024, Duration::from_secs(1)), 0);
+    }
+
+    #[test]
+    fn a_wide_pipe_read_in_full_buffers_still_pauses_to_fill() {
+        // 64 KiB 10 ms after the previous round, from a 1 MiB pipe: a quarter of it takes
+        // 40 ms at that rate, so the longest pause.
+        assert_eq!(allowed_us(64 * 1024, 1 << 20, Duration::from_millis(10)), MAX_US);
+        // 64 KiB in 1 ms: 256 KiB in 4 ms.
+        assert_eq!(allowed_us(64 * 1024, 1 << 20, Duration::from_millis(1)), 4000);
+    }
+
+    #[test]
+    fn widening_is_bounded() {
+        let mut held = Vec::new();
+        let mut pipes = Vec::new();
+        for _ in 0..WIDE_MAX + 2 {
+            let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).unwrap();
+            if let Some((wide, cap)) = WidePipe::widen(&r) {
+                assert!(cap > DEFAULT_PIPE);
+                held.push(wide);
+            }
+            pipes.push((r, w));
+        }
+        assert!(!held.is_empty(), "no pipe could be widened");
+        assert!(held.len() <= WIDE_MAX && WIDE_NOW.load(Ordering::Relaxed) <= WIDE_MAX);
     }
 
     #[test]

@@ -5,14 +5,15 @@
 //! channel and handled between writes, so nothing else ever touches the files and no lock
 //! is held across a write.
 //!
-//! Hot path (no capture, no `strip_ansi`, no log prefix, no hook): one 64 KiB read into the
+//! Hot path (no capture, no `strip_ansi`, no log prefix, no hook): one 128 KiB read into the
 //! thread's scratch buffer, one `write` of the whole chunk, no per-byte or per-line work
 //! and no allocation. With a log prefix (`prefix::LineFramer`) the chunk is cut into lines
 //! and written framed, once. Child output is bytes: no newline is required and invalid
 //! UTF-8 is written unchanged (Python writes each chunk as is, too).
 //!
-//! Each read tells [`coalesce`] how long its pipe could wait: after small reads the pump
-//! runtime pauses a few milliseconds before it parks, so one wake reads many lines.
+//! Each round of reads tells [`coalesce`] how long its pipe could wait: after small reads the
+//! pump runtime pauses a few milliseconds before it parks, so one wake reads many lines; a
+//! pipe found half full is widened so that bulk output is read in full buffers.
 //!
 //! Pumps run on the daemon's pump runtime, never on the orchestrator's thread, so a write
 //! that blocks (dirty-page throttling, a full disk) never stalls the control plane. A
@@ -48,9 +49,9 @@ use super::{Channel, RotatingWriter};
 use crate::config::LinePrefix;
 use crate::sys::clock;
 
-/// One read's worth: Python reads up to 128 KiB; the default pipe buffer is 64 KiB, so a
-/// full pipe drains in one read.
-const READ_BUF: usize = 64 * 1024;
+/// One read's worth, as Python's: a default pipe (64 KiB) drains in one read, a widened
+/// one in a few.
+const READ_BUF: usize = 128 * 1024;
 
 thread_local! {
     /// The read buffer of every pump on this thread: a pump reads into it and hands the
@@ -244,6 +245,12 @@ struct Side {
     /// Set in capture mode; boxed, as it is rarely used.
     capture: Option<Box<CaptureParser>>,
     last_read: std::time::Instant,
+    /// The pipe's capacity, and its widening while it is wide (see [`coalesce`]).
+    capacity: usize,
+    wide: Option<coalesce::WidePipe>,
+    /// Reads since the pipe was last found empty: only a round's first read tells
+    /// [`coalesce`] the pipe's rate.
+    draining: bool,
 }
 
 impl Side {
@@ -266,7 +273,16 @@ impl Side {
         };
         let capture = (rx.is_some() && capture_maxbytes > 0)
             .then(|| Box::new(CaptureParser::new(capture_maxbytes, strip_ansi)));
-        Side { channel, rx, sink, capture, last_read: clock::now() }
+        Side {
+            channel,
+            rx,
+            sink,
+            capture,
+            last_read: clock::now(),
+            capacity: coalesce::DEFAULT_PIPE,
+            wide: None,
+            draining: false,
+        }
     }
 
     /// One read after readiness, handled before the next await; false once the pipe ended.
@@ -289,15 +305,25 @@ impl Side {
         match read {
             Ok(0) => {}
             Ok(n) => {
-                note_read(n, &mut self.last_read);
+                if !self.draining {
+                    self.draining = true;
+                    note_read(n, self.capacity, &mut self.last_read);
+                    if n >= self.capacity / 2
+                        && self.wide.is_none()
+                        && let Some(rx) = &self.rx
+                        && let Some((wide, capacity)) = coalesce::WidePipe::widen(rx)
+                    {
+                        self.wide = Some(wide);
+                        self.capacity = capacity;
+                    }
+                }
                 return true;
             }
-            Err(e)
-                if e.kind() == io::ErrorKind::Interrupted
-                    || e.kind() == io::ErrorKind::WouldBlock =>
-            {
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                self.draining = false;
                 return true;
             }
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => return true,
             Err(e) => {
                 tracing::error!("{} pipe: read failed: {e}", sink.label());
                 sink.report.read_error = Some(e);
@@ -310,6 +336,7 @@ impl Side {
     /// The pipe is closed: the capture parser's and framer's leftovers are written.
     fn end(&mut self) {
         self.rx = None;
+        self.wide = None;
         if let Some(parser) = &mut self.capture {
             parser.finish(&mut |piece| self.sink.piece(piece));
         }
@@ -399,9 +426,9 @@ fn control(sides: &mut [Option<Side>; 2], msg: LogCtl) {
 
 /// Tells the pump runtime's read coalescing how long this pipe can wait before its next
 /// read (see [`coalesce`]).
-fn note_read(n: usize, last_read: &mut std::time::Instant) {
+fn note_read(n: usize, capacity: usize, last_read: &mut std::time::Instant) {
     let now = clock::now();
-    coalesce::after_read(n, READ_BUF, now.saturating_duration_since(*last_read));
+    coalesce::after_read(n, capacity, now.saturating_duration_since(*last_read));
     *last_read = now;
 }
 
@@ -734,12 +761,12 @@ mod tests {
         let input: Vec<u8> = chunks.concat();
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("big.log");
-        // A file holds at most maxbytes + one 64 KiB read, so 400 backups of 32 KiB hold
-        // at least 10 MiB in at least 10 MiB / 96 KiB > 100 files: everything is kept.
+        // A file holds at most maxbytes + one 128 KiB read, so 400 backups of 32 KiB hold
+        // at least 10 MiB in at least 10 MiB / 160 KiB = 64 files: everything is kept.
         let report =
             pump_chunks(chunks, Some(shared(&p, 32 * 1024, 400)), PumpOptions::default(), None);
         assert_eq!(report.bytes_read, input.len() as u64);
-        assert!(dir.path().join("big.log.100").exists(), "rotated many times");
+        assert!(dir.path().join("big.log.60").exists(), "rotated many times");
         let kept = read_rotated(&p, 400).unwrap();
         assert!(kept == input, "kept {} of {} bytes, or reordered", kept.len(), input.len());
     }
