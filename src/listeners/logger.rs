@@ -22,7 +22,7 @@ pub enum Sink {
 impl Sink {
     fn write_all(&mut self, data: &[u8]) -> io::Result<()> {
         match self {
-            Sink::File(w) => w.write_all(data),
+            Sink::File(w) => w.write_all(data).map(drop),
             Sink::Stderr => io::stderr().write_all(data),
         }
     }

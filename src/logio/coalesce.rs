@@ -151,7 +151,7 @@ fn wait(pause: Duration) -> bool {
 mod tests {
     use super::*;
     use crate::logio::RotatingWriter;
-    use crate::logio::pump::{self, PumpLabel, PumpOptions};
+    use crate::logio::pump::{self, PumpOptions};
     use std::io::Write;
 
     /// Pauses taken (or started) so far.
@@ -181,7 +181,7 @@ mod tests {
                 ctl_rx,
                 opts,
                 None,
-                PumpLabel::default(),
+                std::sync::Arc::new(String::new()),
             )));
             // Slow short lines (each pump asks for the longest pause), a burst larger than
             // a pipe, then unterminated last words right before the close.

@@ -288,7 +288,7 @@ impl MainLog {
         }
         if let Some(file) = &mut self.file {
             match file.write_all(line.as_bytes()) {
-                Ok(()) => self.failing = false,
+                Ok(_) => self.failing = false,
                 Err(e) => {
                     // Python prints a traceback to stderr per failed line; once is enough.
                     if !self.failing {

@@ -25,11 +25,14 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Seek, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 /// A size-rotating, append-only log file (one per `*_logfile`, and the daemon's `logfile`).
 #[derive(Debug)]
 pub struct RotatingWriter {
-    path: PathBuf,
+    /// Shared with whoever else names this log (a pump holds one writer per channel, for
+    /// the process's whole life, so the writer stays small).
+    path: Arc<Path>,
     file: File,
     /// Rotate once the file holds this many bytes; 0 means never.
     maxbytes: u64,
@@ -41,17 +44,18 @@ pub struct RotatingWriter {
     /// against the real position before rotating, so an external truncation (logrotate's
     /// `copytruncate`) does not cause a premature rollover.
     size: u64,
-    /// The last rollover failure: the bytes were written, but the file could not be
-    /// rotated (a directory removed, a full disk). Taken by [`Self::take_rotate_error`].
-    rotate_error: Option<io::Error>,
 }
 
 impl RotatingWriter {
     /// Opens (creating if needed) `path` for appending. `maxbytes == 0` never rotates.
     pub fn open(path: impl AsRef<Path>, maxbytes: u64, backups: u32) -> io::Result<Self> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_shared(Arc::from(path.as_ref()), maxbytes, backups)
+    }
+
+    /// [`Self::open`] for a path held elsewhere too, which the writer then shares.
+    pub fn open_shared(path: Arc<Path>, maxbytes: u64, backups: u32) -> io::Result<Self> {
         let (file, regular, size) = open_append(&path, false)?;
-        Ok(RotatingWriter { path, file, maxbytes, backups, regular, size, rotate_error: None })
+        Ok(RotatingWriter { path, file, maxbytes, backups, regular, size })
     }
 
     /// The path this writer was opened with (backups are `path.1`, `path.2`, …).
@@ -71,11 +75,12 @@ impl RotatingWriter {
     }
 
     /// Writes all of `buf`, then rolls over if the file reached `maxbytes`. `Err` means
-    /// the bytes were not (all) written; a failed rollover after a good write is `Ok` and
-    /// is kept for [`Self::take_rotate_error`] (the file keeps growing until it works).
-    pub fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+    /// the bytes were not (all) written. A rollover that fails after a good write (a
+    /// directory removed, a full disk) is `Ok(Some(error))`: the bytes are in the file,
+    /// which keeps growing until a rollover works.
+    pub fn write_all(&mut self, buf: &[u8]) -> io::Result<Option<io::Error>> {
         if buf.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
         self.file.write_all(buf)?;
         self.size = self.size.saturating_add(buf.len() as u64);
@@ -86,16 +91,9 @@ impl RotatingWriter {
                 self.size = size;
                 if size >= self.maxbytes { self.roll_over() } else { Ok(()) }
             });
-            if let Err(e) = rotated {
-                self.rotate_error = Some(e);
-            }
+            return Ok(rotated.err());
         }
-        Ok(())
-    }
-
-    /// The last rollover failure since the previous call, if any.
-    pub fn take_rotate_error(&mut self) -> Option<io::Error> {
-        self.rotate_error.take()
+        Ok(None)
     }
 
     /// Closes and reopens the file by name (SIGUSR2, after an external rotation).
@@ -158,7 +156,7 @@ impl RotatingWriter {
     }
 
     fn numbered(&self, n: u32) -> PathBuf {
-        let mut s = self.path.clone().into_os_string();
+        let mut s = self.path.as_os_str().to_os_string();
         s.push(format!(".{n}"));
         PathBuf::from(s)
     }

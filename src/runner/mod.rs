@@ -19,7 +19,7 @@ use std::time::Instant;
 
 use tokio::sync::{mpsc, oneshot};
 
-use crate::logio::pump::{self, LogCtl, LogCtlSender, PumpLabel, PumpOptions};
+use crate::logio::pump::{self, LogCtl, LogCtlSender, PumpOptions};
 use crate::logio::{Channel, RotatingWriter};
 use crate::sys::proctree::{self, Member, ProcKey, Scanner};
 use crate::sys::reaper::{Reaped, ReaperHandle};
@@ -743,7 +743,7 @@ impl Runner {
                     });
                 }
                 let log = stdout_log.map(|w| {
-                    let tx = pump::spawn_sink(&self.services.pumps, w, self.label(Channel::Stdout));
+                    let tx = pump::spawn_sink(&self.services.pumps, w, self.spec.config.clone());
                     self.logs.push((Channel::Stdout, tx.ctl.clone()));
                     tx
                 });
@@ -770,10 +770,6 @@ impl Runner {
         self.stdin_pending.clear();
         self.live = Some(Live { pid, exit });
         Ok(pid)
-    }
-
-    fn label(&self, channel: Channel) -> PumpLabel {
-        PumpLabel { name: self.spec.config.name.clone(), channel: channel.as_str() }
     }
 
     /// One pipe of the child's pump: its log writer, options and output hooks.
@@ -841,8 +837,7 @@ impl Runner {
             }
             _ => hook,
         };
-        let label = self.label(channel);
-        pump::PumpSide { channel, pipe: fd, writer, opts, hook, label }
+        pump::PumpSide { channel, pipe: fd, writer, opts, hook }
     }
 
     /// Starts the child's pump (one task for its pipes). It outlives the child when a
@@ -855,7 +850,7 @@ impl Runner {
             .chain(&second)
             .map(|s| (s.channel, std::os::fd::AsRawFd::as_raw_fd(&s.pipe)))
             .collect();
-        let (tx, task) = pump::spawn(&self.services.pumps, first, second);
+        let (tx, task) = pump::spawn(&self.services.pumps, self.spec.config.clone(), first, second);
         let mut task = self.spec.mainlog.is_some().then_some(task);
         for (channel, fd) in pipes {
             self.logs.push((channel, tx.clone()));
