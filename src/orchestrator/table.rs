@@ -271,7 +271,7 @@ impl<S: Shell> Orchestrator<S> {
             };
             let output = [Arc::default(), Arc::default()];
             let log_spec = |path: &Option<PathBuf>, lc: &LogConfig, counters| LogSpec {
-                path: path.clone(),
+                path: path.as_deref().map(Arc::from),
                 maxbytes: lc.maxbytes,
                 backups: lc.backups,
                 capture_maxbytes: lc.capture_maxbytes,

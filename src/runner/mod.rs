@@ -13,7 +13,7 @@ pub use readiness::ReadyWatch;
 
 use std::ffi::OsString;
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -47,8 +47,9 @@ pub type ProcId = u64;
 /// Where one channel's output goes.
 #[derive(Debug, Clone)]
 pub struct LogSpec {
-    /// `None` for `NONE`; AUTO is already resolved to a path by the orchestrator.
-    pub path: Option<PathBuf>,
+    /// `None` for `NONE`; AUTO is already resolved to a path by the orchestrator. Shared
+    /// with the log's writer.
+    pub path: Option<Arc<Path>>,
     pub maxbytes: u64,
     pub backups: u32,
     pub capture_maxbytes: u64,
@@ -677,7 +678,7 @@ impl Runner {
     /// AUTO logs exist from the moment the process does (Python creates them with the
     /// group), private to the daemon's user as Python's `mkstemp` makes them.
     fn create_auto_logs(&mut self) {
-        let paths: Vec<PathBuf> = [&self.spec.stdout, &self.spec.stderr]
+        let paths: Vec<Arc<Path>> = [&self.spec.stdout, &self.spec.stderr]
             .into_iter()
             .filter(|s| s.create_now)
             .filter_map(|s| s.path.clone())
@@ -902,7 +903,7 @@ struct Started {
 fn open_log(spec: &LogSpec) -> std::io::Result<Option<RotatingWriter>> {
     match &spec.path {
         None => Ok(None),
-        Some(p) => Ok(Some(RotatingWriter::open(p, spec.maxbytes, spec.backups)?)),
+        Some(p) => Ok(Some(RotatingWriter::open_shared(p.clone(), spec.maxbytes, spec.backups)?)),
     }
 }
 
