@@ -1034,11 +1034,14 @@ mod tests {
 mod size {
     use super::*;
 
+    /// The shape of tokio's `JoinError`: a panic's payload and the task's id.
+    type JoinError = (Option<Box<dyn std::any::Any + Send>>, u64);
+
     /// The shape of tokio's task stage: the future, or its output.
     #[allow(dead_code)]
     enum Stage {
         Running(Pump),
-        Finished(Result<[Option<PumpReport>; 2], (Option<Box<dyn std::any::Any + Send>>, u64)>),
+        Finished(Result<[Option<PumpReport>; 2], JoinError>),
         Consumed,
     }
 
