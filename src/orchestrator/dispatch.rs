@@ -106,8 +106,12 @@ impl<S: Shell> Orchestrator<S> {
                     let e =
                         self.entry(&g, &p).ok_or_else(|| Fault::with(FaultKind::BadName, &spec))?;
                     Ok(match channel {
-                        LogChannel::Stdout => e.stdout_path.clone(),
-                        LogChannel::Stderr => e.stderr_path.clone(),
+                        LogChannel::Stdout => {
+                            e.stdout_path.as_deref().map(std::path::Path::to_path_buf)
+                        }
+                        LogChannel::Stderr => {
+                            e.stderr_path.as_deref().map(std::path::Path::to_path_buf)
+                        }
                     })
                 });
                 let _ = reply.send(res);

@@ -1,7 +1,8 @@
 //! What is reported about processes: `getProcessInfo` rows (times as epoch seconds, the
 //! description), the snapshot metrics and probes read, and a start target's commands for the caller's on-disk checks.
 
-use std::path::PathBuf;
+use std::path::Path;
+use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use super::Orchestrator;
@@ -178,7 +179,7 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime, detail: Detail) -> Process
     let (state, description) = state_and_description(e, now, &epoch);
     let lifecycle = lifecycle_of(e, now, wall_secs, detail);
     // `to_string_lossy` is what `display` prints, without core::fmt.
-    let path_str = |p: &Option<PathBuf>| {
+    let path_str = |p: &Option<Arc<Path>>| {
         p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
     };
     ProcessInfo {

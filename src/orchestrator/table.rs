@@ -2,7 +2,7 @@
 //! priority, then process priority, then name), lookups by name spec, and creating a
 //! group's entries (with their runners and log paths) from its config.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 
 use super::Orchestrator;
@@ -24,8 +24,9 @@ pub(super) struct Entry {
     pub(super) id: ProcId,
     pub(super) config: Arc<ProcessConfig>,
     pub(super) proc: Proc,
-    pub(super) stdout_path: Option<PathBuf>,
-    pub(super) stderr_path: Option<PathBuf>,
+    /// Shared with the runner's log specs and the log writers.
+    pub(super) stdout_path: Option<Arc<Path>>,
+    pub(super) stderr_path: Option<Arc<Path>>,
     /// The deadline last sent to the runner, so it is only told about changes.
     pub(super) sent_deadline: Option<std::time::Instant>,
     /// Dependencies, checks and health (the lifecycle options).
@@ -205,10 +206,10 @@ impl<S: Shell> Orchestrator<S> {
         cfg: &ProcessConfig,
         log: &LogConfig,
         channel: Channel,
-    ) -> Option<PathBuf> {
+    ) -> Option<Arc<Path>> {
         match &log.logfile {
             LogTarget::None => None,
-            LogTarget::Path(p) => Some(p.clone()),
+            LogTarget::Path(p) => Some(Arc::from(p.as_path())),
             LogTarget::Auto => {
                 let random = crate::logio::autoname::random_part(self.next_random());
                 let file = crate::logio::autoname::auto_log_file_name(
@@ -217,7 +218,7 @@ impl<S: Shell> Orchestrator<S> {
                     &self.config.supervisord.identifier,
                     &random,
                 );
-                Some(self.config.supervisord.childlogdir.join(file))
+                Some(Arc::from(self.config.supervisord.childlogdir.join(file)))
             }
         }
     }
@@ -270,8 +271,8 @@ impl<S: Shell> Orchestrator<S> {
                 self.log_path(&pc, &pc.stderr, Channel::Stderr)
             };
             let output = [Arc::default(), Arc::default()];
-            let log_spec = |path: &Option<PathBuf>, lc: &LogConfig, counters| LogSpec {
-                path: path.as_deref().map(Arc::from),
+            let log_spec = |path: &Option<Arc<Path>>, lc: &LogConfig, counters| LogSpec {
+                path: path.clone(),
                 maxbytes: lc.maxbytes,
                 backups: lc.backups,
                 capture_maxbytes: lc.capture_maxbytes,
