@@ -236,7 +236,9 @@ pub fn load(
             base.insert(format!("ENV_{k}"), Value::Str(v.clone()));
         }
     }
-    let global_env = supervisord.as_ref().map(|s| s.environment.clone()).unwrap_or_default();
+    // One copy of the daemon-wide environment, shared by every process's.
+    let global_env: Option<std::sync::Arc<[(String, String)]>> =
+        supervisord.as_ref().map(|s| s.environment.as_slice().into());
 
     let rpcinterfaces = b.rpcinterfaces(&ini, &base, &mut d);
     let mut groups = b.groups(&ini, &base, &global_env, &mut d);
@@ -617,7 +619,7 @@ impl<'a> Builder<'a> {
         &self,
         ini: &Ini,
         base: &BTreeMap<String, Value>,
-        global_env: &[(String, String)],
+        global_env: &Option<std::sync::Arc<[(String, String)]>>,
         d: &mut Diag,
     ) -> Vec<GroupConfig> {
         let names = Names::new(base);
@@ -862,7 +864,7 @@ impl<'a> Builder<'a> {
         s: &Section,
         group_name: &str,
         base: &BTreeMap<String, Value>,
-        global_env: &[(String, String)],
+        global_env: &Option<std::sync::Arc<[(String, String)]>>,
         d: &mut Diag,
     ) -> Vec<ProcessConfig> {
         let sec = self.sec(ini, s);
@@ -974,8 +976,10 @@ impl<'a> Builder<'a> {
             let name =
                 sec.expand_value("process_name", process_name_raw, &pn, d).unwrap_or_default();
             let trimmed = name.trim();
-            stdout.prefix = self.line_prefix(ini, &sec, "stdout", group_name, trimmed, &pn, d);
-            stderr.prefix = self.line_prefix(ini, &sec, "stderr", group_name, trimmed, &pn, d);
+            stdout.prefix =
+                self.line_prefix(ini, &sec, "stdout", group_name, trimmed, &pn, d).map(Box::new);
+            stderr.prefix =
+                self.line_prefix(ini, &sec, "stderr", group_name, trimmed, &pn, d).map(Box::new);
             if sec.opt("process_name").is_some()
                 && let Err(why) = opt::process_or_group_name(&name)
             {
@@ -985,13 +989,7 @@ impl<'a> Builder<'a> {
                     "process_name '{process_name_raw}' expands to '{name}': {why}; the process runs, but names with these characters break event listeners and supervisorctl name specs"
                 )));
             }
-            let mut environment = global_env.to_vec();
-            for (k, v) in own_env {
-                match environment.iter_mut().find(|(key, _)| *key == k) {
-                    Some(slot) => slot.1 = v,
-                    None => environment.push((k, v)),
-                }
-            }
+            let environment = Environment::new(global_env.clone(), own_env);
             out.push(ProcessConfig {
                 name: name.trim().to_string(),
                 group: group_name.to_string(),
@@ -1019,7 +1017,7 @@ impl<'a> Builder<'a> {
                 stdout,
                 stderr,
                 io_node,
-                lifecycle: lifecycle.clone(),
+                lifecycle: (lifecycle != Lifecycle::NONE).then(|| Box::new(lifecycle.clone())),
             });
             if sec.opt("depends_on").is_some() {
                 d.depends_on.push(PendingDeps {
@@ -1486,13 +1484,13 @@ mod tests {
             user: None,
             directory: None,
             umask: None,
-            environment: vec![],
+            environment: Environment::default(),
             redirect_stderr: false,
             serverurl: None,
             stdout: auto.clone(),
             stderr: auto,
             io_node: false,
-            lifecycle: Lifecycle::default(),
+            lifecycle: None,
         };
         assert_eq!(p, &want);
         let s = &cfg.supervisord;
@@ -1881,7 +1879,7 @@ mod tests {
         let get = |g: &str, n: &str| {
             cfg.processes()
                 .find(|(gc, p)| gc.name == g && p.name == n)
-                .map(|(_, p)| p.lifecycle.clone())
+                .map(|(_, p)| p.lifecycle().clone())
                 .unwrap_or_else(|| panic!("{g}:{n}"))
         };
         assert_eq!(get("cfg", "cfg"), Lifecycle::default());
@@ -1937,7 +1935,7 @@ mod tests {
              [program:app]\ncommand=/bin/app\ndepends_on=infra\n");
         let app = cfg.processes().find(|(_, p)| p.name == "app").map(|(_, p)| p).expect("app");
         let names: Vec<String> = app
-            .lifecycle
+            .lifecycle()
             .depends_on
             .iter()
             .flat_map(|d| &d.processes)

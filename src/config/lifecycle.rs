@@ -12,7 +12,7 @@ use super::diag::{ConfigError, Loc};
 use super::model::GroupConfig;
 
 /// A process's lifecycle options; `Lifecycle::default()` is a program that uses none.
-#[derive(Clone, Debug, PartialEq, Default)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Lifecycle {
     /// `depends_on`: what must hold before this process is started.
     pub depends_on: Vec<Dependency>,
@@ -29,6 +29,16 @@ pub struct Lifecycle {
 }
 
 impl Lifecycle {
+    /// A program that uses none of the options (`Lifecycle::default()`, usable in a const).
+    pub const NONE: Lifecycle = Lifecycle {
+        depends_on: Vec::new(),
+        ready_check: None,
+        health_check: None,
+        essential: false,
+        restart_backoff: RestartBackoff::DEFAULT,
+        restart_limit: None,
+    };
+
     /// The options that are set, as `option = value` in their canonical spelling, for
     /// `supervisord --check`. Empty for a program that uses none of them.
     pub fn describe(&self) -> Vec<String> {
@@ -222,9 +232,20 @@ pub struct RestartBackoff {
     pub max: Option<Duration>,
 }
 
+impl RestartBackoff {
+    /// 1 s, linear (no `restart_backoff_max`).
+    pub const DEFAULT: RestartBackoff = RestartBackoff { initial: Duration::from_secs(1), max: None };
+}
+
 impl Default for RestartBackoff {
     fn default() -> RestartBackoff {
-        RestartBackoff { initial: Duration::from_secs(1), max: None }
+        RestartBackoff::DEFAULT
+    }
+}
+
+impl Default for Lifecycle {
+    fn default() -> Lifecycle {
+        Lifecycle::NONE
     }
 }
 
@@ -443,7 +464,7 @@ pub(crate) fn resolve(groups: &mut [GroupConfig], pending: &[PendingDeps]) -> Ve
         let mut lists = Vec::new();
         let Some(g) = groups.iter().find(|g| g.name == pend.key.group) else { continue };
         let Some(p) = g.processes.iter().find(|p| p.name == pend.key.name) else { continue };
-        for dep in &p.lifecycle.depends_on {
+        for dep in &p.lifecycle().depends_on {
             let found = match dep.name.split_once(':') {
                 Some((group, process)) => by_group
                     .get(group)
@@ -483,7 +504,7 @@ pub(crate) fn resolve(groups: &mut [GroupConfig], pending: &[PendingDeps]) -> Ve
             if let Some(lists) = resolved.remove(&key) {
                 // The builder's own copy: no other holder yet, so nothing is cloned.
                 let p = std::sync::Arc::make_mut(p);
-                for (dep, list) in p.lifecycle.depends_on.iter_mut().zip(lists) {
+                for (dep, list) in p.lifecycle_mut().depends_on.iter_mut().zip(lists) {
                     dep.processes = list;
                 }
             }
@@ -508,7 +529,7 @@ fn cycles(groups: &[GroupConfig], pending: &[PendingDeps]) -> Vec<ConfigError> {
         for p in &g.processes {
             let key = ProcessKey { group: g.name.clone(), name: p.name.clone() };
             let mut to: Vec<ProcessKey> =
-                p.lifecycle.depends_on.iter().flat_map(|d| d.processes.iter().cloned()).collect();
+                p.lifecycle().depends_on.iter().flat_map(|d| d.processes.iter().cloned()).collect();
             to.dedup();
             edges.push((key, to));
         }
@@ -601,7 +622,7 @@ impl DependencyGraph {
             .processes()
             .map(|(_, p)| {
                 let mut d: Vec<usize> = Vec::new();
-                for k in p.lifecycle.depends_on.iter().flat_map(|d| &d.processes) {
+                for k in p.lifecycle().depends_on.iter().flat_map(|d| &d.processes) {
                     if let Some(&i) = index.get(k)
                         && !d.contains(&i)
                     {

@@ -280,8 +280,9 @@ pub struct LogConfig {
     pub events_enabled: bool,
     /// `*_syslog`: copy each line to syslog.
     pub syslog: bool,
-    /// `*_log_prefix`: what each line written to the log file is wrapped in.
-    pub prefix: Option<LinePrefix>,
+    /// `*_log_prefix`: what each line written to the log file is wrapped in (out of line:
+    /// few programs set it).
+    pub prefix: Option<Box<LinePrefix>>,
 }
 
 /// `stdout_log_prefix`/`stderr_log_prefix`: a prefix for every line of a child's log, or
@@ -352,7 +353,7 @@ pub struct ProcessConfig {
     /// `umask`, default inherit.
     pub umask: Option<u32>,
     /// `[supervisord] environment` overlaid with the program's own, in order.
-    pub environment: Vec<(String, String)>,
+    pub environment: Environment,
     /// `redirect_stderr`, default false.
     pub redirect_stderr: bool,
     /// `serverurl`; None means AUTO (the daemon's own URL).
@@ -363,6 +364,73 @@ pub struct ProcessConfig {
     pub stderr: LogConfig,
     /// `io_node=` (ours, docs/control-plane.md): stopped by `weka.stopAllIoNodes`.
     pub io_node: bool,
+    /// Dependencies, checks, essential, restart backoff and budget (ours); `None` when the
+    /// program uses none of them (most do not): read it through [`ProcessConfig::lifecycle`].
+    pub(crate) lifecycle: Option<Box<Lifecycle>>,
+}
+
+/// The options of a program that uses no lifecycle option.
+static NO_LIFECYCLE: Lifecycle = Lifecycle::NONE;
+
+impl ProcessConfig {
     /// Dependencies, checks, essential, restart backoff and budget (ours).
-    pub lifecycle: Lifecycle,
+    pub fn lifecycle(&self) -> &Lifecycle {
+        self.lifecycle.as_deref().unwrap_or(&NO_LIFECYCLE)
+    }
+
+    /// Sets the lifecycle options, kept out of line only when any is set.
+    pub fn set_lifecycle(&mut self, lifecycle: Lifecycle) {
+        self.lifecycle = (lifecycle != Lifecycle::NONE).then(|| Box::new(lifecycle));
+    }
+
+    /// The lifecycle options to change in place (given room when it had none).
+    pub fn lifecycle_mut(&mut self) -> &mut Lifecycle {
+        self.lifecycle.get_or_insert_with(|| Box::new(Lifecycle::NONE))
+    }
+}
+
+/// A process's environment: `[supervisord] environment` (one copy shared by every process
+/// of a config) overlaid with the program's own `environment=`. Iterates as the merged
+/// list: the daemon-wide variables in their order, each with the program's value when it
+/// sets the same name, then the program's other variables in their order.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Environment {
+    global: Option<std::sync::Arc<[(String, String)]>>,
+    /// The program's own variables, one entry per name.
+    own: Vec<(String, String)>,
+}
+
+impl Environment {
+    /// `own` overlaid on `global`; a name set twice in `own` keeps its last value at its
+    /// first place.
+    pub fn new(global: Option<std::sync::Arc<[(String, String)]>>, own: Vec<(String, String)>) -> Self {
+        let mut merged: Vec<(String, String)> = Vec::with_capacity(own.len());
+        for (k, v) in own {
+            match merged.iter_mut().find(|(key, _)| *key == k) {
+                Some(slot) => slot.1 = v,
+                None => merged.push((k, v)),
+            }
+        }
+        Environment { global: global.filter(|g| !g.is_empty()), own: merged }
+    }
+
+    /// The merged variables, in order.
+    pub fn iter(&self) -> impl Iterator<Item = &(String, String)> {
+        let global: &[(String, String)] = self.global.as_deref().unwrap_or(&[]);
+        let own = &self.own;
+        global
+            .iter()
+            .map(move |g| own.iter().find(|(k, _)| *k == g.0).unwrap_or(g))
+            .chain(own.iter().filter(move |(k, _)| !global.iter().any(|(g, _)| g == k)))
+    }
+
+    /// The merged variables as a list of their own.
+    pub fn to_vec(&self) -> Vec<(String, String)> {
+        self.iter().cloned().collect()
+    }
+
+    /// The value the merged list gives `name` (`None` when unset; the last when set twice).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.iter().filter(|(k, _)| k == name).last().map(|(_, v)| v.as_str())
+    }
 }

@@ -86,7 +86,7 @@ pub fn process_table(cfg: &Config) -> String {
     let extra: Vec<Vec<String>> = cfg
         .processes()
         .map(|(_, p)| {
-            let mut lines = p.lifecycle.describe();
+            let mut lines = p.lifecycle().describe();
             if !p.stopastree {
                 lines.push("stopastree = false".to_string());
             }

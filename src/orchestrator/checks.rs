@@ -17,7 +17,7 @@ impl<S: Shell> Orchestrator<S> {
         let Some(e) = self.entry(g, p) else { return };
         let id = e.id;
         let (ready, health) =
-            (e.config.lifecycle.ready_check.is_some(), e.config.lifecycle.health_check.is_some());
+            (e.config.lifecycle().ready_check.is_some(), e.config.lifecycle().health_check.is_some());
         if ready && change.from == ProcessState::Starting {
             self.shell.stop_check(id, CheckKind::Ready);
         }
@@ -35,7 +35,7 @@ impl<S: Shell> Orchestrator<S> {
     pub(super) fn lifecycle_spawned(&mut self, g: &str, p: &str) {
         let Some(e) = self.entry_mut(g, p) else { return };
         e.life.spawned = true;
-        let checks = e.config.lifecycle.ready_check.is_some()
+        let checks = e.config.lifecycle().ready_check.is_some()
             && e.proc.state() == ProcessState::Starting
             && e.proc.pid().is_some();
         self.deps_dirty |= self.uses_deps();
@@ -51,7 +51,7 @@ impl<S: Shell> Orchestrator<S> {
         e.life.health_failures = 0;
         e.life.health_reason = None;
         let generation = e.life.check_generation;
-        let lc = &e.config.lifecycle;
+        let lc = e.config.lifecycle();
         let (form, interval, timeout, until_success) = match kind {
             CheckKind::Ready => match &lc.ready_check {
                 Some(r) => (r.form.clone(), r.interval, r.attempt_timeout, true),
@@ -70,7 +70,7 @@ impl<S: Shell> Orchestrator<S> {
         let exec = matches!(form, CheckForm::Exec { .. }).then(|| ExecContext {
             process_name: e.config.name.clone(),
             group_name: g.to_string(),
-            environment: e.config.environment.clone(),
+            environment: e.config.environment.to_vec(),
             server_url: e.config.serverurl.clone().or(default_url),
             directory: e.config.directory.clone(),
             umask: e.config.umask,
@@ -114,7 +114,7 @@ impl<S: Shell> Orchestrator<S> {
                 e.life.health_failures += 1;
                 e.stats.health_failed += 1;
                 e.life.health_reason = Some(reason.clone());
-                let retries = e.config.lifecycle.health_check.as_ref().map_or(1, |h| h.retries);
+                let retries = e.config.lifecycle().health_check.as_ref().map_or(1, |h| h.retries);
                 if e.life.health_failures >= retries {
                     let failures = e.life.health_failures;
                     e.life.health_failures = 0;
@@ -149,7 +149,7 @@ impl<S: Shell> Orchestrator<S> {
     /// coming) ends the daemon with its code; a requested stop is no end.
     fn essential_changed(&mut self, g: &str, p: &str, change: &StateChange) {
         let Some(e) = self.entry(g, p) else { return };
-        if !e.config.lifecycle.essential
+        if !e.config.lifecycle().essential
             || self.lifecycle != Lifecycle::Running
             || self.exit_code.is_some()
         {

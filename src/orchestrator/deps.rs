@@ -60,7 +60,7 @@ impl<S: Shell> Orchestrator<S> {
             .groups
             .values()
             .flat_map(|g| g.procs.values())
-            .any(|e| !e.config.lifecycle.depends_on.is_empty());
+            .any(|e| !e.config.lifecycle().depends_on.is_empty());
         self.dependents_of.clear();
         self.dep_rank.clear();
         if !uses {
@@ -165,7 +165,7 @@ impl<S: Shell> Orchestrator<S> {
     fn verdict(&self, g: &str, p: &str) -> Verdict {
         let Some(e) = self.entry(g, p) else { return Verdict::Met };
         let mut waiting = None;
-        for d in &e.config.lifecycle.depends_on {
+        for d in &e.config.lifecycle().depends_on {
             let need = need_of(d.condition);
             for k in &d.processes {
                 let Some(view) = self.dep_view(k) else { continue };

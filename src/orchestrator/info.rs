@@ -63,7 +63,7 @@ impl<S: Shell> Orchestrator<S> {
             .map(|e| ProcSample {
                 info: info_of(e, now, wall, detail),
                 autostart: e.config.autostart,
-                has_health_check: e.config.lifecycle.health_check.is_some(),
+                has_health_check: e.config.lifecycle().health_check.is_some(),
                 completed: e.proc.state() == crate::procsup::ProcessState::Exited
                     && e.life.completed,
                 stats: e.stats,
@@ -85,11 +85,10 @@ impl<S: Shell> Orchestrator<S> {
             .into_iter()
             .filter_map(|(_, g, p)| {
                 let e = self.entry(&g, &p)?;
-                let path_env =
-                    e.config.environment.iter().rev().find(|(k, _)| k == "PATH").map(|(_, v)| v);
+                let path_env = e.config.environment.get("PATH");
                 Some(CommandCheck {
                     command: e.config.command.clone(),
-                    path_env: path_env.cloned(),
+                    path_env: path_env.map(str::to_owned),
                     running: e.proc.state().is_running(),
                     group: g,
                     name: p,
@@ -103,7 +102,7 @@ impl<S: Shell> Orchestrator<S> {
 
 /// Whether the process uses any of the lifecycle options.
 fn uses_lifecycle(e: &Entry) -> bool {
-    let lc = &e.config.lifecycle;
+    let lc = e.config.lifecycle();
     !lc.depends_on.is_empty()
         || lc.ready_check.is_some()
         || lc.health_check.is_some()
@@ -118,7 +117,7 @@ fn lifecycle_of(e: &Entry, now: Instant, wall_secs: f64, detail: Detail) -> Opti
     if !uses_lifecycle(e) {
         return None;
     }
-    let lc = &e.config.lifecycle;
+    let lc = e.config.lifecycle();
     let full = detail != Detail::Counts;
     let text =
         |t: &Option<String>| if full { t.clone().unwrap_or_default() } else { String::new() };
@@ -218,7 +217,7 @@ fn state_and_description(
         description = what.clone();
     } else if state == crate::procsup::ProcessState::Running
         && e.life.health_failures > 0
-        && let (Some(h), Some(reason)) = (&e.config.lifecycle.health_check, &e.life.health_reason)
+        && let (Some(h), Some(reason)) = (&e.config.lifecycle().health_check, &e.life.health_reason)
     {
         description = format!(
             "{description}, health check failed {}/{}: {reason}",

@@ -279,13 +279,13 @@ impl<S: Shell> Orchestrator<S> {
                 create_now: lc.logfile == LogTarget::Auto,
                 events_enabled: lc.events_enabled,
                 syslog: lc.syslog,
-                prefix: lc.prefix.clone(),
+                prefix: lc.prefix.as_deref().cloned(),
                 counters,
             };
             let wants_events = [&pc.stdout, &pc.stderr]
                 .iter()
                 .any(|lc| lc.events_enabled || lc.capture_maxbytes > 0);
-            let readiness = match pc.lifecycle.ready_check.as_ref().map(|r| &r.form) {
+            let readiness = match pc.lifecycle().ready_check.as_ref().map(|r| &r.form) {
                 Some(crate::config::CheckForm::Log { pattern }) => {
                     Some(ReadyWatch::Log(pattern.clone()))
                 }
@@ -344,12 +344,32 @@ pub fn policy_of(pc: &ProcessConfig) -> Policy {
         stopwaitsecs: pc.stopwaitsecs,
         stopasgroup: pc.stopasgroup,
         killasgroup: pc.killasgroup,
-        ready_timeout: pc.lifecycle.ready_check.as_ref().map(|r| r.timeout),
+        ready_timeout: pc.lifecycle().ready_check.as_ref().map(|r| r.timeout),
         exp_backoff: pc
-            .lifecycle
+            .lifecycle()
             .restart_backoff
             .max
-            .map(|max| procsup::ExpBackoff { initial: pc.lifecycle.restart_backoff.initial, max }),
-        restart_limit: pc.lifecycle.restart_limit.map(|l| (l.restarts, l.window)),
+            .map(|max| procsup::ExpBackoff { initial: pc.lifecycle().restart_backoff.initial, max }),
+        restart_limit: pc.lifecycle().restart_limit.map(|l| (l.restarts, l.window)),
+    }
+}
+
+#[cfg(test)]
+mod size_probe {
+    #[test]
+    fn probe() {
+        use std::mem::size_of;
+        eprintln!("ProcessConfig {}", size_of::<crate::config::ProcessConfig>());
+        eprintln!("LogConfig {}", size_of::<crate::config::LogConfig>());
+        eprintln!("Lifecycle {}", size_of::<crate::config::Lifecycle>());
+        eprintln!("Proc {}", size_of::<crate::procsup::Proc>());
+        eprintln!("Policy {}", size_of::<crate::procsup::Policy>());
+        eprintln!("Entry {}", size_of::<super::Entry>());
+        eprintln!("Life {}", size_of::<super::super::deps::Life>());
+        eprintln!("ProcStats {}", size_of::<super::ProcStats>());
+        eprintln!("RunnerSpec {}", size_of::<crate::runner::RunnerSpec>());
+        eprintln!("LogSpec {}", size_of::<crate::runner::LogSpec>());
+        eprintln!("Group {}", size_of::<super::Group>());
+        eprintln!("GroupConfig {}", size_of::<crate::config::GroupConfig>());
     }
 }

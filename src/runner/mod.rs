@@ -911,13 +911,7 @@ fn open_log(spec: &LogSpec) -> std::io::Result<Option<RotatingWriter>> {
 /// registered with the reaper before this returns.
 fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, String> {
     let argv = spawn::split_command(&spec.config.command).map_err(|e| e.to_string())?;
-    let program_path = spec
-        .config
-        .environment
-        .iter()
-        .rev()
-        .find(|(k, _)| k == "PATH")
-        .map(|(_, v)| OsString::from(v));
+    let program_path = spec.config.environment.get("PATH").map(OsString::from);
     let daemon_path = services.daemon_env.iter().find(|(k, _)| k == "PATH").map(|(_, v)| v.clone());
     let search = spawn::search_path(program_path.as_deref(), daemon_path.as_deref());
     let first = argv.first().cloned().unwrap_or_default();
@@ -948,7 +942,7 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
         group_name: &spec.config.group,
     };
     let mut env =
-        spawn::env_for_child(services.daemon_env.iter().cloned(), &vars, &spec.config.environment);
+        spawn::env_for_child(services.daemon_env.iter().cloned(), &vars, spec.config.environment.iter());
     if let Some(ReadyWatch::Notify(path)) = &spec.readiness {
         readiness::give_notify_socket(path, uid, &mut env)
             .map_err(|e| format!("cannot give the notify socket to the process: {e}"))?;

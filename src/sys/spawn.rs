@@ -166,10 +166,10 @@ pub struct SupervisorVars<'a> {
 /// `SUPERVISOR_ENABLED=1`, `SUPERVISOR_SERVER_URL`, `SUPERVISOR_PROCESS_NAME`,
 /// `SUPERVISOR_GROUP_NAME`, then the program's `environment=` (which may override any of
 /// them). Like a Python dict, a key keeps the position where it first appeared.
-pub fn env_for_child(
+pub fn env_for_child<'e>(
     daemon_env: impl IntoIterator<Item = (OsString, OsString)>,
     vars: &SupervisorVars<'_>,
-    program_env: &[(String, String)],
+    program_env: impl IntoIterator<Item = &'e (String, String)>,
 ) -> Vec<(OsString, OsString)> {
     let mut env: Vec<(OsString, OsString)> = Vec::new();
     let mut index: std::collections::HashMap<OsString, usize> = std::collections::HashMap::new();
