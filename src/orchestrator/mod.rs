@@ -109,6 +109,10 @@ pub struct Orchestrator<S: Shell = TokioShell> {
     lifecycle: Lifecycle,
     next_id: ProcId,
     rng: u64,
+    /// `SUPERVISOR_SERVER_URL` of programs whose `serverurl` is AUTO: one copy for all.
+    default_url: Option<Arc<str>>,
+    /// The policy of the process created last: the next one with equal options shares it.
+    last_policy: Option<Arc<crate::procsup::Policy>>,
     last_die_report: Option<Instant>,
     /// The shutdown's plan: groups by descending (priority, name), fixed when it begins.
     stop_order: Vec<(i64, String)>,
@@ -198,7 +202,9 @@ impl<S: Shell> Orchestrator<S> {
             shell.wall_now(),
             parts.serial,
         );
+        let default_url = parts.config.default_serverurl().map(Arc::from);
         let orch = Orchestrator {
+            default_url,
             shell,
             requests,
             facts: parts.facts,
@@ -213,6 +219,7 @@ impl<S: Shell> Orchestrator<S> {
             autorecovery: AutoRecovery::new(),
             holds: HashMap::new(),
             lifecycle: Lifecycle::Running,
+            last_policy: None,
             next_id: 1,
             rng: parts.seed | 1,
             last_die_report: None,

@@ -253,6 +253,15 @@ impl<S: Shell> Orchestrator<S> {
         }
     }
 
+    /// `pc`'s policy; most programs' are equal, and they share one copy.
+    fn shared_policy(&mut self, pc: &ProcessConfig) -> Arc<Policy> {
+        let policy = policy_of(pc);
+        match &self.last_policy {
+            Some(last) if **last == policy => Arc::clone(last),
+            _ => Arc::clone(self.last_policy.insert(Arc::new(policy))),
+        }
+    }
+
     /// Adds a group to the table, starting a runner for each of its processes.
     pub(super) fn create_group(&mut self, mut gc: GroupConfig) {
         // The pool exists before PROCESS_GROUP_ADDED, so it receives its own.
@@ -279,7 +288,7 @@ impl<S: Shell> Orchestrator<S> {
                 create_now: lc.logfile == LogTarget::Auto,
                 events_enabled: lc.events_enabled,
                 syslog: lc.syslog,
-                prefix: lc.prefix.as_deref().cloned(),
+                prefix: lc.prefix.clone(),
                 counters,
             };
             let wants_events = [&pc.stdout, &pc.stderr]
@@ -297,7 +306,10 @@ impl<S: Shell> Orchestrator<S> {
             let spec = RunnerSpec {
                 id,
                 config: Arc::clone(&pc),
-                server_url: pc.serverurl.clone().or_else(|| self.config.default_serverurl()),
+                server_url: match &pc.serverurl {
+                    Some(url) => Some(Arc::from(url.as_str())),
+                    None => self.default_url.clone(),
+                },
                 stdout: log_spec(&stdout_path, &pc.stdout, Arc::clone(&output[0])),
                 stderr: log_spec(&stderr_path, &pc.stderr, Arc::clone(&output[1])),
                 strip_ansi: self.config.supervisord.strip_ansi,
@@ -311,7 +323,7 @@ impl<S: Shell> Orchestrator<S> {
             self.shell.start_runner(spec);
             let entry = Entry {
                 id,
-                proc: Proc::new(pc.name.clone(), policy_of(&pc)),
+                proc: Proc::new(pc.name.clone(), self.shared_policy(&pc)),
                 config: pc,
                 stdout_path,
                 stderr_path,

@@ -18,6 +18,7 @@
 //!   carried out as soon as the pid is known (or the process goes STOPPED if the spawn
 //!   fails).
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::action::{Action, StartOutcome, StateChange, TimerKind, WaitOutcome};
@@ -42,7 +43,8 @@ pub const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have d
 #[derive(Debug, Clone)]
 pub struct Proc {
     name: String,
-    policy: Policy,
+    /// Shared: the orchestrator gives processes with equal options one copy.
+    policy: Arc<Policy>,
     state: ProcessState,
     pid: Option<u32>,
     laststart: Option<Instant>,
@@ -64,8 +66,8 @@ pub struct Proc {
     unhealthy: Option<String>,
     /// Consecutive failures, for exponential backoff.
     streak: FailureStreak,
-    /// Automatic restarts in the `restart_limit` window.
-    budget: Option<RestartBudget>,
+    /// Automatic restarts in the `restart_limit` window (out of line: few programs set it).
+    budget: Option<Box<RestartBudget>>,
     /// Automatic restarts since the daemon started.
     restarts: u32,
 }
@@ -151,7 +153,8 @@ fn write_uptime(out: &mut String, secs: u64) {
 impl Proc {
     /// A never-started process (STOPPED, `Not started`). `name` is the process name used in
     /// log lines.
-    pub fn new(name: impl Into<String>, policy: Policy) -> Proc {
+    pub fn new(name: impl Into<String>, policy: impl Into<Arc<Policy>>) -> Proc {
+        let policy = policy.into();
         let budget = policy_budget(&policy);
         Proc {
             name: name.into(),
@@ -310,8 +313,8 @@ impl Proc {
     }
 }
 
-fn policy_budget(policy: &Policy) -> Option<RestartBudget> {
-    policy.restart_limit.map(|(n, window)| RestartBudget::new(n, window))
+fn policy_budget(policy: &Policy) -> Option<Box<RestartBudget>> {
+    policy.restart_limit.map(|(n, window)| Box::new(RestartBudget::new(n, window)))
 }
 
 fn secs_text(d: Duration) -> String {

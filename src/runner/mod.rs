@@ -60,7 +60,7 @@ pub struct LogSpec {
     /// `*_syslog`: each output line to syslog too.
     pub syslog: bool,
     /// `*_log_prefix`.
-    pub prefix: Option<crate::config::LinePrefix>,
+    pub prefix: Option<Box<crate::config::LinePrefix>>,
     /// Shared with the orchestrator's table entry, which reports them in metrics.
     pub counters: std::sync::Arc<pump::OutputCounters>,
 }
@@ -72,7 +72,8 @@ pub struct RunnerSpec {
     /// The process's config, shared with the table entry: name, group, command,
     /// environment, directory, umask, user, `redirect_stderr`, `stopastree`.
     pub config: Arc<crate::config::ProcessConfig>,
-    pub server_url: Option<String>,
+    /// Shared by every process whose `serverurl` is AUTO.
+    pub server_url: Option<Arc<str>>,
     pub stdout: LogSpec,
     pub stderr: LogSpec,
     pub strip_ansi: bool,
@@ -788,7 +789,7 @@ impl Runner {
         let opts = PumpOptions {
             strip_ansi: self.spec.strip_ansi,
             capture_maxbytes: usize::try_from(spec.capture_maxbytes).unwrap_or(usize::MAX),
-            prefix: spec.prefix.clone(),
+            prefix: spec.prefix.as_deref().cloned(),
             counters: Some(spec.counters.clone()),
         };
         let hook = match &self.spec.publisher {
