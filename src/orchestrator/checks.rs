@@ -112,7 +112,7 @@ impl<S: Shell> Orchestrator<S> {
             }
             (CheckKind::Health, Err(reason)) => {
                 e.life.health_failures += 1;
-                e.stats.health_failed += 1;
+                e.stats.health_failed_once();
                 e.life.health_reason = Some(reason.clone());
                 let retries = e.config.lifecycle().health_check.as_ref().map_or(1, |h| h.retries);
                 if e.life.health_failures >= retries {

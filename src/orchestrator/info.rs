@@ -66,7 +66,7 @@ impl<S: Shell> Orchestrator<S> {
                 has_health_check: e.config.lifecycle().health_check.is_some(),
                 completed: e.proc.state() == crate::procsup::ProcessState::Exited
                     && e.life.completed,
-                stats: e.stats,
+                stats: e.stats.clone(),
                 backoff_seconds: e.stats.backoff_time(now).as_secs_f64(),
                 output: e.output.clone(),
             })

@@ -94,32 +94,44 @@ impl Origin {
     }
 }
 
-/// The counters of one process; lives in its table entry, copied into snapshots.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+/// The counters of one process; lives in its table entry, copied into snapshots. A process
+/// that has only been started (most of them) keeps no counters: they are allocated at its
+/// first restart, exit, FATAL, BACKOFF or failed health check.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct ProcStats {
+    /// Whether the process has ever entered STARTING.
+    started: bool,
+    counts: Option<Box<Counts>>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Counts {
     /// Indexed like [`RestartCause::ALL`].
-    pub restarts: [u64; 4],
+    restarts: [u64; 4],
     /// Indexed like [`ExitCause::ALL`].
-    pub exits: [u64; 5],
+    exits: [u64; 5],
     /// Transitions into FATAL.
-    pub fatal: u64,
+    fatal: u64,
     /// Failed attempts of its `health_check`.
-    pub health_failed: u64,
+    health_failed: u64,
     /// BACKOFF time of finished BACKOFF periods.
     backoff_done: Duration,
     /// When the current BACKOFF period began.
     backoff_since: Option<Instant>,
-    /// Whether the process has ever entered STARTING.
-    started: bool,
 }
 
 impl ProcStats {
+    fn counts(&mut self) -> &mut Counts {
+        self.counts.get_or_insert_with(Box::default)
+    }
+
     /// Counts one state change caused by an input of `origin`.
     pub fn record(&mut self, origin: Origin, change: &StateChange, now: Instant) {
         if change.from == ProcessState::Backoff
-            && let Some(since) = self.backoff_since.take()
+            && let Some(c) = self.counts.as_deref_mut()
+            && let Some(since) = c.backoff_since.take()
         {
-            self.backoff_done += now.saturating_duration_since(since);
+            c.backoff_done += now.saturating_duration_since(since);
         }
         match change.to {
             ProcessState::Starting => {
@@ -130,48 +142,76 @@ impl ProcStats {
                     _ => RestartCause::Exited,
                 };
                 if self.started {
-                    self.restarts[cause as usize] += 1;
+                    self.counts().restarts[cause as usize] += 1;
                 }
                 self.started = true;
             }
             ProcessState::Backoff => {
-                self.backoff_since = Some(now);
+                let c = self.counts();
+                c.backoff_since = Some(now);
                 let cause = if origin == Origin::SpawnFailed {
                     ExitCause::SpawnError
                 } else {
                     ExitCause::Early
                 };
-                self.exits[cause as usize] += 1;
+                c.exits[cause as usize] += 1;
             }
             ProcessState::Exited => {
                 let cause =
                     if change.expected { ExitCause::Expected } else { ExitCause::Unexpected };
-                self.exits[cause as usize] += 1;
+                self.counts().exits[cause as usize] += 1;
             }
             ProcessState::Stopped if change.from == ProcessState::Stopping => {
-                self.exits[ExitCause::Stopped as usize] += 1;
+                self.counts().exits[ExitCause::Stopped as usize] += 1;
             }
-            ProcessState::Fatal => self.fatal += 1,
+            ProcessState::Fatal => self.counts().fatal += 1,
             _ => {}
         }
     }
 
+    /// Counts one failed attempt of its `health_check`.
+    pub fn health_failed_once(&mut self) {
+        self.counts().health_failed += 1;
+    }
+
     /// Every restart, whatever its cause.
     pub fn restart_count(&self) -> u64 {
-        self.restarts.iter().sum()
+        self.restarts().iter().sum()
     }
 
     /// Time spent in BACKOFF up to `now`, the current period included.
     pub fn backoff_time(&self, now: Instant) -> Duration {
-        self.backoff_done + self.backoff_since.map_or(Duration::ZERO, |s| now - s.min(now))
+        self.counts.as_deref().map_or(Duration::ZERO, |c| {
+            c.backoff_done + c.backoff_since.map_or(Duration::ZERO, |s| now - s.min(now))
+        })
+    }
+
+    /// Restarts, indexed like [`RestartCause::ALL`].
+    pub fn restarts(&self) -> [u64; 4] {
+        self.counts.as_deref().map_or([0; 4], |c| c.restarts)
+    }
+
+    /// Exits, indexed like [`ExitCause::ALL`].
+    pub fn exits(&self) -> [u64; 5] {
+        self.counts.as_deref().map_or([0; 5], |c| c.exits)
     }
 
     pub fn restarts_by(&self, cause: RestartCause) -> u64 {
-        self.restarts[cause as usize]
+        self.restarts()[cause as usize]
     }
 
     pub fn exits_by(&self, cause: ExitCause) -> u64 {
-        self.exits[cause as usize]
+        self.exits()[cause as usize]
+    }
+
+    /// Transitions into FATAL.
+    pub fn fatal(&self) -> u64 {
+        self.counts.as_deref().map_or(0, |c| c.fatal)
+    }
+
+    /// Failed attempts of its `health_check`.
+    pub fn health_failed(&self) -> u64 {
+        self.counts.as_deref().map_or(0, |c| c.health_failed)
     }
 }
 
@@ -215,7 +255,7 @@ mod tests {
         assert_eq!(s.exits_by(ExitCause::SpawnError), 1);
         assert_eq!(s.backoff_time(t0 + Duration::from_secs(3)), Duration::from_secs(3));
         s.record(Origin::Other, &change(Backoff, Fatal, false), t0 + Duration::from_secs(4));
-        assert_eq!(s.fatal, 1);
+        assert_eq!(s.fatal(), 1);
         assert_eq!(s.backoff_time(t0 + Duration::from_secs(60)), Duration::from_secs(4));
         s.record(Origin::Other, &change(Stopping, Stopped, false), t0);
         s.record(Origin::Other, &change(Running, Exited, true), t0);

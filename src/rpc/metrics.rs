@@ -152,7 +152,7 @@ impl Scrape {
             "supervisord_process_fatal_transitions",
             "Transitions into FATAL (start retries used up)",
             MetricType::Counter,
-            |_, p| Some(p.stats.fatal as f64),
+            |_, p| Some(p.stats.fatal() as f64),
         )?;
         self.per_process(
             enc,
@@ -185,7 +185,7 @@ impl Scrape {
             "supervisord_process_health_check_failures",
             "Failed health_check attempts (processes with a health_check)",
             MetricType::Counter,
-            |_, p| health(p).map(|_| p.stats.health_failed as f64),
+            |_, p| health(p).map(|_| p.stats.health_failed() as f64),
         )
     }
 

@@ -178,7 +178,7 @@ pub fn status_value(p: ProcSample) -> Value {
         ("restarts".into(), Value::Int(count(p.stats.restart_count()))),
         ("restarts_by_cause".into(), restarts),
         ("exits_by_cause".into(), exits),
-        ("fatal_count".into(), Value::Int(count(p.stats.fatal))),
+        ("fatal_count".into(), Value::Int(count(p.stats.fatal()))),
         ("backoff_seconds".into(), Value::Double(p.backoff_seconds)),
         ("stdout_bytes".into(), Value::Int(count(p.output[0].written()))),
         ("stderr_bytes".into(), Value::Int(count(p.output[1].written()))),
