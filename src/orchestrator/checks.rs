@@ -97,7 +97,8 @@ impl<S: Shell> Orchestrator<S> {
         generation: u64,
         outcome: Result<(), String>,
     ) {
-        let Some((g, p)) = self.by_id.get(&id).cloned() else { return };
+        let Some(pc) = self.by_id.get(&id).cloned() else { return };
+        let (g, p) = (pc.group.as_str(), pc.name.as_str());
         let Some(e) = self.entry_mut(&g, &p) else { return };
         if e.life.check_generation != generation {
             return;
@@ -132,7 +133,8 @@ impl<S: Shell> Orchestrator<S> {
         ready: bool,
         status: Option<String>,
     ) {
-        let Some((g, p)) = self.by_id.get(&id).cloned() else { return };
+        let Some(pc) = self.by_id.get(&id).cloned() else { return };
+        let (g, p) = (pc.group.as_str(), pc.name.as_str());
         let Some(e) = self.entry(&g, &p) else { return };
         // A line from an earlier child's output is not this one's readiness.
         if pid.is_some() && e.proc.pid() != pid {

@@ -99,7 +99,8 @@ impl<S: Shell> Orchestrator<S> {
             }
         };
         // A fact from the runner of a group that has since been removed.
-        let Some((g, p)) = self.by_id.get(&id).cloned() else { return };
+        let Some(pc) = self.by_id.get(&id).cloned() else { return };
+        let (g, p) = (pc.group.as_str(), pc.name.as_str());
         match fact {
             Fact::Spawned { pid, .. } => {
                 self.feed(&g, &p, Input::Spawned { pid });

@@ -101,7 +101,8 @@ pub struct Orchestrator<S: Shell = TokioShell> {
     latest: Arc<Config>,
     daemon_env: Vec<(OsString, OsString)>,
     groups: BTreeMap<String, Box<Group>>,
-    by_id: HashMap<ProcId, (String, String)>,
+    /// Each process's config by id (it names the group and the process).
+    by_id: HashMap<ProcId, Arc<crate::config::ProcessConfig>>,
     waiters: HashMap<ProcId, Vec<Waiter>>,
     autorecovery: AutoRecovery,
     /// Autorecovery holds taken by a process (`weka.disableAutoRecovery(name)`), by id.

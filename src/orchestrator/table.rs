@@ -332,7 +332,7 @@ impl<S: Shell> Orchestrator<S> {
                 stats: ProcStats::default(),
                 output,
             };
-            self.by_id.insert(id, (gc.name.clone(), entry.config.name.clone()));
+            self.by_id.insert(id, Arc::clone(&entry.config));
             procs.insert(entry);
         }
         let name = gc.name.clone();
