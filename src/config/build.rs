@@ -745,7 +745,8 @@ impl<'a> Builder<'a> {
             }
             // Only the pool defaults to -1; its processes keep the usual 999 (verified).
             let processes = self.processes(ini, s, &name, base, global_env, d);
-            let kind = GroupKind::EventListener { events, buffer_size, result_handler };
+            let kind =
+                GroupKind::EventListener(Box::new(ListenerKind { events, buffer_size, result_handler }));
             groups.push((new_group(name, priority, kind, processes), sec.section_loc()));
         }
         for s in ini
@@ -835,7 +836,12 @@ impl<'a> Builder<'a> {
                 }
             }
         };
-        Some(GroupKind::FcgiProgram { socket, socket_owner, socket_mode, socket_backlog })
+        Some(GroupKind::FcgiProgram(Box::new(FcgiKind {
+            socket,
+            socket_owner,
+            socket_mode,
+            socket_backlog,
+        })))
     }
 
     /// The validated `x` of `[kind:x]`.
@@ -1603,11 +1609,11 @@ mod tests {
         assert_eq!(l.processes.first().map(|p| p.priority), Some(999));
         assert_eq!(
             l.kind,
-            GroupKind::EventListener {
+            GroupKind::EventListener(Box::new(ListenerKind {
                 events: vec!["PROCESS_STATE".into(), "TICK_60".into()],
                 buffer_size: 10,
                 result_handler: DEFAULT_RESULT_HANDLER.into()
-            }
+            }))
         );
     }
 
@@ -1757,21 +1763,22 @@ mod tests {
         let f = cfg.group("f").map(|g| g.kind.clone());
         assert_eq!(
             f,
-            Some(GroupKind::FcgiProgram {
+            Some(GroupKind::FcgiProgram(Box::new(FcgiKind {
                 socket: FcgiSocket::Unix("/tmp/f.sock".into()),
                 socket_owner: None,
                 socket_mode: Some(0o660),
                 socket_backlog: None
-            })
+            })))
         );
         let t = cfg.group("t").map(|g| g.kind.clone());
         assert!(matches!(
-            t,
-            Some(GroupKind::FcgiProgram {
-                socket: FcgiSocket::Tcp { port: 8000, .. },
-                socket_backlog: Some(5),
-                ..
-            })
+            t.as_ref(),
+            Some(GroupKind::FcgiProgram(k))
+                if matches!(**k, FcgiKind {
+                    socket: FcgiSocket::Tcp { port: 8000, .. },
+                    socket_backlog: Some(5),
+                    ..
+                })
         ));
         let e =
             errors("[supervisord]\n[fcgi-program:f]\ncommand=/bin/f\nsocket=unix://rel/x.sock\n");

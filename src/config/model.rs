@@ -202,31 +202,40 @@ pub struct GroupConfig {
     pub processes: Vec<std::sync::Arc<ProcessConfig>>,
 }
 
-/// The kind-specific part of a group.
+/// The kind-specific part of a group; the settings of the rarer kinds are out of line, so
+/// the many plain program groups do not carry room for them.
 #[derive(Clone, Debug, PartialEq)]
 pub enum GroupKind {
     /// `[program:x]` or `[group:x]`.
     Program,
     /// `[eventlistener:x]`: a listener pool.
-    EventListener {
-        /// Subscribed event type names, upper-cased, in the order written, no duplicates.
-        events: Vec<String>,
-        /// `buffer_size`, default 10, at least 1.
-        buffer_size: usize,
-        /// `result_handler` spec, default `supervisor.dispatchers:default_handler`.
-        result_handler: String,
-    },
+    EventListener(Box<ListenerKind>),
     /// `[fcgi-program:x]`.
-    FcgiProgram {
-        /// `socket`.
-        socket: FcgiSocket,
-        /// `socket_owner`: `user[:group]`, resolved by the daemon.
-        socket_owner: Option<String>,
-        /// `socket_mode`, default 0700 for unix sockets.
-        socket_mode: Option<u32>,
-        /// `socket_backlog`, default SOMAXCONN.
-        socket_backlog: Option<u32>,
-    },
+    FcgiProgram(Box<FcgiKind>),
+}
+
+/// The settings of an `[eventlistener:x]` pool.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ListenerKind {
+    /// Subscribed event type names, upper-cased, in the order written, no duplicates.
+    pub events: Vec<String>,
+    /// `buffer_size`, default 10, at least 1.
+    pub buffer_size: usize,
+    /// `result_handler` spec, default `supervisor.dispatchers:default_handler`.
+    pub result_handler: String,
+}
+
+/// The settings of an `[fcgi-program:x]` group.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FcgiKind {
+    /// `socket`.
+    pub socket: FcgiSocket,
+    /// `socket_owner`: `user[:group]`, resolved by the daemon.
+    pub socket_owner: Option<String>,
+    /// `socket_mode`, default 0700 for unix sockets.
+    pub socket_mode: Option<u32>,
+    /// `socket_backlog`, default SOMAXCONN.
+    pub socket_backlog: Option<u32>,
 }
 
 /// The socket an fcgi-program's processes share as fd 0.

@@ -81,9 +81,10 @@ impl Bus {
     /// PROCESS_GROUP_ADDED is published, so that it receives that event, as in Python).
     /// `None` for other groups.
     pub fn add_pool(&mut self, gc: &GroupConfig) -> Option<PoolHandle> {
-        let GroupKind::EventListener { events, buffer_size, .. } = &gc.kind else {
+        let GroupKind::EventListener(kind) = &gc.kind else {
             return None;
         };
+        let (events, buffer_size) = (&kind.events, &kind.buffer_size);
         self.remove_pool(&gc.name);
         let overflows = Arc::new(AtomicU64::new(0));
         let handle = pool::spawn(PoolSetup {

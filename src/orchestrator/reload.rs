@@ -63,8 +63,8 @@ impl<S: Shell> Orchestrator<S> {
                     undelivered(&self.log, &err);
                 }
             }
-            if let crate::config::GroupKind::FcgiProgram { socket, .. } = &group.config.kind {
-                let url = crate::sys::socket::url(socket);
+            if let crate::config::GroupKind::FcgiProgram(k) = &group.config.kind {
+                let url = crate::sys::socket::url(&k.socket);
                 self.log.log(crate::logio::mainlog::Level::Info, format!("Closing socket {url}"));
             }
             // Python unsubscribes the pool before announcing the removal.

@@ -229,15 +229,10 @@ impl<S: Shell> Orchestrator<S> {
         &self,
         gc: &GroupConfig,
     ) -> Option<Result<std::sync::Arc<std::os::fd::OwnedFd>, String>> {
-        let crate::config::GroupKind::FcgiProgram {
-            socket,
-            socket_owner,
-            socket_mode,
-            socket_backlog,
-        } = &gc.kind
-        else {
+        let crate::config::GroupKind::FcgiProgram(kind) = &gc.kind else {
             return None;
         };
+        let crate::config::FcgiKind { socket, socket_owner, socket_mode, socket_backlog } = &**kind;
         let url = crate::sys::socket::url(socket);
         // Python gives the socket to the programs' user unless socket_owner says otherwise.
         let owner =
