@@ -47,10 +47,11 @@ impl<S: Shell> Orchestrator<S> {
     fn start_check(&mut self, g: &str, p: &str, kind: CheckKind) {
         let default_url = self.config.default_serverurl();
         let Some(e) = self.entry_mut(g, p) else { return };
-        e.life.check_generation += 1;
-        e.life.health_failures = 0;
-        e.life.health_reason = None;
-        let generation = e.life.check_generation;
+        let c = e.life.checks_mut();
+        c.generation += 1;
+        c.health_failures = 0;
+        c.health_reason = None;
+        let generation = c.generation;
         let lc = e.config.lifecycle();
         let (form, interval, timeout, until_success) = match kind {
             CheckKind::Ready => match &lc.ready_check {
@@ -100,7 +101,7 @@ impl<S: Shell> Orchestrator<S> {
         let Some(pc) = self.by_id.get(&id).cloned() else { return };
         let (g, p) = (pc.group.as_str(), pc.name.as_str());
         let Some(e) = self.entry_mut(&g, &p) else { return };
-        if e.life.check_generation != generation {
+        if e.life.checks().generation != generation {
             return;
         }
         match (kind, outcome) {
@@ -108,17 +109,19 @@ impl<S: Shell> Orchestrator<S> {
             (CheckKind::Ready, Err(reason)) => self.feed(&g, &p, Input::NotReady { reason }),
             (CheckKind::Health, _) if e.proc.state() != ProcessState::Running => {}
             (CheckKind::Health, Ok(())) => {
-                e.life.health_failures = 0;
-                e.life.health_reason = None;
+                let c = e.life.checks_mut();
+                c.health_failures = 0;
+                c.health_reason = None;
             }
             (CheckKind::Health, Err(reason)) => {
-                e.life.health_failures += 1;
                 e.stats.health_failed_once();
-                e.life.health_reason = Some(reason.clone());
                 let retries = e.config.lifecycle().health_check.as_ref().map_or(1, |h| h.retries);
-                if e.life.health_failures >= retries {
-                    let failures = e.life.health_failures;
-                    e.life.health_failures = 0;
+                let c = e.life.checks_mut();
+                c.health_failures += 1;
+                c.health_reason = Some(reason.clone());
+                if c.health_failures >= retries {
+                    let failures = c.health_failures;
+                    c.health_failures = 0;
                     self.feed(&g, &p, Input::Unhealthy { failures, reason });
                 }
             }

@@ -16,7 +16,7 @@ use crate::procsup::{
 #[derive(Debug, Default)]
 pub(super) struct Life {
     /// A start is waiting for dependencies: what it waits for (the first unmet one).
-    pub(super) waiting: Option<String>,
+    pub(super) waiting: Option<Box<str>>,
     /// Spawned since it was last started.
     pub(super) spawned: bool,
     /// Its last exit since it was last started had an expected code.
@@ -26,11 +26,31 @@ pub(super) struct Life {
     pub(super) dependency_failed: bool,
     /// A stop waits for its dependents to stop first.
     pub(super) stop_deferred: bool,
+    /// Its checks' state, out of line: most processes have no checks.
+    checks: Option<Box<CheckLife>>,
+}
+
+/// What the orchestrator remembers about a process's readiness and health checks.
+#[derive(Debug, Default)]
+pub(super) struct CheckLife {
     /// Consecutive failed health attempts and the last reason.
     pub(super) health_failures: u32,
     pub(super) health_reason: Option<String>,
     /// The generation of its running checks (results of older ones are stale).
-    pub(super) check_generation: u64,
+    pub(super) generation: u64,
+}
+
+/// The check state of a process that never ran a check.
+static NO_CHECKS: CheckLife = CheckLife { health_failures: 0, health_reason: None, generation: 0 };
+
+impl Life {
+    pub(super) fn checks(&self) -> &CheckLife {
+        self.checks.as_deref().unwrap_or(&NO_CHECKS)
+    }
+
+    pub(super) fn checks_mut(&mut self) -> &mut CheckLife {
+        self.checks.get_or_insert_with(Box::default)
+    }
 }
 
 /// Whether one dependency is met, waiting, or failed (with the text for status / FATAL).
@@ -225,7 +245,7 @@ impl<S: Shell> Orchestrator<S> {
             name,
             what: what.trim_start_matches("waiting for ").to_string(),
         };
-        e.life.waiting = Some(what);
+        e.life.waiting = Some(what.into());
         self.log.log(line.level(), line.to_string());
         self.deps_dirty = true;
     }

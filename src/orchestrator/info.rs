@@ -119,21 +119,20 @@ fn lifecycle_of(e: &Entry, now: Instant, wall_secs: f64, detail: Detail) -> Opti
     }
     let lc = e.config.lifecycle();
     let full = detail != Detail::Counts;
-    let text =
-        |t: &Option<String>| if full { t.clone().unwrap_or_default() } else { String::new() };
+    let text = |t: Option<&str>| if full { t.unwrap_or_default().to_owned() } else { String::new() };
     // A waiting process reads as STARTING, so it is neither running nor healthy.
     let running =
         e.proc.state() == crate::procsup::ProcessState::Running && e.life.waiting.is_none();
     Some(LifecycleInfo {
-        waiting_for: text(&e.life.waiting),
+        waiting_for: text(e.life.waiting.as_deref()),
         ready: lc.ready_check.as_ref().map(|_| e.proc.ready() || running),
-        health: match (&lc.health_check, running, e.life.health_failures) {
+        health: match (&lc.health_check, running, e.life.checks().health_failures) {
             (Some(_), true, 0) => "healthy".to_string(),
             (Some(_), true, _) => "failing".to_string(),
             _ => String::new(),
         },
-        health_failures: i64::from(e.life.health_failures),
-        health_reason: text(&e.life.health_reason),
+        health_failures: i64::from(e.life.checks().health_failures),
+        health_reason: text(e.life.checks().health_reason.as_deref()),
         restarts: i64::from(e.proc.restarts()),
         next_restart: e.proc.next_restart().map_or(0, |at| {
             (wall_secs + at.saturating_duration_since(now).as_secs_f64()).ceil() as i64
@@ -214,14 +213,16 @@ fn state_and_description(
     // The lifecycle options add to the description; processes without them read as before.
     if let Some(what) = &e.life.waiting {
         state = crate::procsup::ProcessState::Starting;
-        description = what.clone();
+        description = what.to_string();
     } else if state == crate::procsup::ProcessState::Running
-        && e.life.health_failures > 0
-        && let (Some(h), Some(reason)) = (&e.config.lifecycle().health_check, &e.life.health_reason)
+        && e.life.checks().health_failures > 0
+        && let (Some(h), Some(reason)) =
+            (&e.config.lifecycle().health_check, &e.life.checks().health_reason)
     {
         description = format!(
             "{description}, health check failed {}/{}: {reason}",
-            e.life.health_failures, h.retries
+            e.life.checks().health_failures,
+            h.retries
         );
     }
     if let Some(at) = e.proc.next_restart()

@@ -42,7 +42,7 @@ pub const EXITED_TOO_QUICKLY: &str = "Exited too quickly (process log may have d
 /// One process: its state and everything Python's `Subprocess` remembers about it.
 #[derive(Debug, Clone)]
 pub struct Proc {
-    name: String,
+    name: Box<str>,
     /// Shared: the orchestrator gives processes with equal options one copy.
     policy: Arc<Policy>,
     state: ProcessState,
@@ -51,7 +51,7 @@ pub struct Proc {
     laststop: Option<Instant>,
     backoff: u32,
     timers: Timers,
-    spawnerr: Option<String>,
+    spawnerr: Option<Box<str>>,
     exitstatus: Option<i32>,
     last_exit: Option<ExitStatus>,
     /// A stop that arrived while the spawn was in flight (STARTING without a pid).
@@ -59,11 +59,11 @@ pub struct Proc {
     /// The readiness check passed since the last spawn.
     ready: bool,
     /// Why the last readiness attempt failed, while STARTING.
-    not_ready: Option<String>,
+    not_ready: Option<Box<str>>,
     /// The ready timeout passed: the stop signal is out and the exit is a failed start.
     unready_kill: bool,
     /// Being stopped because it is unhealthy (the reason): its exit is restarted.
-    unhealthy: Option<String>,
+    unhealthy: Option<Box<str>>,
     /// Consecutive failures, for exponential backoff.
     streak: FailureStreak,
     /// Automatic restarts in the `restart_limit` window (out of line: few programs set it).
@@ -157,7 +157,7 @@ impl Proc {
         let policy = policy.into();
         let budget = policy_budget(&policy);
         Proc {
-            name: name.into(),
+            name: name.into().into_boxed_str(),
             policy,
             state: ProcessState::Stopped,
             pid: None,
@@ -295,8 +295,8 @@ impl Proc {
             },
             ProcessState::Fatal | ProcessState::Backoff => Description::Error(
                 self.spawnerr
-                    .clone()
-                    .unwrap_or_else(|| format!("unknown error (try \"tail {}\")", self.name)),
+                    .as_deref()
+                    .map_or_else(|| format!("unknown error (try \"tail {}\")", self.name), str::to_owned),
             ),
             ProcessState::Stopped | ProcessState::Exited => match self.laststart {
                 None => Description::NotStarted,
@@ -355,7 +355,7 @@ impl Machine<'_> {
                 // Idempotent; the caller answers ALREADY_STARTED from `check_start`.
                 Starting | Running => {}
                 // Python's spawn() with the old child still alive.
-                Stopping => self.log(LogLine::AlreadyRunning { name: self.p.name.clone() }),
+                Stopping => self.log(LogLine::AlreadyRunning { name: self.p.name.to_string() }),
                 Unknown => self.ignored(&input),
             },
             Input::Stop => {
@@ -369,7 +369,7 @@ impl Machine<'_> {
             }
             Input::Signal { sig } => match self.p.pid {
                 Some(pid) if state.is_signallable() => {
-                    self.log(LogLine::Sending { name: self.p.name.clone(), pid, sig });
+                    self.log(LogLine::Sending { name: self.p.name.to_string(), pid, sig });
                     self.out.push(Action::Signal { pid, sig, group: false });
                 }
                 _ => self.ignored(&input),
@@ -394,7 +394,7 @@ impl Machine<'_> {
             Input::KillFailed { ref error } | Input::SignalFailed { ref error } => {
                 match self.p.pid {
                     Some(pid) if state.is_signallable() => {
-                        let (name, error) = (self.p.name.clone(), error.clone());
+                        let (name, error) = (self.p.name.to_string(), error.clone());
                         self.log(if matches!(input, Input::KillFailed { .. }) {
                             LogLine::UnknownProblemKilling { name, pid, error }
                         } else {
@@ -421,14 +421,14 @@ impl Machine<'_> {
             }
             Input::NotReady { reason } => {
                 if state == Starting && !self.p.ready {
-                    self.p.not_ready = Some(reason);
+                    self.p.not_ready = Some(reason.into());
                 }
             }
             Input::Unhealthy { failures, reason } => match (state, self.p.pid) {
                 (Running, Some(_)) => {
-                    let name = self.p.name.clone();
+                    let name = self.p.name.to_string();
                     self.log(LogLine::Unhealthy { name, failures, reason: reason.clone() });
-                    self.p.unhealthy = Some(reason);
+                    self.p.unhealthy = Some(reason.into());
                     self.kill_for_stop();
                 }
                 _ => self.ignored(&Input::Unhealthy { failures, reason }),
@@ -437,10 +437,10 @@ impl Machine<'_> {
                 Stopped | Exited | Fatal | Backoff => {
                     self.p.timers.cancel(TimerKind::Backoff, &mut self.out);
                     self.p.timers.cancel(TimerKind::Restart, &mut self.out);
-                    self.p.spawnerr = Some(reason.clone());
+                    self.p.spawnerr = Some(reason.clone().into());
                     self.p.backoff = 0;
                     self.change_state(Fatal, true);
-                    self.log(LogLine::DependencyFailed { name: self.p.name.clone(), reason });
+                    self.log(LogLine::DependencyFailed { name: self.p.name.to_string(), reason });
                 }
                 _ => self.ignored(&Input::DependencyFailed { reason }),
             },
@@ -465,7 +465,7 @@ impl Machine<'_> {
 
     fn spawned(&mut self, pid: u32) {
         self.p.pid = Some(pid);
-        self.log(LogLine::Spawned { name: self.p.name.clone(), pid });
+        self.log(LogLine::Spawned { name: self.p.name.to_string(), pid });
         // A stop came while the fork was in flight; now there is something to signal.
         // Stop and shutdown treat STARTING alike.
         if self.p.stop_pending.take().is_some() {
@@ -508,12 +508,12 @@ impl Machine<'_> {
         self.p.backoff = 0;
         self.change_state(ProcessState::Running, true);
         let startsecs = self.p.policy.startsecs;
-        self.log(LogLine::Success { name: self.p.name.clone(), startsecs });
+        self.log(LogLine::Success { name: self.p.name.to_string(), startsecs });
     }
 
     fn spawn_failed(&mut self, message: String) {
         self.log(LogLine::SpawnErr { msg: message.clone() });
-        self.p.spawnerr = Some(message);
+        self.p.spawnerr = Some(message.into());
         self.enter_backoff();
         self.after_backoff();
     }
@@ -551,7 +551,7 @@ impl Machine<'_> {
     }
 
     fn log_restart_in(&mut self, delay: Duration, failures: u32) {
-        let name = self.p.name.clone();
+        let name = self.p.name.to_string();
         self.log(LogLine::RestartIn { name, secs: secs_text(delay), failures });
     }
 
@@ -574,9 +574,9 @@ impl Machine<'_> {
                 let (restarts, window) =
                     self.p.policy.restart_limit.map(|(n, w)| (n, secs_text(w))).unwrap_or_default();
                 self.p.spawnerr =
-                    Some(format!("more than {restarts} restarts within {window} seconds"));
+                    Some(format!("more than {restarts} restarts within {window} seconds").into());
                 self.change_state(ProcessState::Fatal, true);
-                let name = self.p.name.clone();
+                let name = self.p.name.to_string();
                 self.log(LogLine::GaveUpRestartLimit { name, restarts, window });
                 false
             }
@@ -612,13 +612,13 @@ impl Machine<'_> {
         self.p.backoff = 0;
         self.change_state(ProcessState::Fatal, true);
         if log {
-            self.log(LogLine::GaveUp { name: self.p.name.clone() });
+            self.log(LogLine::GaveUp { name: self.p.name.to_string() });
         }
     }
 
     /// A stop in BACKOFF: straight to STOPPED, no signal (there is no child).
     fn stop_backoff(&mut self) {
-        self.log(LogLine::KillInBackoff { name: self.p.name.clone() });
+        self.log(LogLine::KillInBackoff { name: self.p.name.to_string() });
         self.p.timers.cancel(TimerKind::Backoff, &mut self.out);
         self.change_state(ProcessState::Stopped, true);
     }
@@ -649,7 +649,7 @@ impl Machine<'_> {
     /// The stop signal, the SIGKILL deadline, and (for a stop) STOPPING before the signal.
     fn send_stopsignal(&mut self, pid: u32, stopping: bool) {
         let (sig, group) = (self.p.policy.stopsignal, self.p.policy.stopasgroup);
-        self.log(LogLine::Killing { name: self.p.name.clone(), pid, sig, group });
+        self.log(LogLine::Killing { name: self.p.name.to_string(), pid, sig, group });
         self.p.timers.cancel(TimerKind::Startsecs, &mut self.out);
         let at = self.now + self.p.policy.stopwaitsecs_duration();
         self.p.timers.arm(TimerKind::Kill, at, &mut self.out);
@@ -664,10 +664,10 @@ impl Machine<'_> {
     fn ready_timeout(&mut self) {
         let Some(pid) = self.p.pid else { return };
         let secs = self.p.policy.ready_timeout.map(secs_text).unwrap_or_default();
-        let name = self.p.name.clone();
-        let reason = self.p.not_ready.clone();
+        let name = self.p.name.to_string();
+        let reason = self.p.not_ready.as_deref().map(str::to_owned);
         self.log(LogLine::NotReady { name, secs: secs.clone(), reason });
-        self.p.spawnerr = Some(format!("not ready within {secs} seconds"));
+        self.p.spawnerr = Some(format!("not ready within {secs} seconds").into());
         self.p.unready_kill = true;
         self.send_stopsignal(pid, false);
     }
@@ -676,7 +676,7 @@ impl Machine<'_> {
     fn sigkill(&mut self) {
         let Some(pid) = self.p.pid else { return };
         let group = self.p.policy.killasgroup;
-        let name = self.p.name.clone();
+        let name = self.p.name.to_string();
         self.log(LogLine::KillingWithSigkill { name: name.clone(), pid });
         self.log(LogLine::Killing { name, pid, sig: libc::SIGKILL, group });
         // At least 1 s between SIGKILLs: with stopwaitsecs=0 a stuck (D state) child would
@@ -689,7 +689,7 @@ impl Machine<'_> {
     /// Python's `finish()`: the child was reaped.
     fn finish(&mut self, status: ExitStatus) {
         use ProcessState::*;
-        let name = self.p.name.clone();
+        let name = self.p.name.to_string();
         let es = status.code();
         let expected = self.p.policy.exitcodes.contains(&es);
         let too_quickly = self.p.laststart.is_some_and(|t| {
@@ -702,7 +702,7 @@ impl Machine<'_> {
                 self.p.timers.cancel(TimerKind::Kill, &mut self.out);
                 self.p.exitstatus = Some(es);
                 let reason = self.p.unhealthy.take().unwrap_or_default();
-                self.p.spawnerr = Some(format!("unhealthy: {reason}"));
+                self.p.spawnerr = Some(format!("unhealthy: {reason}").into());
                 self.change_state(Exited, false);
                 self.log(LogLine::Exited { name, status, expected: false });
                 self.p.pid = None;
@@ -723,7 +723,7 @@ impl Machine<'_> {
                 self.p.timers.cancel(TimerKind::Kill, &mut self.out);
                 self.p.exitstatus = None;
                 if !self.p.unready_kill {
-                    self.p.spawnerr = Some(EXITED_TOO_QUICKLY.to_owned());
+                    self.p.spawnerr = Some(EXITED_TOO_QUICKLY.into());
                 }
                 self.p.unready_kill = false;
                 self.enter_backoff();
@@ -742,7 +742,7 @@ impl Machine<'_> {
                     self.change_state(Running, true);
                 }
                 if !expected {
-                    self.p.spawnerr = Some(format!("Bad exit code {es}"));
+                    self.p.spawnerr = Some(format!("Bad exit code {es}").into());
                 }
                 self.change_state(Exited, expected);
                 self.log(LogLine::Exited { name, status, expected });
@@ -856,7 +856,7 @@ impl Machine<'_> {
 
     fn ignored(&mut self, input: &Input) {
         let line = LogLine::Ignored {
-            name: self.p.name.clone(),
+            name: self.p.name.to_string(),
             input: input.label(),
             state: self.p.state,
         };
