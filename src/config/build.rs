@@ -999,8 +999,8 @@ impl<'a> Builder<'a> {
             out.push(ProcessConfig {
                 name: name.trim().to_string(),
                 group: group_name.to_string(),
-                program: program_name.clone(),
-                command,
+                program: program_name.as_str().into(),
+                command: command.into(),
                 process_num,
                 numprocs,
                 priority,
@@ -1008,18 +1008,18 @@ impl<'a> Builder<'a> {
                 autorestart,
                 startsecs,
                 startretries,
-                exitcodes: exitcodes.clone(),
+                exitcodes: exitcodes.as_slice().into(),
                 stopsignal,
                 stopwaitsecs,
                 stopasgroup,
                 killasgroup,
                 stopastree,
-                user: user.clone(),
-                directory,
+                user: user.as_deref().map(Into::into),
+                directory: directory.map(PathBuf::into_boxed_path),
                 umask,
                 environment,
                 redirect_stderr,
-                serverurl: serverurl.clone(),
+                serverurl: serverurl.as_deref().map(Into::into),
                 stdout,
                 stderr,
                 io_node,
@@ -1481,7 +1481,7 @@ mod tests {
             autorestart: AutoRestart::Unexpected,
             startsecs: 1,
             startretries: 3,
-            exitcodes: vec![0],
+            exitcodes: Box::new([0]),
             stopsignal: 15,
             stopwaitsecs: 10,
             stopasgroup: false,
@@ -1528,13 +1528,13 @@ mod tests {
         let p = only(&cfg);
         assert!(p.command.starts_with("/bin/w bar /tmp/sdcfg"), "{}", p.command);
         assert_eq!((p.priority, p.autostart, p.autorestart), (5, false, AutoRestart::True));
-        assert_eq!((p.startsecs, p.startretries, p.exitcodes.clone()), (0, 7, vec![0, 2]));
+        assert_eq!((p.startsecs, p.startretries, &*p.exitcodes), (0, 7, &[0, 2][..]));
         assert_eq!(
             (p.stopsignal, p.stopwaitsecs, p.stopasgroup, p.killasgroup),
             (10, 3, true, true)
         );
         assert_eq!(p.user.as_deref(), Some("nobody"));
-        assert_eq!(p.directory, Some(PathBuf::from("/home/u/w")));
+        assert_eq!(p.directory.as_deref(), Some(Path::new("/home/u/w")));
         assert_eq!(p.umask, Some(0o2));
         // [supervisord] environment first, the program's own keys override in place.
         let env: Vec<(&str, &str)> =
@@ -1564,11 +1564,11 @@ mod tests {
         );
         let procs: Vec<&ProcessConfig> = cfg.processes().map(|(_, p)| p).collect();
         let got: Vec<(&str, &str, i64)> =
-            procs.iter().map(|p| (p.name.as_str(), p.command.as_str(), p.process_num)).collect();
+            procs.iter().map(|p| (p.name.as_str(), &*p.command, p.process_num)).collect();
         assert_eq!(got, [("b5", "/bin/b 05 of 2", 5), ("b6", "/bin/b 06 of 2", 6)]);
         let p6 = procs.get(1).expect("b6");
         assert_eq!(p6.stdout.logfile, LogTarget::Path("/tmp/b-6.log".into()));
-        assert_eq!(p6.directory, Some(PathBuf::from("/srv/6")));
+        assert_eq!(p6.directory.as_deref(), Some(Path::new("/srv/6")));
         assert_eq!(cfg.groups.len(), 1);
     }
 
@@ -1643,7 +1643,7 @@ mod tests {
         let names: Vec<&str> = cfg.processes().map(|(_, p)| p.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
         let b = cfg.group("b").and_then(|g| g.processes.first()).expect("b");
-        assert_eq!(PathBuf::from(&b.command), f.path().join("etc/conf.d/b"));
+        assert_eq!(PathBuf::from(&*b.command), f.path().join("etc/conf.d/b"));
         let conf_d = f.path().join("etc/conf.d");
         assert_eq!(cfg.included, [conf_d.join("a.conf"), conf_d.join("b.conf")]);
         let warned: Vec<&str> = cfg.warnings.iter().map(|w| w.message.as_str()).collect();
@@ -1711,7 +1711,7 @@ mod tests {
              stderr_logfile=%(here)s/e%%%%.log\n",
         );
         let p = only(&cfg);
-        assert_eq!(p.command, "p p node1 node1 %");
+        assert_eq!(&*p.command, "p p node1 node1 %");
         // *_logfile is expanded twice, as in Python, so %%%% is one literal %.
         assert_eq!(p.stderr.logfile, LogTarget::Path(f.path().join("e%.log")));
         assert_eq!(cfg.supervisord.childlogdir, f.path());

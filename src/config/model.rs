@@ -324,9 +324,9 @@ pub struct ProcessConfig {
     /// The group it belongs to.
     pub group: String,
     /// The `x` of the section it came from.
-    pub program: String,
+    pub program: Box<str>,
     /// `command`, expanded; split with shlex at spawn time.
-    pub command: String,
+    pub command: Box<str>,
     /// This process's number, from `numprocs_start`.
     pub process_num: i64,
     /// `numprocs` of its section.
@@ -342,7 +342,7 @@ pub struct ProcessConfig {
     /// `startretries`, default 3.
     pub startretries: u32,
     /// `exitcodes`, default `[0]`.
-    pub exitcodes: Vec<u8>,
+    pub exitcodes: Box<[u8]>,
     /// `stopsignal` number, default 15 (TERM).
     pub stopsignal: i32,
     /// `stopwaitsecs`, default 10.
@@ -356,9 +356,9 @@ pub struct ProcessConfig {
     /// the process counts as stopped once they are gone too.
     pub stopastree: bool,
     /// `user`: a name or uid, resolved by the daemon.
-    pub user: Option<String>,
+    pub user: Option<Box<str>>,
     /// `directory`: chdir in the child; not checked at load (Python fails at spawn).
-    pub directory: Option<PathBuf>,
+    pub directory: Option<Box<std::path::Path>>,
     /// `umask`, default inherit.
     pub umask: Option<u32>,
     /// `[supervisord] environment` overlaid with the program's own, in order.
@@ -366,7 +366,7 @@ pub struct ProcessConfig {
     /// `redirect_stderr`, default false.
     pub redirect_stderr: bool,
     /// `serverurl`; None means AUTO (the daemon's own URL).
-    pub serverurl: Option<String>,
+    pub serverurl: Option<Box<str>>,
     /// stdout logging.
     pub stdout: LogConfig,
     /// stderr logging (always `LogTarget::None` with `redirect_stderr`).
@@ -406,7 +406,7 @@ impl ProcessConfig {
 pub struct Environment {
     global: Option<std::sync::Arc<[(String, String)]>>,
     /// The program's own variables, one entry per name.
-    own: Vec<(String, String)>,
+    own: Box<[(String, String)]>,
 }
 
 impl Environment {
@@ -420,7 +420,7 @@ impl Environment {
                 None => merged.push((k, v)),
             }
         }
-        Environment { global: global.filter(|g| !g.is_empty()), own: merged }
+        Environment { global: global.filter(|g| !g.is_empty()), own: merged.into() }
     }
 
     /// The merged variables, in order.

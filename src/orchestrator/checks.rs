@@ -72,10 +72,10 @@ impl<S: Shell> Orchestrator<S> {
             process_name: e.config.name.clone(),
             group_name: g.to_string(),
             environment: e.config.environment.to_vec(),
-            server_url: e.config.serverurl.clone().or(default_url),
-            directory: e.config.directory.clone(),
+            server_url: e.config.serverurl.as_deref().map(str::to_owned).or(default_url),
+            directory: e.config.directory.as_deref().map(std::path::Path::to_path_buf),
             umask: e.config.umask,
-            user: e.config.user.clone(),
+            user: e.config.user.as_deref().map(str::to_owned),
         });
         let id = e.id;
         self.shell.start_check(CheckSpec {

@@ -87,7 +87,7 @@ impl<S: Shell> Orchestrator<S> {
                 let e = self.entry(&g, &p)?;
                 let path_env = e.config.environment.get("PATH");
                 Some(CommandCheck {
-                    command: e.config.command.clone(),
+                    command: e.config.command.to_string(),
                     path_env: path_env.map(str::to_owned),
                     running: e.proc.state().is_running(),
                     group: g,

@@ -236,7 +236,7 @@ impl<S: Shell> Orchestrator<S> {
         let url = crate::sys::socket::url(socket);
         // Python gives the socket to the programs' user unless socket_owner says otherwise.
         let owner =
-            socket_owner.clone().or_else(|| gc.processes.first().and_then(|p| p.user.clone()));
+            socket_owner.clone().or_else(|| gc.processes.first().and_then(|p| p.user.as_deref().map(str::to_owned)));
         self.log.log(Level::Info, format!("Creating socket {url}"));
         match crate::sys::socket::listen(socket, owner.as_deref(), *socket_mode, *socket_backlog) {
             Ok(fd) => Some(Ok(std::sync::Arc::new(fd))),
@@ -302,7 +302,7 @@ impl<S: Shell> Orchestrator<S> {
                 id,
                 config: Arc::clone(&pc),
                 server_url: match &pc.serverurl {
-                    Some(url) => Some(Arc::from(url.as_str())),
+                    Some(url) => Some(Arc::from(&**url)),
                     None => self.default_url.clone(),
                 },
                 stdout: log_spec(&stdout_path, &pc.stdout, Arc::clone(&output[0])),

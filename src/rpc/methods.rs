@@ -249,8 +249,8 @@ fn config_value(g: &GroupConfig, p: &ProcessConfig, inuse: bool) -> Value {
     Value::record([
         ("autostart", Value::Bool(p.autostart)),
         ("directory", none_or(p.directory.as_ref().map(|d| d.display().to_string()))),
-        ("uid", none_or(p.user.clone())),
-        ("command", Value::str(&p.command)),
+        ("uid", none_or(p.user.as_deref().map(str::to_owned))),
+        ("command", Value::str(&*p.command)),
         ("exitcodes", Value::Array(p.exitcodes.iter().map(|&c| Value::Int(c.into())).collect())),
         ("group", Value::str(&g.name)),
         ("group_prio", Value::Int(g.priority)),
@@ -275,7 +275,7 @@ fn config_value(g: &GroupConfig, p: &ProcessConfig, inuse: bool) -> Value {
         ("stderr_logfile_backups", Value::Int(p.stderr.backups.into())),
         ("stderr_logfile_maxbytes", big(p.stderr.maxbytes)),
         ("stderr_syslog", Value::Bool(p.stderr.syslog)),
-        ("serverurl", none_or(p.serverurl.clone())),
+        ("serverurl", none_or(p.serverurl.as_deref().map(str::to_owned))),
     ])
 }
 
