@@ -85,7 +85,10 @@ impl<S: Shell> Orchestrator<S> {
         if self.start_inflight.remove(&id) {
             self.next_start_class();
             if self.start_inflight.is_empty() && self.start_queue.is_empty() {
-                // The burst of spawns is over: what it allocated on the way can go back.
+                // The burst of spawns is over: what it allocated on the way can go back,
+                // the in-flight set's table too (a boot of N programs grew it to N).
+                self.start_inflight = std::collections::HashSet::new();
+                self.start_queue = std::collections::VecDeque::new();
                 self.shell.started_all();
             }
         }

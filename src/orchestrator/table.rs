@@ -378,5 +378,11 @@ mod size_probe {
         eprintln!("LogSpec {}", size_of::<crate::runner::LogSpec>());
         eprintln!("Group {}", size_of::<super::Group>());
         eprintln!("GroupConfig {}", size_of::<crate::config::GroupConfig>());
+        eprintln!("Publisher {}", size_of::<Option<crate::events::Publisher>>());
+        eprintln!("PoolHandle {}", size_of::<Option<crate::events::PoolHandle>>());
+        eprintln!("ReadyWatch {}", size_of::<Option<crate::runner::ReadyWatch>>());
+        eprintln!("MainLogHandle {}", size_of::<Option<crate::logio::mainlog_task::MainLogHandle>>());
+        eprintln!("fcgi {}", size_of::<Option<Result<std::sync::Arc<std::os::fd::OwnedFd>, String>>>());
+        eprintln!("OutputCounters {}", size_of::<crate::logio::pump::OutputCounters>());
     }
 }
