@@ -15,11 +15,14 @@ use crate::logio::mainlog::Level;
 use crate::logio::mainlog_task::MainLogHandle;
 use crate::logio::pump::OutputHook;
 
-/// A cloneable, never-blocking sender of events to the orchestrator.
+/// A cloneable, never-blocking sender of events to the orchestrator. One pointer: every
+/// runner with output events holds a clone.
 #[derive(Clone)]
-pub struct Publisher {
+pub struct Publisher(Arc<PublisherInner>);
+
+struct PublisherInner {
     tx: mpsc::Sender<Event>,
-    dropped: Arc<AtomicU64>,
+    dropped: AtomicU64,
     log: MainLogHandle,
 }
 
@@ -31,17 +34,17 @@ impl fmt::Debug for Publisher {
 
 impl Publisher {
     pub fn new(tx: mpsc::Sender<Event>, log: MainLogHandle) -> Publisher {
-        Publisher { tx, dropped: Arc::new(AtomicU64::new(0)), log }
+        Publisher(Arc::new(PublisherInner { tx, dropped: AtomicU64::new(0), log }))
     }
 
     /// Hands `event` to the orchestrator, or drops it when its inbox is full: a child that
     /// writes faster than events can be handled loses events, never log bytes, and never
     /// slows anything down. Drops are logged at 1, 2, 4, 8, … so a storm stays readable.
     pub fn publish(&self, event: Event) {
-        if self.tx.try_send(event).is_err() {
-            let n = self.dropped.fetch_add(1, Ordering::Relaxed) + 1;
+        if self.0.tx.try_send(event).is_err() {
+            let n = self.0.dropped.fetch_add(1, Ordering::Relaxed) + 1;
             if n.is_power_of_two() {
-                self.log.log(
+                self.0.log.log(
                     Level::Error,
                     format!("event queue full: {n} output events discarded so far"),
                 );
@@ -51,7 +54,7 @@ impl Publisher {
 
     /// Events dropped so far.
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.0.dropped.load(Ordering::Relaxed)
     }
 }
 

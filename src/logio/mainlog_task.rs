@@ -44,17 +44,26 @@ enum LogMsg {
     Release,
 }
 
-/// A cheap handle for writing to the daemon log.
+/// A cheap handle for writing to the daemon log: one pointer, so that every runner and
+/// output hook that may log carries 8 bytes for it.
 #[derive(Clone)]
-pub struct MainLogHandle {
+pub struct MainLogHandle(Arc<HandleInner>);
+
+struct HandleInner {
     tx: mpsc::Sender<LogMsg>,
     level: Level,
     dropped: Arc<AtomicU64>,
 }
 
+impl MainLogHandle {
+    fn new(tx: mpsc::Sender<LogMsg>, level: Level, dropped: Arc<AtomicU64>) -> MainLogHandle {
+        MainLogHandle(Arc::new(HandleInner { tx, level, dropped }))
+    }
+}
+
 impl std::fmt::Debug for MainLogHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("MainLogHandle").field("level", &self.level).finish()
+        f.debug_struct("MainLogHandle").field("level", &self.0.level).finish()
     }
 }
 
@@ -98,18 +107,18 @@ impl MainLogHandle {
             // either, but a handle that drops everything keeps the daemon running.
             Err(_) => std::thread::spawn(|| {}),
         };
-        (MainLogHandle { tx, level, dropped }, thread)
+        (MainLogHandle::new(tx, level, dropped), thread)
     }
 
     /// Has the log thread return its free allocator memory to the kernel (after a burst
     /// of lines, such as boot's); skipped when the queue is full.
     pub fn release_memory(&self) {
-        let _ = self.tx.try_send(LogMsg::Release);
+        let _ = self.0.tx.try_send(LogMsg::Release);
     }
 
     /// Whether a line at `level` would be written (skip formatting when not).
     pub fn enabled(&self, level: Level) -> bool {
-        level >= self.level
+        level >= self.0.level
     }
 
     /// Queues one line, stamped now.
@@ -118,8 +127,8 @@ impl MainLogHandle {
             return;
         }
         let line = LogMsg::Line { wall: crate::sys::clock::wall_now(), level, msg: msg.into() };
-        if self.tx.try_send(line).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        if self.0.tx.try_send(line).is_err() {
+            self.0.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -128,7 +137,7 @@ impl MainLogHandle {
     /// INFO → INFO, DEBUG → DEBG, TRACE → TRAC). False if a subscriber was already set.
     pub fn install_tracing(&self) -> bool {
         use tracing_subscriber::layer::SubscriberExt;
-        let filter = match self.level {
+        let filter = match self.0.level {
             Level::Critical | Level::Error => tracing::level_filters::LevelFilter::ERROR,
             Level::Warn => tracing::level_filters::LevelFilter::WARN,
             Level::Info => tracing::level_filters::LevelFilter::INFO,
@@ -142,15 +151,15 @@ impl MainLogHandle {
     /// The layer holds the log weakly: the global subscriber lives for ever, and the log
     /// thread must still end (writing what is queued) when the daemon drops its handles.
     fn tracing_layer(&self) -> TracingLayer {
-        TracingLayer { tx: self.tx.downgrade(), level: self.level, dropped: self.dropped.clone() }
+        TracingLayer { tx: self.0.tx.downgrade(), level: self.0.level, dropped: self.0.dropped.clone() }
     }
 
     /// Queues one child output line for syslog (whatever the level; dropped lines are
     /// counted and reported like the log's own).
     pub fn syslog(&self, msg: String) {
         let line = LogMsg::Syslog { wall: crate::sys::clock::wall_now(), msg };
-        if self.tx.try_send(line).is_err() {
-            self.dropped.fetch_add(1, Ordering::Relaxed);
+        if self.0.tx.try_send(line).is_err() {
+            self.0.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -158,7 +167,7 @@ impl MainLogHandle {
     pub async fn reopen(&self) -> std::io::Result<()> {
         let (reply, rx) = oneshot::channel();
         let msg = LogMsg::Reopen { wall: crate::sys::clock::wall_now(), reply };
-        if self.tx.send(msg).await.is_err() {
+        if self.0.tx.send(msg).await.is_err() {
             return Err(std::io::Error::other("log thread is gone"));
         }
         rx.await.unwrap_or_else(|_| Err(std::io::Error::other("log thread is gone")))
@@ -168,7 +177,7 @@ impl MainLogHandle {
     pub async fn clear(&self) -> Result<(), ClearError> {
         let (reply, rx) = oneshot::channel();
         let msg = LogMsg::Clear { wall: crate::sys::clock::wall_now(), reply };
-        if self.tx.send(msg).await.is_err() {
+        if self.0.tx.send(msg).await.is_err() {
             return Err(ClearError::Failed);
         }
         rx.await.unwrap_or(Err(ClearError::Failed))
@@ -186,7 +195,7 @@ impl Captured {
     /// A handle writing at `level` and up, and what it has written.
     pub fn start(level: Level) -> (MainLogHandle, Captured) {
         let (tx, rx) = mpsc::channel(LOG_QUEUE);
-        (MainLogHandle { tx, level, dropped: Arc::new(AtomicU64::new(0)) }, Captured { rx })
+        (MainLogHandle::new(tx, level, Arc::new(AtomicU64::new(0))), Captured { rx })
     }
 
     /// The lines queued since the last call.
@@ -225,7 +234,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for TracingLayer {
             return;
         }
         let Some(tx) = self.tx.upgrade() else { return };
-        let log = MainLogHandle { tx, level: self.level, dropped: self.dropped.clone() };
+        let log = MainLogHandle::new(tx, self.level, self.dropped.clone());
         let mut text = EventText(String::new());
         event.record(&mut text);
         log.log(level, text.0);
