@@ -745,8 +745,11 @@ impl<'a> Builder<'a> {
             }
             // Only the pool defaults to -1; its processes keep the usual 999 (verified).
             let processes = self.processes(ini, s, &name, base, global_env, d);
-            let kind =
-                GroupKind::EventListener(Box::new(ListenerKind { events, buffer_size, result_handler }));
+            let kind = GroupKind::EventListener(Box::new(ListenerKind {
+                events,
+                buffer_size,
+                result_handler,
+            }));
             groups.push((new_group(name, priority, kind, processes), sec.section_loc()));
         }
         for s in ini

@@ -234,7 +234,8 @@ pub struct RestartBackoff {
 
 impl RestartBackoff {
     /// 1 s, linear (no `restart_backoff_max`).
-    pub const DEFAULT: RestartBackoff = RestartBackoff { initial: Duration::from_secs(1), max: None };
+    pub const DEFAULT: RestartBackoff =
+        RestartBackoff { initial: Duration::from_secs(1), max: None };
 }
 
 impl Default for RestartBackoff {

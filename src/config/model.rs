@@ -387,11 +387,6 @@ impl ProcessConfig {
         self.lifecycle.as_deref().unwrap_or(&NO_LIFECYCLE)
     }
 
-    /// Sets the lifecycle options, kept out of line only when any is set.
-    pub fn set_lifecycle(&mut self, lifecycle: Lifecycle) {
-        self.lifecycle = (lifecycle != Lifecycle::NONE).then(|| Box::new(lifecycle));
-    }
-
     /// The lifecycle options to change in place (given room when it had none).
     pub fn lifecycle_mut(&mut self) -> &mut Lifecycle {
         self.lifecycle.get_or_insert_with(|| Box::new(Lifecycle::NONE))
@@ -412,7 +407,10 @@ pub struct Environment {
 impl Environment {
     /// `own` overlaid on `global`; a name set twice in `own` keeps its last value at its
     /// first place.
-    pub fn new(global: Option<std::sync::Arc<[(String, String)]>>, own: Vec<(String, String)>) -> Self {
+    pub fn new(
+        global: Option<std::sync::Arc<[(String, String)]>>,
+        own: Vec<(String, String)>,
+    ) -> Self {
         let mut merged: Vec<(String, String)> = Vec::with_capacity(own.len());
         for (k, v) in own {
             match merged.iter_mut().find(|(key, _)| *key == k) {
@@ -441,5 +439,38 @@ impl Environment {
     /// The value the merged list gives `name` (`None` when unset; the last when set twice).
     pub fn get(&self, name: &str) -> Option<&str> {
         self.iter().filter(|(k, _)| k == name).last().map(|(_, v)| v.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pairs(env: &Environment) -> Vec<(&str, &str)> {
+        env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect()
+    }
+
+    fn owned(list: &[(&str, &str)]) -> Vec<(String, String)> {
+        list.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn environment_overlays_the_programs_own_on_one_shared_daemon_wide_list() {
+        let global: std::sync::Arc<[(String, String)]> = owned(&[("G", "1"), ("A", "x")]).into();
+        let a =
+            Environment::new(Some(global.clone()), owned(&[("B", "2"), ("A", "y"), ("B", "3")]));
+        let b = Environment::new(Some(global.clone()), Vec::new());
+        // Daemon-wide names first, each with the program's value; a name set twice keeps
+        // its last value at its first place.
+        assert_eq!(pairs(&a), [("G", "1"), ("A", "y"), ("B", "3")]);
+        assert_eq!(pairs(&b), [("G", "1"), ("A", "x")]);
+        assert_eq!((a.get("A"), a.get("B"), a.get("C")), (Some("y"), Some("3"), None));
+        assert_eq!(a.to_vec(), owned(&[("G", "1"), ("A", "y"), ("B", "3")]));
+        // Both hold the one daemon-wide list, not copies of it.
+        let shared =
+            |e: &Environment| e.global.as_ref().is_some_and(|g| std::sync::Arc::ptr_eq(g, &global));
+        assert!(shared(&a) && shared(&b));
+        assert_eq!(pairs(&Environment::new(None, owned(&[("X", "1")]))), [("X", "1")]);
+        assert!(Environment::default().iter().next().is_none());
     }
 }

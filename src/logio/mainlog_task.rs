@@ -151,7 +151,11 @@ impl MainLogHandle {
     /// The layer holds the log weakly: the global subscriber lives for ever, and the log
     /// thread must still end (writing what is queued) when the daemon drops its handles.
     fn tracing_layer(&self) -> TracingLayer {
-        TracingLayer { tx: self.0.tx.downgrade(), level: self.0.level, dropped: self.0.dropped.clone() }
+        TracingLayer {
+            tx: self.0.tx.downgrade(),
+            level: self.0.level,
+            dropped: self.0.dropped.clone(),
+        }
     }
 
     /// Queues one child output line for syslog (whatever the level; dropped lines are

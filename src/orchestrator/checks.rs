@@ -16,8 +16,10 @@ impl<S: Shell> Orchestrator<S> {
         self.track_dependency_facts(g, p, change);
         let Some(e) = self.entry(g, p) else { return };
         let id = e.id;
-        let (ready, health) =
-            (e.config.lifecycle().ready_check.is_some(), e.config.lifecycle().health_check.is_some());
+        let (ready, health) = (
+            e.config.lifecycle().ready_check.is_some(),
+            e.config.lifecycle().health_check.is_some(),
+        );
         if ready && change.from == ProcessState::Starting {
             self.shell.stop_check(id, CheckKind::Ready);
         }

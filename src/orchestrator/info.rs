@@ -119,7 +119,8 @@ fn lifecycle_of(e: &Entry, now: Instant, wall_secs: f64, detail: Detail) -> Opti
     }
     let lc = e.config.lifecycle();
     let full = detail != Detail::Counts;
-    let text = |t: Option<&str>| if full { t.unwrap_or_default().to_owned() } else { String::new() };
+    let text =
+        |t: Option<&str>| if full { t.unwrap_or_default().to_owned() } else { String::new() };
     // A waiting process reads as STARTING, so it is neither running nor healthy.
     let running =
         e.proc.state() == crate::procsup::ProcessState::Running && e.life.waiting.is_none();

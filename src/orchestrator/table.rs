@@ -235,8 +235,9 @@ impl<S: Shell> Orchestrator<S> {
         let crate::config::FcgiKind { socket, socket_owner, socket_mode, socket_backlog } = &**kind;
         let url = crate::sys::socket::url(socket);
         // Python gives the socket to the programs' user unless socket_owner says otherwise.
-        let owner =
-            socket_owner.clone().or_else(|| gc.processes.first().and_then(|p| p.user.as_deref().map(str::to_owned)));
+        let owner = socket_owner
+            .clone()
+            .or_else(|| gc.processes.first().and_then(|p| p.user.as_deref().map(str::to_owned)));
         self.log.log(Level::Info, format!("Creating socket {url}"));
         match crate::sys::socket::listen(socket, owner.as_deref(), *socket_mode, *socket_backlog) {
             Ok(fd) => Some(Ok(std::sync::Arc::new(fd))),
@@ -352,37 +353,33 @@ pub fn policy_of(pc: &ProcessConfig) -> Policy {
         stopasgroup: pc.stopasgroup,
         killasgroup: pc.killasgroup,
         ready_timeout: pc.lifecycle().ready_check.as_ref().map(|r| r.timeout),
-        exp_backoff: pc
-            .lifecycle()
-            .restart_backoff
-            .max
-            .map(|max| procsup::ExpBackoff { initial: pc.lifecycle().restart_backoff.initial, max }),
+        exp_backoff: pc.lifecycle().restart_backoff.max.map(|max| procsup::ExpBackoff {
+            initial: pc.lifecycle().restart_backoff.initial,
+            max,
+        }),
         restart_limit: pc.lifecycle().restart_limit.map(|l| (l.restarts, l.window)),
     }
 }
 
 #[cfg(test)]
-mod size_probe {
+mod tests {
+    use std::mem::size_of;
+
+    /// What the daemon keeps per idle process is a few of these; each bound sits at or
+    /// under an allocator size class (the spec and the config live in an `Arc`, 16 bytes
+    /// more), so growing one costs every process a whole class.
     #[test]
-    fn probe() {
-        use std::mem::size_of;
-        eprintln!("ProcessConfig {}", size_of::<crate::config::ProcessConfig>());
-        eprintln!("LogConfig {}", size_of::<crate::config::LogConfig>());
-        eprintln!("Lifecycle {}", size_of::<crate::config::Lifecycle>());
-        eprintln!("Proc {}", size_of::<crate::procsup::Proc>());
-        eprintln!("Policy {}", size_of::<crate::procsup::Policy>());
-        eprintln!("Entry {}", size_of::<super::Entry>());
-        eprintln!("Life {}", size_of::<super::super::deps::Life>());
-        eprintln!("ProcStats {}", size_of::<super::ProcStats>());
-        eprintln!("RunnerSpec {}", size_of::<crate::runner::RunnerSpec>());
-        eprintln!("LogSpec {}", size_of::<crate::runner::LogSpec>());
-        eprintln!("Group {}", size_of::<super::Group>());
-        eprintln!("GroupConfig {}", size_of::<crate::config::GroupConfig>());
-        eprintln!("Publisher {}", size_of::<Option<crate::events::Publisher>>());
-        eprintln!("PoolHandle {}", size_of::<Option<crate::events::PoolHandle>>());
-        eprintln!("ReadyWatch {}", size_of::<Option<crate::runner::ReadyWatch>>());
-        eprintln!("MainLogHandle {}", size_of::<Option<crate::logio::mainlog_task::MainLogHandle>>());
-        eprintln!("fcgi {}", size_of::<Option<Result<std::sync::Arc<std::os::fd::OwnedFd>, String>>>());
-        eprintln!("OutputCounters {}", size_of::<crate::logio::pump::OutputCounters>());
+    fn per_process_data_stays_within_its_size_class() {
+        assert!(size_of::<super::Entry>() <= 384, "Entry {}", size_of::<super::Entry>());
+        let proc = size_of::<crate::procsup::Proc>();
+        assert!(proc <= 256, "Proc {proc}");
+        let spec = size_of::<crate::runner::RunnerSpec>();
+        assert!(spec <= 240, "RunnerSpec {spec}");
+        let config = size_of::<crate::config::ProcessConfig>();
+        assert!(config <= 368, "ProcessConfig {config}");
+        let group = size_of::<super::Group>();
+        assert!(group <= 96, "Group {group}");
+        assert!(size_of::<super::ProcStats>() <= 16);
+        assert!(size_of::<super::super::deps::Life>() <= 32);
     }
 }

@@ -293,11 +293,12 @@ impl Proc {
                 pid: self.pid.unwrap_or(0),
                 uptime: self.laststart.map_or(Duration::ZERO, |t| now.saturating_duration_since(t)),
             },
-            ProcessState::Fatal | ProcessState::Backoff => Description::Error(
-                self.spawnerr
-                    .as_deref()
-                    .map_or_else(|| format!("unknown error (try \"tail {}\")", self.name), str::to_owned),
-            ),
+            ProcessState::Fatal | ProcessState::Backoff => {
+                Description::Error(self.spawnerr.as_deref().map_or_else(
+                    || format!("unknown error (try \"tail {}\")", self.name),
+                    str::to_owned,
+                ))
+            }
             ProcessState::Stopped | ProcessState::Exited => match self.laststart {
                 None => Description::NotStarted,
                 Some(_) => Description::StoppedAt(self.laststop),

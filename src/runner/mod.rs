@@ -942,8 +942,11 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
         process_name: &spec.config.name,
         group_name: &spec.config.group,
     };
-    let mut env =
-        spawn::env_for_child(services.daemon_env.iter().cloned(), &vars, spec.config.environment.iter());
+    let mut env = spawn::env_for_child(
+        services.daemon_env.iter().cloned(),
+        &vars,
+        spec.config.environment.iter(),
+    );
     if let Some(ReadyWatch::Notify(path)) = &spec.readiness {
         readiness::give_notify_socket(path, uid, &mut env)
             .map_err(|e| format!("cannot give the notify socket to the process: {e}"))?;

@@ -444,7 +444,12 @@ impl World {
                     let s = p.stats;
                     self.line(format!(
                         "  = {}:{} restarts:{:?} exits:{:?} fatal:{} backoff:{}s",
-                        p.info.group, p.info.name, s.restarts(), s.exits(), s.fatal(), p.backoff_seconds
+                        p.info.group,
+                        p.info.name,
+                        s.restarts(),
+                        s.exits(),
+                        s.fatal(),
+                        p.backoff_seconds
                     ));
                 }
             }
