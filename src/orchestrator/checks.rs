@@ -102,13 +102,13 @@ impl<S: Shell> Orchestrator<S> {
     ) {
         let Some(pc) = self.by_id.get(&id).cloned() else { return };
         let (g, p) = (pc.group.as_str(), pc.name.as_str());
-        let Some(e) = self.entry_mut(&g, &p) else { return };
+        let Some(e) = self.entry_mut(g, p) else { return };
         if e.life.checks().generation != generation {
             return;
         }
         match (kind, outcome) {
-            (CheckKind::Ready, Ok(())) => self.feed(&g, &p, Input::Ready),
-            (CheckKind::Ready, Err(reason)) => self.feed(&g, &p, Input::NotReady { reason }),
+            (CheckKind::Ready, Ok(())) => self.feed(g, p, Input::Ready),
+            (CheckKind::Ready, Err(reason)) => self.feed(g, p, Input::NotReady { reason }),
             (CheckKind::Health, _) if e.proc.state() != ProcessState::Running => {}
             (CheckKind::Health, Ok(())) => {
                 let c = e.life.checks_mut();
@@ -124,7 +124,7 @@ impl<S: Shell> Orchestrator<S> {
                 if c.health_failures >= retries {
                     let failures = c.health_failures;
                     c.health_failures = 0;
-                    self.feed(&g, &p, Input::Unhealthy { failures, reason });
+                    self.feed(g, p, Input::Unhealthy { failures, reason });
                 }
             }
         }
@@ -140,15 +140,15 @@ impl<S: Shell> Orchestrator<S> {
     ) {
         let Some(pc) = self.by_id.get(&id).cloned() else { return };
         let (g, p) = (pc.group.as_str(), pc.name.as_str());
-        let Some(e) = self.entry(&g, &p) else { return };
+        let Some(e) = self.entry(g, p) else { return };
         // A line from an earlier child's output is not this one's readiness.
         if pid.is_some() && e.proc.pid() != pid {
             return;
         }
         if ready {
-            self.feed(&g, &p, Input::Ready);
+            self.feed(g, p, Input::Ready);
         } else if let Some(reason) = status {
-            self.feed(&g, &p, Input::NotReady { reason });
+            self.feed(g, p, Input::NotReady { reason });
         }
     }
 

@@ -103,24 +103,24 @@ impl<S: Shell> Orchestrator<S> {
         let (g, p) = (pc.group.as_str(), pc.name.as_str());
         match fact {
             Fact::Spawned { pid, .. } => {
-                self.feed(&g, &p, Input::Spawned { pid });
-                self.lifecycle_spawned(&g, &p);
+                self.feed(g, p, Input::Spawned { pid });
+                self.lifecycle_spawned(g, p);
                 self.resolve_spawned(id, Ok(()));
                 self.spawn_answered(id);
             }
             Fact::SpawnFailed { message, .. } => {
-                self.feed(&g, &p, Input::SpawnFailed { message });
+                self.feed(g, p, Input::SpawnFailed { message });
                 self.resolve_spawned(id, Err(()));
                 self.spawn_answered(id);
             }
             Fact::Exited { pid, status, .. } => {
-                self.feed(&g, &p, Input::Exited { pid, status });
+                self.feed(g, p, Input::Exited { pid, status });
                 self.release_holds(id, &format!("{g}:{p}"));
                 // Python notes the SIGCHLD after it has reaped and judged the exit.
                 self.log.log(Level::Debug, "received SIGCHLD indicating a child quit");
             }
             Fact::OutputClosed { fd, channel, kind, process, dispatcher, .. } => {
-                if let Some(e) = self.entry(&g, &p) {
+                if let Some(e) = self.entry(g, p) {
                     self.log.log(
                         Level::Debug,
                         format!(
@@ -135,17 +135,17 @@ impl<S: Shell> Orchestrator<S> {
             }
             Fact::Tick { .. } => {
                 // The runner's timer fired; make sure it is re-armed even if nothing changed.
-                if let Some(e) = self.entry_mut(&g, &p) {
+                if let Some(e) = self.entry_mut(g, p) {
                     e.sent_deadline = None;
                 }
-                self.feed(&g, &p, Input::Tick);
+                self.feed(g, p, Input::Tick);
             }
             Fact::SignalFailed { purpose, error, .. } => {
                 let input = match purpose {
                     SignalPurpose::Kill => Input::KillFailed { error },
                     SignalPurpose::Signal => Input::SignalFailed { error },
                 };
-                self.feed(&g, &p, input);
+                self.feed(g, p, input);
             }
             Fact::Log { .. } | Fact::Check { .. } | Fact::Announced { .. } => {}
         }
