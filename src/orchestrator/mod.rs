@@ -35,7 +35,7 @@ mod waiters;
 #[cfg(test)]
 mod tests;
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::ffi::OsString;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,7 +56,6 @@ pub use msg::{
 };
 pub use shell::{Shell, TokioShell};
 
-use table::Group;
 use waiters::Waiter;
 
 /// Facts runners may have in flight. Runners `send().await` (the orchestrator always drains
@@ -100,7 +99,7 @@ pub struct Orchestrator<S: Shell = TokioShell> {
     /// The latest parsed config (after `reloadConfig`), which `addProcessGroup` reads.
     latest: Arc<Config>,
     daemon_env: Vec<(OsString, OsString)>,
-    groups: BTreeMap<String, Box<Group>>,
+    groups: table::Groups,
     /// Each process's config by id (it names the group and the process).
     by_id: HashMap<ProcId, Arc<crate::config::ProcessConfig>>,
     waiters: HashMap<ProcId, Vec<Waiter>>,
@@ -214,7 +213,7 @@ impl<S: Shell> Orchestrator<S> {
             latest: parts.config.clone(),
             config: parts.config,
             daemon_env: parts.daemon_env,
-            groups: BTreeMap::new(),
+            groups: table::Groups::default(),
             by_id: HashMap::new(),
             waiters: HashMap::new(),
             autorecovery: AutoRecovery::new(),

@@ -84,6 +84,56 @@ impl Procs {
     }
 }
 
+/// The active groups, sorted by name. A vector of boxed groups costs 8 bytes a group; a
+/// B-tree keyed by name held a copy of each name and nodes about half full (~70 bytes a
+/// group when most groups hold one process).
+#[derive(Default)]
+pub(super) struct Groups(Vec<Box<Group>>);
+
+impl Groups {
+    fn find(&self, name: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|g| g.config.name.as_str().cmp(name))
+    }
+
+    pub(super) fn get(&self, name: &str) -> Option<&Group> {
+        self.find(name).ok().and_then(|i| self.0.get(i)).map(|g| &**g)
+    }
+
+    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Group> {
+        self.find(name).ok().and_then(|i| self.0.get_mut(i)).map(|g| &mut **g)
+    }
+
+    pub(super) fn contains_key(&self, name: &str) -> bool {
+        self.find(name).is_ok()
+    }
+
+    /// The group names, in name order.
+    pub(super) fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|g| &g.config.name)
+    }
+
+    /// The groups in name order.
+    pub(super) fn values(&self) -> impl Iterator<Item = &Group> {
+        self.0.iter().map(|g| &**g)
+    }
+
+    pub(super) fn remove(&mut self, name: &str) -> Option<Box<Group>> {
+        self.find(name).ok().map(|i| self.0.remove(i))
+    }
+
+    /// Adds `group` under its name, replacing one of the same name.
+    fn insert(&mut self, group: Box<Group>) {
+        match self.find(&group.config.name) {
+            Ok(i) => {
+                if let Some(slot) = self.0.get_mut(i) {
+                    *slot = group;
+                }
+            }
+            Err(i) => self.0.insert(i, group),
+        }
+    }
+}
+
 impl Group {
     /// Whether `gc` is this group's config: its own settings, and each process's config as
     /// its entry holds it (the group keeps no second copy of them).
@@ -332,7 +382,7 @@ impl<S: Shell> Orchestrator<S> {
             procs.insert(entry);
         }
         let name = gc.name.clone();
-        self.groups.insert(gc.name.clone(), Box::new(Group { config: gc, procs }));
+        self.groups.insert(Box::new(Group { config: gc, procs }));
         self.bus.publish(Event::group_added(&name));
     }
 }
