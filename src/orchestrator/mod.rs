@@ -244,6 +244,7 @@ impl<S: Shell> Orchestrator<S> {
     /// Creates the process table from the config and starts the autostart processes.
     fn boot(&mut self) {
         let config = self.config.clone();
+        self.groups.reserve_exact(config.groups.len());
         for gc in &config.groups {
             self.create_group(gc.clone());
         }

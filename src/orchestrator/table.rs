@@ -84,11 +84,10 @@ impl Procs {
     }
 }
 
-/// The active groups, sorted by name. A vector of boxed groups costs 8 bytes a group; a
-/// B-tree keyed by name held a copy of each name and nodes about half full (~70 bytes a
-/// group when most groups hold one process).
+/// The active groups, sorted by name: a vector of exactly its groups (a B-tree keyed by
+/// name held a copy of each name and nodes about half full, ~70 bytes a group beside it).
 #[derive(Default)]
-pub(super) struct Groups(Vec<Box<Group>>);
+pub(super) struct Groups(Vec<Group>);
 
 impl Groups {
     fn find(&self, name: &str) -> Result<usize, usize> {
@@ -96,11 +95,11 @@ impl Groups {
     }
 
     pub(super) fn get(&self, name: &str) -> Option<&Group> {
-        self.find(name).ok().and_then(|i| self.0.get(i)).map(|g| &**g)
+        self.find(name).ok().and_then(|i| self.0.get(i))
     }
 
     pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Group> {
-        self.find(name).ok().and_then(|i| self.0.get_mut(i)).map(|g| &mut **g)
+        self.find(name).ok().and_then(|i| self.0.get_mut(i))
     }
 
     pub(super) fn contains_key(&self, name: &str) -> bool {
@@ -114,15 +113,20 @@ impl Groups {
 
     /// The groups in name order.
     pub(super) fn values(&self) -> impl Iterator<Item = &Group> {
-        self.0.iter().map(|g| &**g)
+        self.0.iter()
     }
 
-    pub(super) fn remove(&mut self, name: &str) -> Option<Box<Group>> {
+    /// Room for `n` more groups (a boot's, so the vector is sized once).
+    pub(super) fn reserve_exact(&mut self, n: usize) {
+        self.0.reserve_exact(n);
+    }
+
+    pub(super) fn remove(&mut self, name: &str) -> Option<Group> {
         self.find(name).ok().map(|i| self.0.remove(i))
     }
 
     /// Adds `group` under its name, replacing one of the same name.
-    fn insert(&mut self, group: Box<Group>) {
+    fn insert(&mut self, group: Group) {
         match self.find(&group.config.name) {
             Ok(i) => {
                 if let Some(slot) = self.0.get_mut(i) {
@@ -382,7 +386,7 @@ impl<S: Shell> Orchestrator<S> {
             procs.insert(entry);
         }
         let name = gc.name.clone();
-        self.groups.insert(Box::new(Group { config: gc, procs }));
+        self.groups.insert(Group { config: gc, procs });
         self.bus.publish(Event::group_added(&name));
     }
 }
