@@ -44,7 +44,7 @@ impl<S: Shell> Orchestrator<S> {
         };
         let (now, keep): (Vec<Waiter>, Vec<Waiter>) =
             std::mem::take(list).into_iter().partition(|w| w.kind == kind);
-        *list = keep;
+        self.keep_waiters(id, keep);
         for w in now {
             let res = match outcome {
                 WaitOutcome::Start(StartOutcome::Running) | WaitOutcome::Stopped => Ok(()),
@@ -64,9 +64,22 @@ impl<S: Shell> Orchestrator<S> {
         let Some(list) = self.waiters.get_mut(&id) else { return };
         let (now, keep): (Vec<Waiter>, Vec<Waiter>) =
             std::mem::take(list).into_iter().partition(|w| w.kind == WaitKind::Spawned);
-        *list = keep;
+        self.keep_waiters(id, keep);
         for w in now {
             let _ = w.reply.send(res.map_err(|()| Fault::with(FaultKind::SpawnError, &w.label)));
+        }
+    }
+
+    /// What still waits on `id`; a process nobody waits on has no entry, and the map
+    /// gives back its table once nothing waits (a `restart all` grows it to every process).
+    fn keep_waiters(&mut self, id: ProcId, keep: Vec<Waiter>) {
+        if !keep.is_empty() {
+            self.waiters.insert(id, keep);
+            return;
+        }
+        self.waiters.remove(&id);
+        if self.waiters.is_empty() {
+            self.waiters.shrink_to_fit();
         }
     }
 

@@ -271,3 +271,13 @@ fn an_exit_within_startsecs_answers_spawn_error_though_it_retries() {
           INFO success: a entered RUNNING state, process has stayed up for > than 1 seconds (startsecs)
     "#]]);
 }
+
+#[test]
+fn an_answered_wait_leaves_nothing_parked() {
+    let mut w = manual("startsecs=0\n");
+    w.run("boot startw(a)");
+    assert_eq!(w.orch.waiters.len(), 1);
+    w.run("spawned(a)");
+    // The process stays in the table; its answered waiters do not.
+    assert!(w.orch.waiters.is_empty() && w.orch.waiters.capacity() == 0);
+}
