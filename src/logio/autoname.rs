@@ -13,10 +13,11 @@
 //! is the sole instance (docs/compatibility.md: "A second daemon on the same config does not wipe the running
 //! instance").
 
-use std::fs::OpenOptions;
+use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
+use std::sync::Once;
 
 use super::Channel;
 
@@ -59,16 +60,61 @@ pub fn os_random() -> io::Result<[u8; 8]> {
 
 /// Creates the AUTO log at `path` (named by the orchestrator) as `mkstemp` would: mode
 /// 0600 and exclusive, so a file or symlink planted under that name is never written
-/// through; one found there is removed and the create retried once.
-pub fn create_private(path: &Path) -> io::Result<()> {
-    let create = || OpenOptions::new().write(true).create_new(true).mode(0o600).open(path);
+/// through; one found there is removed and the create retried once. The file is returned
+/// open for appending, so a spawn that creates it can log into it without opening it again.
+pub fn create_private(path: &Path) -> io::Result<File> {
+    let create = || OpenOptions::new().append(true).create_new(true).mode(0o600).open(path);
     match create() {
-        Ok(_) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
             std::fs::remove_file(path)?;
-            create().map(drop)
+            create()
         }
-        Err(e) => Err(e),
+        other => other,
+    }
+}
+
+/// A process's AUTO log creation, done exactly once by whichever side needs it first:
+/// the thread that creates the logs of new processes in the background, or the process's
+/// first spawn. A side that finds the creation under way on the other waits for that one
+/// process's files only.
+pub struct CreateOnce(Once);
+
+impl Default for CreateOnce {
+    fn default() -> CreateOnce {
+        CreateOnce(Once::new())
+    }
+}
+
+impl CreateOnce {
+    /// Runs `create` if nobody has yet; returns what it returned, or `None` when the files
+    /// were created elsewhere.
+    pub fn take<T>(&self, create: impl FnOnce() -> T) -> Option<T> {
+        let mut out = None;
+        self.0.call_once(|| out = Some(create()));
+        out
+    }
+
+    /// True until the creation has been done.
+    pub fn pending(&self) -> bool {
+        !self.0.is_completed()
+    }
+}
+
+/// A copy is pending only if the original still is: files created once are never
+/// created (emptied) again through a copy.
+impl Clone for CreateOnce {
+    fn clone(&self) -> CreateOnce {
+        let copy = CreateOnce::default();
+        if !self.pending() {
+            copy.0.call_once(|| {});
+        }
+        copy
+    }
+}
+
+impl std::fmt::Debug for CreateOnce {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.pending() { "pending" } else { "done" })
     }
 }
 
@@ -186,5 +232,51 @@ mod tests {
             clear_autochildlogdir(&dir.path().join("missing"), "sv"),
             ["Could not clear childlog dir"]
         );
+    }
+
+    #[test]
+    fn create_private_never_writes_through_a_planted_symlink() {
+        use std::io::Write;
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        let path = dir.path().join("a-stdout---sv-abcdefgh.log");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        let mut file = create_private(&path).unwrap();
+        file.write_all(b"x").unwrap();
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        assert!(meta.file_type().is_file());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), b"x");
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn create_once_runs_once_whoever_asks() {
+        let once = CreateOnce::default();
+        assert!(once.pending());
+        assert!(once.clone().pending());
+        assert_eq!(once.take(|| 1), Some(1));
+        assert_eq!(once.take(|| 2), None);
+        assert!(!once.pending() && !once.clone().pending());
+        // Two sides at once: exactly one creates, and neither returns before it is done.
+        for _ in 0..100 {
+            let once = std::sync::Arc::new(CreateOnce::default());
+            let done = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+            let side =
+                |once: std::sync::Arc<CreateOnce>,
+                 done: std::sync::Arc<std::sync::atomic::AtomicUsize>| {
+                    move || {
+                        let ran =
+                            once.take(|| done.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+                        assert_eq!(done.load(std::sync::atomic::Ordering::SeqCst), 1);
+                        ran.is_some()
+                    }
+                };
+            let other = std::thread::spawn(side(once.clone(), done.clone()));
+            let here = side(once, done)();
+            assert!(here ^ other.join().unwrap());
+        }
     }
 }

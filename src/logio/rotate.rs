@@ -58,6 +58,12 @@ impl RotatingWriter {
         Ok(RotatingWriter { path, file, maxbytes, backups, regular, size })
     }
 
+    /// Writes to `file`, just created empty at `path` and open for appending (an AUTO
+    /// log's first spawn), which saves opening it again.
+    pub fn from_new(path: Arc<Path>, file: File, maxbytes: u64, backups: u32) -> Self {
+        RotatingWriter { path, file, maxbytes, backups, regular: true, size: 0 }
+    }
+
     /// The path this writer was opened with (backups are `path.1`, `path.2`, …).
     pub fn path(&self) -> &Path {
         &self.path

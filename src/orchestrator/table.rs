@@ -369,6 +369,7 @@ impl<S: Shell> Orchestrator<S> {
                 syslog: (pc.stdout.syslog || pc.stderr.syslog).then(|| self.log.clone()),
                 fcgi_socket: fcgi.clone(),
                 readiness,
+                auto_logs: Default::default(),
             };
             self.shell.start_runner(spec);
             let entry = Entry {

@@ -92,6 +92,9 @@ pub struct RunnerSpec {
     pub fcgi_socket: Option<Result<std::sync::Arc<OwnedFd>, String>>,
     /// The daemon log, whose thread sends `*_syslog` lines (set when a channel has it).
     pub syslog: Option<crate::logio::mainlog_task::MainLogHandle>,
+    /// The creation of the AUTO logs (`LogSpec::create_now`), done once: by the preparing
+    /// thread, or by the first spawn if it gets there first.
+    pub auto_logs: crate::logio::autoname::CreateOnce,
 }
 
 /// What the orchestrator asks of a runner.
@@ -677,23 +680,16 @@ impl Runner {
     }
 
     /// AUTO logs exist from the moment the process does (Python creates them with the
-    /// group), private to the daemon's user as Python's `mkstemp` makes them.
+    /// group), private to the daemon's user as Python's `mkstemp` makes them. They are
+    /// created on the preparing thread, beside the spawns; a first spawn that gets to its
+    /// files before that thread does creates them itself (`open_log`).
     fn create_auto_logs(&mut self) {
-        let paths: Vec<Arc<Path>> = [&self.spec.stdout, &self.spec.stderr]
-            .into_iter()
-            .filter(|s| s.create_now)
-            .filter_map(|s| s.path.clone())
-            .collect();
-        if paths.is_empty() {
+        if !self.spec.stdout.create_now && !self.spec.stderr.create_now {
             return;
         }
-        // On the spawner thread, so it is done before this process's first spawn.
-        self.services.spawner.run(move || {
-            for path in paths {
-                if let Err(e) = crate::logio::autoname::create_private(&path) {
-                    tracing::error!("cannot create log file {}: {e}", path.display());
-                }
-            }
+        let spec = self.spec.clone();
+        self.services.spawner.prepare(move || {
+            take_auto_logs(&spec);
         });
     }
 
@@ -901,11 +897,30 @@ struct Started {
     stderr_log: Option<RotatingWriter>,
 }
 
-fn open_log(spec: &LogSpec) -> std::io::Result<Option<RotatingWriter>> {
-    match &spec.path {
-        None => Ok(None),
-        Some(p) => Ok(Some(RotatingWriter::open_shared(p.clone(), spec.maxbytes, spec.backups)?)),
-    }
+/// Creates the process's AUTO logs unless that is done (or under way) elsewhere. Returns
+/// the files created here (stdout, stderr), to be written without opening them again.
+fn take_auto_logs(spec: &RunnerSpec) -> [Option<std::fs::File>; 2] {
+    spec.auto_logs.take(|| [&spec.stdout, &spec.stderr].map(create_auto_log)).unwrap_or_default()
+}
+
+/// Creates one AUTO log; a failure is logged, and the spawn then opens the path as usual.
+fn create_auto_log(log: &LogSpec) -> Option<std::fs::File> {
+    let path = log.path.as_deref().filter(|_| log.create_now)?;
+    crate::logio::autoname::create_private(path)
+        .map_err(|e| tracing::error!("cannot create log file {}: {e}", path.display()))
+        .ok()
+}
+
+/// The writer of one channel's log: the file the spawn just created, or the path opened.
+fn open_log(
+    spec: &LogSpec,
+    created: Option<std::fs::File>,
+) -> std::io::Result<Option<RotatingWriter>> {
+    let Some(p) = &spec.path else { return Ok(None) };
+    Ok(Some(match created {
+        Some(file) => RotatingWriter::from_new(p.clone(), file, spec.maxbytes, spec.backups),
+        None => RotatingWriter::open_shared(p.clone(), spec.maxbytes, spec.backups)?,
+    }))
 }
 
 /// The blocking part of a spawn, in Python's order, on the spawner thread. The child is
@@ -925,11 +940,14 @@ fn prepare_and_spawn(spec: &RunnerSpec, services: &Services) -> Result<Started, 
                 .uid,
         ),
     };
-    let stdout_log = open_log(&spec.stdout).map_err(|e| dispatch_error(&spec.config.name, &e))?;
+    // AUTO logs the preparing thread has not reached yet are created here.
+    let [stdout_new, stderr_new] = take_auto_logs(spec);
+    let stdout_log =
+        open_log(&spec.stdout, stdout_new).map_err(|e| dispatch_error(&spec.config.name, &e))?;
     let stderr_log = if spec.config.redirect_stderr {
         None
     } else {
-        open_log(&spec.stderr).map_err(|e| dispatch_error(&spec.config.name, &e))?
+        open_log(&spec.stderr, stderr_new).map_err(|e| dispatch_error(&spec.config.name, &e))?
     };
     // Log files, like pipes, stay out of the descriptor reserve.
     let logs = [&stdout_log, &stderr_log].into_iter().flatten();
@@ -1039,6 +1057,7 @@ mod tests {
             mainlog: None,
             fcgi_socket: None,
             syslog: None,
+            auto_logs: Default::default(),
         }
     }
 
@@ -1080,5 +1099,48 @@ mod tests {
             }
             assert_eq!(failed, BURST);
         });
+    }
+
+    #[test]
+    fn a_first_spawn_creates_its_auto_logs_unless_they_exist() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let auto = |out: &str, err: &str| {
+            let mut spec = spec();
+            for (log, name) in [(&mut spec.stdout, out), (&mut spec.stderr, err)] {
+                log.path = Some(dir.path().join(name).into());
+                log.create_now = true;
+            }
+            spec
+        };
+        let mode = |name: &str| {
+            let meta = std::fs::symlink_metadata(dir.path().join(name)).unwrap();
+            assert!(meta.file_type().is_file(), "{name}");
+            meta.permissions().mode() & 0o777
+        };
+        // Not created yet: the spawn creates both (0600, exclusively, replacing a planted
+        // symlink) and logs into the new files.
+        let first = auto("a.log", "a-err.log");
+        let target = dir.path().join("target");
+        std::fs::write(&target, b"keep").unwrap();
+        std::os::unix::fs::symlink(&target, dir.path().join("a.log")).unwrap();
+        let [out, err] = take_auto_logs(&first);
+        assert!(out.is_some() && err.is_some());
+        let mut w = open_log(&first.stdout, out).unwrap().unwrap();
+        w.write_all(b"one\n").unwrap();
+        assert_eq!((mode("a.log"), mode("a-err.log")), (0o600, 0o600));
+        // A later spawn (or the preparing thread) never creates them again.
+        assert!(take_auto_logs(&first).iter().all(Option::is_none));
+        let mut again = open_log(&first.stdout, None).unwrap().unwrap();
+        again.write_all(b"two\n").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("a.log")).unwrap(), b"one\ntwo\n");
+        assert_eq!(std::fs::read(&target).unwrap(), b"keep");
+        // Only AUTO logs are created.
+        let mut second = auto("b.log", "b-err.log");
+        second.stderr.create_now = false;
+        let [out, err] = take_auto_logs(&second);
+        assert!(out.is_some() && err.is_none());
+        assert_eq!(mode("b.log"), 0o600);
+        assert!(!dir.path().join("b-err.log").exists());
     }
 }

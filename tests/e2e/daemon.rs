@@ -638,3 +638,54 @@ fn fcgi_program_processes_share_the_socket_as_fd_0() {
     .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
     d.wait_for_log(&format!("INFO Closing socket unix://{}", sock.display()));
 }
+
+/// Every AUTO log exists as `mkstemp` makes it (empty, 0600) whether or not its program was
+/// ever started, and a started program's output goes into the same file: with many
+/// programs, some files are created by their first spawn and some beside the spawns.
+#[test]
+fn auto_logs_are_private_for_started_and_never_started_programs() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    const N: usize = 40;
+    let mut body = String::new();
+    for i in 0..N {
+        let (name, autostart) =
+            if i % 2 == 0 { (format!("p{i:02}"), "true") } else { (format!("q{i:02}"), "false") };
+        body.push_str(&format!(
+            "[program:{name}]\ncommand=sh -c 'echo out-{name}; echo err-{name} >&2; exec sleep 100'\n\
+             startsecs=0\nautostart={autostart}\n"
+        ));
+    }
+    let d = Daemon::start(&conf(&body));
+    d.ready();
+    for i in 0..N {
+        let started = i % 2 == 0;
+        let name = if started { format!("p{i:02}") } else { format!("q{i:02}") };
+        let info = if started { d.wait_state(&name, "RUNNING") } else { d.info(&name) };
+        for (key, want) in [("stdout_logfile", "out"), ("stderr_logfile", "err")] {
+            let path = info[key].as_str().unwrap_or_default().to_string();
+            assert!(path.contains("---supervisor-"), "{name} {key}: {path}\n{}", d.explain());
+            let meta = poll(&format!("{path} to exist"), DEADLINE, || {
+                std::fs::symlink_metadata(&path).ok()
+            })
+            .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+            assert!(meta.file_type().is_file(), "{path}");
+            assert_eq!(meta.permissions().mode() & 0o777, 0o600, "{path}\n{}", d.explain());
+            assert_eq!(meta.nlink(), 1, "{path}");
+            if started {
+                let line = format!("{want}-{name}\n");
+                poll(&format!("{name}'s {want} in its log"), DEADLINE, || {
+                    (read_lossy(Path::new(&path)) == line).then_some(())
+                })
+                .unwrap_or_else(|e| panic!("{e}\n{}", d.explain()));
+            } else {
+                assert_eq!(meta.len(), 0, "{path}");
+                let method = format!(
+                    "supervisor.tailProcess{}Log",
+                    if want == "out" { "Stdout" } else { "Stderr" }
+                );
+                let tail = rpc::ok(&d.sock(), &method, json!([name, 0, 100]));
+                assert_eq!(tail, json!(["", 0, false]), "{name}");
+            }
+        }
+    }
+}
