@@ -1,5 +1,7 @@
-//! `AUTO` child logs: their names in `childlogdir` and their cleanup at startup
-//! (`get_autochildlog_name` and `clear_autochildlogdir` in `supervisor/options.py`).
+//! `AUTO` child logs: their names in `childlogdir`, their creation (once per process, by
+//! whichever of the preparing thread and the first spawn gets there first: [`CreateOnce`])
+//! and their cleanup at startup (`get_autochildlog_name` and `clear_autochildlogdir` in
+//! `supervisor/options.py`).
 //!
 //! Python makes each name with `tempfile.mkstemp(suffix='.log', prefix='<name>-<channel>---
 //! <identifier>-', dir=childlogdir)`: 8 random characters from `a-z0-9_`, the file created
