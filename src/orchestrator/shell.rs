@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use tokio::sync::{mpsc, oneshot};
@@ -87,7 +88,7 @@ pub struct ExecContext {
 /// ever; the state machine bounds how many are outstanding).
 pub struct TokioShell {
     facts: mpsc::Sender<Fact>,
-    services: Services,
+    services: Arc<Services>,
     runners: HashMap<ProcId, crate::inbox::Sender<RunnerCmd>>,
     /// Running checks; dropping the sender ends the check after its current attempt.
     checks: HashMap<(ProcId, CheckKind), oneshot::Sender<()>>,
@@ -106,7 +107,7 @@ impl TokioShell {
         TokioShell {
             log,
             facts,
-            services,
+            services: Arc::new(services),
             runners: HashMap::new(),
             checks: HashMap::new(),
             notify_dir: None,

@@ -12,12 +12,17 @@ pub mod spawner;
 pub use readiness::ReadyWatch;
 
 use std::ffi::OsString;
+use std::future::Future;
 use std::os::fd::OwnedFd;
 use std::path::Path;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Instant;
 
+use smallvec::SmallVec;
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Sleep;
 
 use crate::logio::pump::{self, LogCtl, LogCtlSender, PumpOptions};
 use crate::logio::{Channel, RotatingWriter};
@@ -210,23 +215,41 @@ struct Live {
     exit: oneshot::Receiver<Reaped>,
 }
 
-/// The runner task's state.
+/// The runner task's state. The task is this and a few bytes more (see [`Runner::run`]):
+/// it exists for every process, idle or not, so what only some runners need at some
+/// moments lives in [`Cold`], boxed and made on first use.
 pub struct Runner {
     spec: Arc<RunnerSpec>,
     inbox: crate::inbox::Receiver<RunnerCmd>,
     facts: mpsc::Sender<Fact>,
-    services: Services,
+    services: Arc<Services>,
     /// The log writers of this process's pumps that may still run (a pump outlives its
-    /// child while a grandchild holds the pipe), by channel.
-    logs: Vec<(Channel, LogCtlSender)>,
+    /// child while a grandchild holds the pipe), by channel. One pump's two channels are
+    /// kept inline: a heap vector would be another allocation per process.
+    logs: SmallVec<[(Channel, LogCtlSender); 2]>,
     live: Option<Live>,
-    /// The live child's stdin (not for listeners, whose stdin carries events).
-    stdin: Option<tokio::net::unix::pipe::Sender>,
-    /// `sendProcessStdin` bytes the pipe had no room for yet; written as it drains, so a
-    /// large write is neither lost nor allowed to stall the runner.
-    stdin_pending: Vec<u8>,
-    deadline: Option<Instant>,
+    /// The live child's stdin (not for listeners, whose stdin carries events): a plain
+    /// nonblocking descriptor, registered with tokio only while a write waits for room
+    /// (then it is in [`Cold::stdin_wait`]).
+    stdin: Option<OwnedFd>,
+    /// The deadline the orchestrator set, as a timer that exists only while one is set.
+    deadline: Option<Pin<Box<Sleep>>>,
+    /// Rarely used state; `None` whenever none of it is in use.
+    cold: Option<Box<Cold>>,
+    /// The `notify` socket's reader, bound before the first spawn (the spawner gives the
+    /// socket file to the process's user and the child its `NOTIFY_SOCKET`). Not in
+    /// [`Cold`]: it lives as long as the runner.
+    notify: Option<readiness::Watcher>,
     retiring: bool,
+}
+
+/// What a runner needs only now and then. Made on first use, dropped when empty again.
+#[derive(Default)]
+struct Cold {
+    /// `sendProcessStdin` bytes the pipe had no room for yet, and the pipe registered to
+    /// wait for room; written as it drains, so a large write is neither lost nor allowed
+    /// to stall the runner. Back to [`Runner::stdin`] once all is written.
+    stdin_wait: Option<StdinWait>,
     /// The stop in progress when stopping as a tree: its latest signal, and the
     /// descendants signalled so far with the last signal each got.
     stop: Option<TreeStop>,
@@ -236,15 +259,36 @@ pub struct Runner {
     scan: Option<(oneshot::Receiver<Vec<Member>>, ScanFor)>,
     next_scan: Option<ScanFor>,
     /// When to look again for a stopped child's descendants.
-    rescan_at: Option<Instant>,
+    rescan: Option<Pin<Box<Sleep>>>,
     /// Processes left running by exits on their own: never stopped as this one's.
     abandoned: Vec<ProcKey>,
-    /// The `notify` socket's reader, bound before the first spawn (the spawner gives the
-    /// socket file to the process's user and the child its `NOTIFY_SOCKET`).
-    notify: Option<readiness::Watcher>,
     /// The live child's output pumps (only kept under a debug `loglevel`, where the exit
     /// waits briefly for them so that output and pipe lines precede the exit line).
     pumps: Vec<Pumping>,
+}
+
+impl Cold {
+    fn is_empty(&self) -> bool {
+        self.stdin_wait.is_none()
+            && self.stop.is_none()
+            && self.held.is_none()
+            && self.scan.is_none()
+            && self.next_scan.is_none()
+            && self.rescan.is_none()
+            && self.abandoned.is_empty()
+            && self.pumps.is_empty()
+    }
+}
+
+/// The cold state, made if it is not there yet.
+fn cold(slot: &mut Option<Box<Cold>>) -> &mut Cold {
+    slot.get_or_insert_with(Box::default)
+}
+
+/// A stdin write waiting for the pipe to drain.
+struct StdinWait {
+    tx: tokio::net::unix::pipe::Sender,
+    pending: Vec<u8>,
 }
 
 /// A stop that also covers the process's descendants.
@@ -269,6 +313,76 @@ enum ScanFor {
     Leftover,
 }
 
+/// What woke the runner, in the order it is looked at.
+enum Event {
+    /// The child was reaped (`None`: the reaper is gone, the runtime is shutting down).
+    Exit(Option<Reaped>),
+    Scan(Vec<Member>, ScanFor),
+    Rescan,
+    /// A command, or `None` once the orchestrator is gone.
+    Cmd(Option<RunnerCmd>),
+    StdinRoom,
+    Deadline,
+}
+
+/// What the runner does after an event.
+enum Step {
+    /// Look for the next event.
+    Next,
+    /// This event waits for something: handle it in a boxed future of its own.
+    Wait(Event),
+    /// The orchestrator is gone: end the task.
+    End,
+}
+
+/// The runner's task, written out rather than an `async fn` so that an idle runner's task
+/// is the `Runner` alone: waiting for the next event is a poll of its own fields
+/// ([`Runner::poll_event`]), and an event that waits for something runs in a boxed future
+/// that holds the runner until it is done (an `async fn` would keep its argument twice and
+/// the largest handler's state inline, in every idle process).
+enum Task {
+    Idle(Runner),
+    Busy(Pin<Box<dyn Future<Output = Option<Runner>> + Send>>),
+    Done,
+}
+
+impl Future for Task {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        loop {
+            match this {
+                Task::Idle(runner) => {
+                    let Poll::Ready(event) = runner.poll_event(cx) else { return Poll::Pending };
+                    match runner.on_event_now(event) {
+                        Step::Next => {}
+                        Step::End => *this = Task::Done,
+                        Step::Wait(event) => {
+                            if let Task::Idle(runner) = std::mem::replace(this, Task::Done) {
+                                *this = Task::Busy(Box::pin(runner.on_event(event)));
+                            }
+                            continue;
+                        }
+                    }
+                }
+                Task::Busy(handler) => {
+                    let Poll::Ready(runner) = handler.as_mut().poll(cx) else {
+                        return Poll::Pending;
+                    };
+                    *this = runner.map_or(Task::Done, Task::Idle);
+                }
+                Task::Done => return Poll::Ready(()),
+            }
+            if let Task::Idle(runner) = this
+                && runner.settle()
+            {
+                *this = Task::Done;
+            }
+        }
+    }
+}
+
 /// How often a stopped child's descendants are looked for until they are gone.
 const RESCAN_EVERY: std::time::Duration = std::time::Duration::from_millis(50);
 /// How often a stop reports more descendants signalled with the same signal.
@@ -281,8 +395,18 @@ impl Runner {
     pub fn spawn(
         spec: RunnerSpec,
         facts: mpsc::Sender<Fact>,
-        services: Services,
+        services: Arc<Services>,
     ) -> crate::inbox::Sender<RunnerCmd> {
+        let (runner, tx) = Runner::new(spec, facts, services);
+        tokio::spawn(runner.run());
+        tx
+    }
+
+    fn new(
+        spec: RunnerSpec,
+        facts: mpsc::Sender<Fact>,
+        services: Arc<Services>,
+    ) -> (Runner, crate::inbox::Sender<RunnerCmd>) {
         // Unbounded so that no command is ever dropped (a lost `Spawn` or `Signal` would
         // leave the process in STARTING or STOPPING for ever) and the orchestrator never
         // waits. The volume is bounded by the state machine: between two facts it issues
@@ -294,114 +418,152 @@ impl Runner {
             inbox,
             facts,
             services,
-            logs: Vec::new(),
+            logs: SmallVec::new(),
             live: None,
             stdin: None,
-            stdin_pending: Vec::new(),
             deadline: None,
-            retiring: false,
-            stop: None,
-            held: None,
-            scan: None,
-            next_scan: None,
-            rescan_at: None,
-            abandoned: Vec::new(),
+            cold: None,
             notify: None,
-            pumps: Vec::new(),
+            retiring: false,
         };
-        tokio::spawn(runner.run());
-        tx
+        (runner, tx)
     }
 
-    async fn run(mut self) {
+    /// The runner's task. It creates the AUTO logs first (on the spawner thread, before
+    /// any spawn it is asked for).
+    fn run(mut self) -> Task {
         self.create_auto_logs();
-        loop {
-            let deadline = self.deadline;
-            // Timers and readiness futures are boxed only while they exist: inline, each
-            // would be part of every idle runner task.
-            let sleep = async move {
-                match deadline {
-                    Some(at) => Box::pin(tokio::time::sleep_until(at.into())).await,
-                    None => std::future::pending().await,
+        Task::Idle(self)
+    }
+
+    /// Handles an event that needs no waiting; gives back one that does.
+    fn on_event_now(&mut self, event: Event) -> Step {
+        match event {
+            Event::Rescan => {
+                if let Some(c) = self.cold.as_deref_mut() {
+                    c.rescan = None;
                 }
-            };
-            let exit = async {
-                match self.live.as_mut() {
-                    Some(live) => (&mut live.exit).await.ok(),
-                    None => std::future::pending().await,
-                }
-            };
-            let stdin_room = async {
-                match (&self.stdin, self.stdin_pending.is_empty()) {
-                    // `flush_stdin` writes until nothing is left or the pipe is full, and
-                    // a full pipe (WouldBlock) is what clears this readiness.
-                    (Some(tx), false) => {
-                        let _ = Box::pin(tx.writable()).await;
-                    }
-                    _ => std::future::pending().await,
-                }
-            };
-            let scan = async {
-                match self.scan.as_mut() {
-                    Some((rx, why)) => ((&mut *rx).await.unwrap_or_default(), *why),
-                    None => std::future::pending().await,
-                }
-            };
-            let rescan_at = self.rescan_at;
-            let rescan = async move {
-                match rescan_at {
-                    Some(at) => Box::pin(tokio::time::sleep_until(at.into())).await,
-                    None => std::future::pending().await,
-                }
-            };
-            tokio::select! {
-                biased;
-                // Handlers are boxed for the same reason: they run rarely.
-                reaped = exit => Box::pin(self.on_exit(reaped)).await,
-                (members, why) = scan => {
-                    self.scan = None;
-                    Box::pin(self.on_scan(members, why)).await;
-                    if let Some(next) = self.next_scan.take() {
-                        self.start_scan(next);
-                    }
-                }
-                () = rescan => {
-                    self.rescan_at = None;
-                    self.start_scan(ScanFor::Stop);
-                }
-                cmd = self.inbox.recv() => match cmd {
-                    Some(cmd) => Box::pin(self.on_cmd(cmd)).await,
-                    None => break,
-                },
-                () = stdin_room => {
-                    let _closed = self.flush_stdin();
-                }
-                () = sleep => {
-                    self.deadline = None;
-                    if Box::pin(self.facts.send(Fact::Tick { id: self.spec.id })).await.is_err() {
-                        break;
-                    }
+                self.start_scan(ScanFor::Stop);
+            }
+            Event::Cmd(None) => return Step::End,
+            Event::Cmd(Some(cmd)) => {
+                if let Some(cmd) = self.on_cmd_now(cmd) {
+                    return Step::Wait(Event::Cmd(Some(cmd)));
                 }
             }
-            if self.retiring && self.live.is_none() && self.held.is_none() {
-                break;
+            Event::StdinRoom => {
+                let _closed = self.flush_stdin();
+            }
+            Event::Exit(_) | Event::Scan(..) | Event::Deadline => return Step::Wait(event),
+        }
+        Step::Next
+    }
+
+    /// Handles an event that waits (for a fact to be queued, a spawn, a pump); the task
+    /// lends the runner to it and gets it back, or `None` when the runner ends.
+    async fn on_event(mut self, event: Event) -> Option<Runner> {
+        match event {
+            Event::Exit(reaped) => self.on_exit(reaped).await,
+            Event::Scan(members, why) => {
+                if let Some(c) = self.cold.as_deref_mut() {
+                    c.scan = None;
+                }
+                self.on_scan(members, why).await;
+                if let Some(next) = self.cold.as_deref_mut().and_then(|c| c.next_scan.take()) {
+                    self.start_scan(next);
+                }
+            }
+            Event::Deadline => {
+                self.deadline = None;
+                self.facts.send(Fact::Tick { id: self.spec.id }).await.ok()?;
+            }
+            Event::Cmd(Some(cmd)) => self.on_cmd(cmd).await,
+            event => {
+                if let Step::End = self.on_event_now(event) {
+                    return None;
+                }
             }
         }
+        Some(self)
+    }
+
+    /// After an event: drops the cold state if nothing is left in it, and says whether the
+    /// runner is done (retired, and its child and any held exit are gone).
+    fn settle(&mut self) -> bool {
+        if self.cold.as_deref().is_some_and(Cold::is_empty) {
+            self.cold = None;
+        }
+        self.retiring && self.live.is_none() && self.held().is_none()
+    }
+
+    /// The next event, in a fixed order (the child's exit first, the deadline last), so
+    /// that an exit is never judged after a deadline or command that came later.
+    fn poll_event(&mut self, cx: &mut Context<'_>) -> Poll<Event> {
+        // As `tokio::select!` does: with the task's budget spent, a ready exit would poll
+        // as pending (tokio's resources yield) and a later event would be taken first.
+        if !tokio::task::coop::has_budget_remaining() {
+            cx.waker().wake_by_ref();
+            return Poll::Pending;
+        }
+        if let Some(live) = self.live.as_mut()
+            && let Poll::Ready(reaped) = Pin::new(&mut live.exit).poll(cx)
+        {
+            return Poll::Ready(Event::Exit(reaped.ok()));
+        }
+        if let Some(c) = self.cold.as_deref_mut() {
+            if let Some((rx, why)) = c.scan.as_mut()
+                && let Poll::Ready(members) = Pin::new(rx).poll(cx)
+            {
+                return Poll::Ready(Event::Scan(members.unwrap_or_default(), *why));
+            }
+            if let Some(sleep) = c.rescan.as_mut()
+                && sleep.as_mut().poll(cx).is_ready()
+            {
+                return Poll::Ready(Event::Rescan);
+            }
+        }
+        if let Poll::Ready(cmd) = self.inbox.poll_recv(cx) {
+            return Poll::Ready(Event::Cmd(cmd));
+        }
+        // `flush_stdin` writes until nothing is left or the pipe is full, and a full pipe
+        // (WouldBlock) is what clears this readiness.
+        if let Some(wait) = self.cold.as_deref().and_then(|c| c.stdin_wait.as_ref())
+            && wait.tx.poll_write_ready(cx).is_ready()
+        {
+            return Poll::Ready(Event::StdinRoom);
+        }
+        if let Some(sleep) = self.deadline.as_mut()
+            && sleep.as_mut().poll(cx).is_ready()
+        {
+            return Poll::Ready(Event::Deadline);
+        }
+        Poll::Pending
+    }
+
+    /// The child's exit held back for its descendants, if any.
+    fn held(&self) -> Option<(u32, crate::procsup::ExitStatus)> {
+        self.cold.as_deref().and_then(|c| c.held)
     }
 
     async fn on_exit(&mut self, reaped: Option<Reaped>) {
         let Some(live) = self.live.take() else { return };
         // Python closes the stdin pipe at the exit too: a stopped process holds no descriptor.
         self.stdin = None;
-        self.stdin_pending.clear();
+        let pumps = match self.cold.as_deref_mut() {
+            Some(c) => {
+                c.stdin_wait = None;
+                std::mem::take(&mut c.pumps)
+            }
+            None => Vec::new(),
+        };
         // The reaper is gone only when the runtime is shutting down; nothing to report.
         let Some(reaped) = reaped else { return };
-        if !self.pumps.is_empty() {
+        if !pumps.is_empty() {
             // Python drains a child's pipes before it judges the exit, and stops watching
             // them; give the pumps a moment to read what the exit has just made readable
             // (a grandchild holding the pipes open is not waited for, and its output is
             // still logged later), then report the pipes as Python closes them.
-            let mut pumps = std::mem::take(&mut self.pumps);
+            let mut pumps = pumps;
             let handles = pumps.iter_mut().filter_map(|p| p.task.take());
             let all = futures_join_all(handles.collect());
             let _ = tokio::time::timeout(std::time::Duration::from_millis(20), all).await;
@@ -411,16 +573,18 @@ impl Runner {
                     fd: p.fd,
                     channel: p.channel,
                     kind: p.kind,
-                    process: std::ptr::from_ref(&self.spec) as usize,
+                    process: Arc::as_ptr(&self.spec) as usize,
                     dispatcher: p.dispatcher,
                 };
                 let _ = self.facts.send(closed).await;
             }
         }
         let status = reaped.status;
-        if self.stop.is_some() {
+        if let Some(c) = self.cold.as_deref_mut()
+            && c.stop.is_some()
+        {
             // Stopped as a tree: it counts as stopped once its descendants are gone too.
-            self.held = Some((live.pid, status));
+            c.held = Some((live.pid, status));
             self.start_scan(ScanFor::Stop);
             return;
         }
@@ -431,28 +595,29 @@ impl Runner {
     }
 
     fn start_scan(&mut self, why: ScanFor) {
-        if self.scan.is_some() {
+        let c = cold(&mut self.cold);
+        if c.scan.is_some() {
             // A stop's scan wins over a leftover report.
-            if self.next_scan != Some(ScanFor::Stop) {
-                self.next_scan = Some(why);
+            if c.next_scan != Some(ScanFor::Stop) {
+                c.next_scan = Some(why);
             }
             return;
         }
-        let known = self.stop.iter().flat_map(|s| s.signalled.iter().map(|(k, _)| *k)).collect();
+        let known = c.stop.iter().flat_map(|s| s.signalled.iter().map(|(k, _)| *k)).collect();
         let q = proctree::Query {
             child: self.live.as_ref().and_then(|l| i32::try_from(l.pid).ok()),
             known,
             name: self.spec.config.name.clone(),
             group: self.spec.config.group.clone(),
-            exclude: self.abandoned.clone(),
+            exclude: c.abandoned.clone(),
         };
-        self.scan = Some((self.services.scanner.scan(q), why));
+        c.scan = Some((self.services.scanner.scan(q), why));
     }
 
     async fn on_scan(&mut self, members: Vec<Member>, why: ScanFor) {
         match why {
             ScanFor::Leftover => {
-                if self.stop.is_some() || members.is_empty() {
+                if self.cold.as_deref().is_some_and(|c| c.stop.is_some()) || members.is_empty() {
                     return;
                 }
                 let list = describe(&members);
@@ -464,17 +629,20 @@ impl Runner {
                     ),
                 )
                 .await;
-                self.abandoned.extend(members.iter().map(|m| (m.pid, m.start)));
-                let excess = self.abandoned.len().saturating_sub(ABANDONED_MAX);
-                self.abandoned.drain(..excess);
+                let abandoned = &mut cold(&mut self.cold).abandoned;
+                abandoned.extend(members.iter().map(|m| (m.pid, m.start)));
+                let excess = abandoned.len().saturating_sub(ABANDONED_MAX);
+                abandoned.drain(..excess);
             }
             ScanFor::Stop => {
-                let Some(stop) = self.stop.as_mut() else { return };
+                let Some(c) = self.cold.as_deref_mut() else { return };
+                let held = c.held;
+                let Some(stop) = c.stop.as_mut() else { return };
                 let (sig, group_of) = (stop.sig, stop.group_of);
                 let mut fresh = Vec::new();
                 for m in &members {
                     let key = (m.pid, m.start);
-                    if group_of == Some(m.pgid) && self.held.is_none() {
+                    if group_of == Some(m.pgid) && held.is_none() {
                         // killpg just reached it.
                         continue;
                     }
@@ -503,14 +671,16 @@ impl Runner {
                     );
                     self.log(crate::logio::mainlog::Level::Info, message).await;
                 }
-                if let Some((pid, status)) = self.held {
+                if let Some((pid, status)) = held {
+                    let c = cold(&mut self.cold);
                     if members.is_empty() {
-                        self.held = None;
-                        self.stop = None;
+                        c.held = None;
+                        c.stop = None;
                         let fact = Fact::Exited { id: self.spec.id, pid, status };
                         let _ = self.facts.send(fact).await;
                     } else {
-                        self.rescan_at = Some(crate::sys::clock::now() + RESCAN_EVERY);
+                        let at = crate::sys::clock::now() + RESCAN_EVERY;
+                        c.rescan = Some(Box::pin(tokio::time::sleep_until(at.into())));
                     }
                 }
             }
@@ -521,10 +691,31 @@ impl Runner {
         let _ = self.facts.send(Fact::Log { level, message }).await;
     }
 
+    /// Carries out a command that needs no waiting; gives back one that does.
+    fn on_cmd_now(&mut self, cmd: RunnerCmd) -> Option<RunnerCmd> {
+        match cmd {
+            RunnerCmd::Spawn | RunnerCmd::Signal { .. } => return Some(cmd),
+            RunnerCmd::Deadline(at) => self.set_deadline(at),
+            RunnerCmd::WriteStdin { data, reply } => {
+                let res = self.write_stdin(&data);
+                let _ = reply.send(res);
+            }
+            RunnerCmd::ReopenLogs => {
+                // Handled by each pump between writes; failures are logged there.
+                self.logs.retain(|(channel, tx)| tx.send(LogCtl::Reopen(*channel)).is_ok());
+            }
+            RunnerCmd::ClearLogs { label, reply } => self.clear_logs(label, reply),
+            RunnerCmd::Retire => self.retiring = true,
+        }
+        None
+    }
+
     async fn on_cmd(&mut self, cmd: RunnerCmd) {
         match cmd {
             RunnerCmd::Spawn => {
-                self.stop = None;
+                if let Some(c) = self.cold.as_deref_mut() {
+                    c.stop = None;
+                }
                 let fact = match self.start_child().await {
                     Ok(pid) => Fact::Spawned { id: self.spec.id, pid },
                     Err(message) => Fact::SpawnFailed { id: self.spec.id, message },
@@ -533,12 +724,12 @@ impl Runner {
             }
             RunnerCmd::Signal { pid, sig, group, purpose } => {
                 if purpose == SignalPurpose::Kill && self.spec.config.stopastree {
-                    let stop = self.stop.get_or_insert_with(TreeStop::default);
+                    let stop = cold(&mut self.cold).stop.get_or_insert_with(TreeStop::default);
                     stop.sig = sig;
                     stop.group_of = group.then_some(pid as i32);
                     self.start_scan(ScanFor::Stop);
                 }
-                if self.held.as_ref().is_some_and(|(held, _)| *held == pid) {
+                if self.held().is_some_and(|(held, _)| held == pid) {
                     // Reaped already (its exit waits for the descendants): the pid may be
                     // someone else's by now.
                     return;
@@ -571,17 +762,10 @@ impl Runner {
                     }
                 }
             }
-            RunnerCmd::Deadline(at) => self.deadline = at,
-            RunnerCmd::WriteStdin { data, reply } => {
-                let res = self.write_stdin(&data);
-                let _ = reply.send(res);
+            cmd => {
+                // Nothing else waits (`on_cmd_now`).
+                let _ = self.on_cmd_now(cmd);
             }
-            RunnerCmd::ReopenLogs => {
-                // Handled by each pump between writes; failures are logged there.
-                self.logs.retain(|(channel, tx)| tx.send(LogCtl::Reopen(*channel)).is_ok());
-            }
-            RunnerCmd::ClearLogs { label, reply } => self.clear_logs(label, reply),
-            RunnerCmd::Retire => self.retiring = true,
         }
     }
 
@@ -638,29 +822,57 @@ impl Runner {
         });
     }
 
+    /// Sets or clears the deadline; a set timer is moved rather than made anew.
+    fn set_deadline(&mut self, at: Option<Instant>) {
+        match (at, self.deadline.as_mut()) {
+            (None, _) => self.deadline = None,
+            (Some(at), Some(sleep)) => sleep.as_mut().reset(at.into()),
+            (Some(at), None) => self.deadline = Some(Box::pin(tokio::time::sleep_until(at.into()))),
+        }
+    }
+
     fn write_stdin(&mut self, data: &[u8]) -> Result<(), StdinError> {
         if self.live.is_none() {
             return Err(StdinError::NotRunning);
         }
-        if self.stdin.is_none() {
-            return Err(StdinError::Closed);
+        if let Some(wait) = self.cold.as_deref_mut().and_then(|c| c.stdin_wait.as_mut()) {
+            wait.pending.extend_from_slice(data);
+            return self.flush_stdin();
         }
-        self.stdin_pending.extend_from_slice(data);
-        self.flush_stdin()
+        let Some(fd) = self.stdin.take() else { return Err(StdinError::Closed) };
+        // The descriptor is nonblocking (the spawn made it so): a full pipe is WouldBlock.
+        let mut written = 0;
+        while let Some(rest) = data.get(written..).filter(|r| !r.is_empty()) {
+            match nix::unistd::write(&fd, rest) {
+                Ok(n) => written += n,
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(nix::errno::Errno::EAGAIN) => break,
+                // The child closed its end: the descriptor goes.
+                Err(_) => return Err(StdinError::Closed),
+            }
+        }
+        let Some(rest) = data.get(written..).filter(|r| !r.is_empty()) else {
+            self.stdin = Some(fd);
+            return Ok(());
+        };
+        // The pipe is full: register it with tokio to learn when it has room again.
+        let tx =
+            tokio::net::unix::pipe::Sender::from_owned_fd(fd).map_err(|_| StdinError::Closed)?;
+        cold(&mut self.cold).stdin_wait = Some(StdinWait { tx, pending: rest.to_vec() });
+        Ok(())
     }
 
     /// Writes pending stdin bytes until they are all written or the pipe is full; the
     /// rest waits for the pipe to drain. A closed pipe drops the stdin and what is pending.
+    /// Once all is written the descriptor leaves tokio's driver again.
     fn flush_stdin(&mut self) -> Result<(), StdinError> {
-        let Some(tx) = &self.stdin else {
-            self.stdin_pending.clear();
-            return Err(StdinError::Closed);
-        };
+        let Some(c) = self.cold.as_deref_mut() else { return Ok(()) };
+        let Some(wait) = c.stdin_wait.as_mut() else { return Ok(()) };
         let mut written = 0;
         let mut closed = false;
-        while written < self.stdin_pending.len() {
-            let rest = self.stdin_pending.get(written..).unwrap_or_default();
-            match tx.try_write(rest) {
+        while written < wait.pending.len() {
+            let rest = wait.pending.get(written..).unwrap_or_default();
+            match wait.tx.try_write(rest) {
                 Ok(n) => written += n,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
@@ -670,11 +882,15 @@ impl Runner {
                 }
             }
         }
-        self.stdin_pending.drain(..written);
+        wait.pending.drain(..written);
         if closed {
-            self.stdin = None;
-            self.stdin_pending.clear();
+            c.stdin_wait = None;
             return Err(StdinError::Closed);
+        }
+        if wait.pending.is_empty()
+            && let Some(wait) = c.stdin_wait.take()
+        {
+            self.stdin = Some(wait.tx.into_nonblocking_fd().map_err(|_| StdinError::Closed)?);
         }
         Ok(())
     }
@@ -725,13 +941,15 @@ impl Runner {
         self.logs.retain(|(_, tx)| !tx.is_closed());
         let mut stdin = Some(stdin);
         let spec = self.spec.clone();
-        self.pumps.clear();
+        if let Some(c) = self.cold.as_deref_mut() {
+            c.pumps.clear();
+        }
         let mut sides = Vec::with_capacity(2);
         match (&spec.pool, stdin.take()) {
             (Some(pool), Some(fd)) => {
                 if self.spec.mainlog.is_some() {
                     let raw_fd = std::os::fd::AsRawFd::as_raw_fd(&stdout);
-                    self.pumps.push(Pumping {
+                    cold(&mut self.cold).pumps.push(Pumping {
                         task: None,
                         fd: raw_fd,
                         channel: Channel::Stdout,
@@ -764,8 +982,7 @@ impl Runner {
             sides.push(self.pump_side(err, stderr_log, Channel::Stderr, pid));
         }
         self.start_pump(sides);
-        self.stdin = stdin.and_then(|fd| tokio::net::unix::pipe::Sender::from_owned_fd(fd).ok());
-        self.stdin_pending.clear();
+        self.stdin = stdin;
         self.live = Some(Live { pid, exit });
         Ok(pid)
     }
@@ -859,7 +1076,14 @@ impl Runner {
                 let kind = "POutputDispatcher";
                 // The pipes share the task: the exit waits for it once.
                 let task = task.take();
-                self.pumps.push(Pumping { task, fd, channel, kind, dispatcher, _id: id });
+                cold(&mut self.cold).pumps.push(Pumping {
+                    task,
+                    fd,
+                    channel,
+                    kind,
+                    dispatcher,
+                    _id: id,
+                });
             }
         }
     }
@@ -1061,20 +1285,91 @@ mod tests {
         }
     }
 
+    /// Inside a runtime.
+    fn services() -> Arc<Services> {
+        Arc::new(Services {
+            reaper: ReaperHandle::detached(),
+            spawner: Spawner::start().unwrap(),
+            scanner: Scanner::start().unwrap(),
+            pumps: tokio::runtime::Handle::current(),
+            daemon_env: Arc::new(Vec::new()),
+        })
+    }
+
+    /// Every process has a runner task, idle or not: its future must stay the runner's
+    /// own fields (no timer, channel future or handler state kept inline beside them).
+    #[test]
+    fn an_idle_runner_task_stays_small() {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (facts_tx, _facts) = mpsc::channel(16);
+            let (runner, _tx) = Runner::new(spec(), facts_tx, services());
+            let runner_size = std::mem::size_of_val(&runner);
+            let task_size = std::mem::size_of_val(&runner.run());
+            // Up to 152 bytes, tokio's task is 256 (its header, scheduler and trailer
+            // beside the future, aligned to 128).
+            assert!(task_size <= 152, "the task is {task_size} bytes");
+            assert!(task_size <= runner_size + 8, "the task is {task_size} bytes");
+        });
+    }
+
+    /// A `sendProcessStdin` the pipe has room for is written straight to the descriptor;
+    /// one it has no room for registers the pipe with tokio, is written in order as the
+    /// child reads, and the pipe leaves tokio's driver again once all is written.
+    #[test]
+    fn stdin_is_registered_only_while_a_write_waits_for_room() {
+        use nix::fcntl::OFlag;
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(async {
+            let (facts_tx, _facts) = mpsc::channel(16);
+            let (mut runner, _tx) = Runner::new(spec(), facts_tx, services());
+            let (_exit_tx, exit) = oneshot::channel();
+            runner.live = Some(Live { pid: 0, exit });
+            let (child, ours) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK).unwrap();
+            runner.stdin = Some(ours);
+            assert_eq!(runner.write_stdin(b"first "), Ok(()));
+            assert!(runner.stdin.is_some() && runner.cold.is_none());
+            let big: Vec<u8> = (0..1_000_000u32).map(|n| (n % 251) as u8).collect();
+            assert_eq!(runner.write_stdin(&big), Ok(()));
+            assert!(runner.stdin.is_none(), "a full pipe waits for room, registered");
+            assert_eq!(runner.write_stdin(b" last"), Ok(()));
+            let want: Vec<u8> = [&b"first "[..], &big, b" last"].concat();
+            let mut got = Vec::new();
+            let mut buf = vec![0u8; 1 << 16];
+            while got.len() < want.len() {
+                match nix::unistd::read(&child, &mut buf) {
+                    Ok(n) => got.extend_from_slice(&buf[..n]),
+                    Err(nix::errno::Errno::EAGAIN) => {
+                        // A bound so that a lost wake fails rather than hangs.
+                        let wait = std::future::poll_fn(|cx| runner.poll_event(cx));
+                        let event = tokio::time::timeout(std::time::Duration::from_secs(60), wait)
+                            .await
+                            .expect("no stdin room although the pipe was drained");
+                        assert!(matches!(event, Event::StdinRoom));
+                        assert_eq!(runner.flush_stdin(), Ok(()));
+                    }
+                    Err(e) => panic!("read: {e}"),
+                }
+            }
+            assert!(got == want, "the bytes arrive whole and in order");
+            assert!(!runner.settle());
+            assert!(runner.stdin.is_some() && runner.cold.is_none(), "unregistered again");
+            // The child closing its end closes ours at the next write.
+            drop(child);
+            assert_eq!(runner.write_stdin(b"gone"), Err(StdinError::Closed));
+            assert_eq!(runner.write_stdin(b"gone"), Err(StdinError::Closed));
+            runner.live = None;
+            assert_eq!(runner.write_stdin(b"gone"), Err(StdinError::NotRunning));
+        });
+    }
+
     #[test]
     fn a_burst_of_thousands_of_commands_loses_none() {
         const BURST: usize = 5000;
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(async {
-            let services = Services {
-                reaper: ReaperHandle::detached(),
-                spawner: Spawner::start().unwrap(),
-                scanner: Scanner::start().unwrap(),
-                pumps: tokio::runtime::Handle::current(),
-                daemon_env: Arc::new(Vec::new()),
-            };
             let (facts_tx, mut facts) = mpsc::channel(16);
-            let runner = Runner::spawn(spec(), facts_tx, services);
+            let runner = Runner::spawn(spec(), facts_tx, services());
             // All sent before the runner runs once (one thread): an inbox that could fill
             // up would drop most of them. Signal 999 is invalid, so each one comes back as
             // a `SignalFailed` fact, and nothing is signalled.
