@@ -101,20 +101,27 @@ impl<S: Shell> Orchestrator<S> {
                 let _ = reply.send((self.latest.groups.clone(), active));
             }
             Request::LogPath { spec, channel, reply } => {
+                let mut auto = false;
                 let res = self.refuse_if_stopping().and_then(|()| {
                     let (g, p) = self.lookup_process(&spec)?;
                     let e =
                         self.entry(&g, &p).ok_or_else(|| Fault::with(FaultKind::BadName, &spec))?;
-                    Ok(match channel {
-                        LogChannel::Stdout => {
-                            e.stdout_path.as_deref().map(std::path::Path::to_path_buf)
-                        }
-                        LogChannel::Stderr => {
-                            e.stderr_path.as_deref().map(std::path::Path::to_path_buf)
-                        }
-                    })
+                    let (log, path) = match channel {
+                        LogChannel::Stdout => (&e.config.stdout, &e.stdout_path),
+                        LogChannel::Stderr => (&e.config.stderr, &e.stderr_path),
+                    };
+                    auto = matches!(log.logfile, crate::config::LogTarget::Auto);
+                    Ok(path.as_deref().map(std::path::Path::to_path_buf))
                 });
-                let _ = reply.send(res);
+                if auto {
+                    // Python creates AUTO logs before it answers anything: a path is
+                    // handed out once its file exists, even early in a boot.
+                    self.shell.after_auto_logs(Box::new(move || {
+                        let _ = reply.send(res);
+                    }));
+                } else {
+                    let _ = reply.send(res);
+                }
             }
             Request::MainLogPath { reply } => {
                 let path = match &self.config.supervisord.logfile {

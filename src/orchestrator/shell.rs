@@ -51,6 +51,11 @@ pub trait Shell {
     /// Every queued autostart has been answered (boot, or a group added): a burst of
     /// spawns is over.
     fn started_all(&mut self) {}
+    /// Runs `then` once the AUTO logs of every runner started so far exist (they are
+    /// created beside the spawns, not before the daemon answers); at once by default.
+    fn after_auto_logs(&mut self, then: Box<dyn FnOnce() + Send>) {
+        then();
+    }
 }
 
 /// A readiness or health check to attempt outside the orchestrator.
@@ -181,6 +186,13 @@ impl Shell for TokioShell {
 
     fn started_all(&mut self) {
         crate::sys::memory::release_after_burst(&self.services, &self.log);
+    }
+
+    fn after_auto_logs(&mut self, then: Box<dyn FnOnce() + Send>) {
+        // The preparing thread runs its jobs in order: this one comes after every AUTO
+        // log creation queued so far. If the thread is gone, `then` is dropped unrun
+        // (the daemon is ending) and its reply's receiver learns so.
+        let _ = self.services.spawner.prepare(then);
     }
 }
 

@@ -157,3 +157,26 @@ fn stdin_needs_a_live_child_and_a_runner_that_takes_it() {
         "#]],
     );
 }
+
+#[test]
+fn an_auto_log_path_is_handed_out_once_its_file_is_created() {
+    let conf = "[program:a]\ncommand=a\n\n[program:b]\ncommand=b\nstdout_logfile=/tmp/b.log\n\n\
+                [program:c]\ncommand=c\nstdout_logfile=NONE\n";
+    let mut w = World::new(&[conf]);
+    w.check(
+        "boot logpath(a) logpath(b) logpath(c)",
+        expect![[r#"
+            @0 boot
+              a: spawn
+              b: spawn
+              c: spawn
+            @0 logpath(a)
+              = true
+              (after the AUTO logs queued so far)
+            @0 logpath(b)
+              = true
+            @0 logpath(c)
+              = false
+        "#]],
+    );
+}

@@ -13,6 +13,7 @@
 //!   `autorecovery`;
 //! - `killfail(p)` `sigfail(p)` (a signal the runner could not send); `full` / `unfull`
 //!   (runners refuse commands, as if gone); `clearlogs(spec)`; `stdin(p)`; `info(p)` (`getProcessInfo`);
+//!   `logpath(spec)` (stdout's, `= true` when there is a file);
 //! - signals: `sigterm` `sighup`; `report` runs the stop report; `states` lists every
 //!   process's state.
 //!
@@ -124,6 +125,12 @@ impl Shell for FakeShell {
         self.out
             .push(format!("{name}: {:?} check {} (#{})", spec.kind, spec.form, spec.generation));
         self.checks.insert((spec.id, spec.kind), spec.generation);
+    }
+
+    fn after_auto_logs(&mut self, then: Box<dyn FnOnce() + Send>) {
+        self.take_log();
+        self.out.push("(after the AUTO logs queued so far)".into());
+        then();
     }
 
     fn notify_socket(&mut self, group: &str, name: &str) -> Option<std::path::PathBuf> {
@@ -329,6 +336,15 @@ impl World {
                 let data = b"hi\n".to_vec();
                 match self.ask(|reply| Request::SendStdin { spec, data, reply }) {
                     Ok(_) => self.line("  = ok"),
+                    Err(f) => self.line(format!("  = {f}")),
+                }
+            }
+            "logpath" => {
+                let spec = arg(0).to_string();
+                let channel = crate::orchestrator::msg::LogChannel::Stdout;
+                let res = self.ask(|reply| Request::LogPath { spec, channel, reply });
+                match res {
+                    Ok(path) => self.line(format!("  = {}", path.is_some())),
                     Err(f) => self.line(format!("  = {f}")),
                 }
             }
