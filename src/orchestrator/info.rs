@@ -151,35 +151,23 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime, detail: Detail) -> Process
     let epoch = epoch_of(now, wall_secs);
     let start = e.proc.laststart().map_or(0, &epoch);
     let stop = e.proc.laststop().map_or(0, &epoch);
-    if detail == Detail::Counts {
-        // What a waiting process reports as its state, as below.
+    // A counts-only snapshot (metrics, probes) leaves out the strings and descriptions.
+    let counts = detail == Detail::Counts;
+    let (state, description) = if counts {
+        // What a waiting process reports as its state, as `state_and_description` says.
         let state = if e.life.waiting.is_some() {
             crate::procsup::ProcessState::Starting
         } else {
             e.proc.state()
         };
-        return ProcessInfo {
-            name: e.config.name.clone(),
-            group: e.config.group.clone(),
-            start,
-            stop,
-            now: wall_secs.floor() as i64,
-            state,
-            spawnerr: String::new(),
-            exitstatus: e.proc.exitstatus().map_or(0, i64::from),
-            stdout_logfile: String::new(),
-            stderr_logfile: String::new(),
-            pid: e.proc.pid().map_or(0, i64::from),
-            description: String::new(),
-            last_exit: e.proc.last_exit().map(|s| i64::from(s.code())),
-            lifecycle: lifecycle_of(e, now, wall_secs, detail),
-        };
-    }
-    let (state, description) = state_and_description(e, now, &epoch);
-    let lifecycle = lifecycle_of(e, now, wall_secs, detail);
+        (state, String::new())
+    } else {
+        state_and_description(e, now, &epoch)
+    };
     // `to_string_lossy` is what `display` prints, without core::fmt.
-    let path_str = |p: &Option<Arc<Path>>| {
-        p.as_ref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()
+    let path_str = |p: &Option<Arc<Path>>| match p {
+        Some(p) if !counts => p.to_string_lossy().into_owned(),
+        _ => String::new(),
     };
     ProcessInfo {
         name: e.config.name.clone(),
@@ -188,14 +176,18 @@ fn info_of(e: &Entry, now: Instant, wall: SystemTime, detail: Detail) -> Process
         stop,
         now: wall_secs.floor() as i64,
         state,
-        spawnerr: e.proc.spawnerr().unwrap_or_default().to_string(),
+        spawnerr: if counts {
+            String::new()
+        } else {
+            e.proc.spawnerr().unwrap_or_default().to_string()
+        },
         exitstatus: e.proc.exitstatus().map_or(0, i64::from),
         stdout_logfile: path_str(&e.stdout_path),
         stderr_logfile: path_str(&e.stderr_path),
         pid: e.proc.pid().map_or(0, i64::from),
         description,
         last_exit: e.proc.last_exit().map(|s| i64::from(s.code())),
-        lifecycle,
+        lifecycle: lifecycle_of(e, now, wall_secs, detail),
     }
 }
 
