@@ -28,15 +28,37 @@ static ALLOCATOR: supervisord::sys::arena::Arena<Inner> =
 #[global_allocator]
 static ALLOCATOR: Inner = INNER;
 
+/// mimalloc returns freed pages to the kernel 10 ms after they empty, but only when the
+/// thread that owns them next allocates or frees: a daemon thread that goes idle after a
+/// burst (the boot, a reload, a run of `status` replies) kept them for good, about 1 KB
+/// per configured program. Returned at once instead; measured, this costs no boot time
+/// and ~0.1 ms of daemon CPU per `status` of 1,000 programs.
+#[cfg(target_env = "musl")]
+fn purge_at_once() {
+    use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
+    /// `mi_option_purge_delay` in mimalloc 2's `mimalloc.h` (not exported by the crate).
+    const PURGE_DELAY: mi_option_t = 15;
+    /// Its documented default, checked so that a renumbered option is left alone.
+    const DEFAULT_MS: std::ffi::c_long = 10;
+    // SAFETY: plain option reads and writes, before this process starts other threads.
+    unsafe {
+        if mi_option_get(PURGE_DELAY) == DEFAULT_MS {
+            mi_option_set(PURGE_DELAY, 0);
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let args: Vec<OsString> = std::env::args_os().collect();
     let argv0 = args.first().map(|a| Path::new(a).file_name().unwrap_or(a.as_os_str()));
     let argv0 = argv0.and_then(|a| a.to_str()).unwrap_or("supervisord");
     let first = args.get(1).and_then(|a| a.to_str());
     let (which, rest) = personality::choose(argv0, first, &args);
-    #[cfg(feature = "client-arena")]
     if matches!(which, Personality::Daemon | Personality::EventListener) {
+        #[cfg(feature = "client-arena")]
         ALLOCATOR.close();
+        #[cfg(target_env = "musl")]
+        purge_at_once();
     }
     let code = match which {
         Personality::Daemon => supervisord::daemon::main(rest),
