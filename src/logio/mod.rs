@@ -4,6 +4,7 @@
 //! - [`autoname`]: `AUTO` child log names in `childlogdir` and their cleanup at startup.
 //! - [`mainlog`]: the daemon log, Python's line format, level names and filtering.
 //! - [`pump`]: the task that drains one child pipe into its log writer.
+//! - [`watch`]: readiness of the output pipes, one epoll descriptor and thread for all.
 //! - [`coalesce`]: read coalescing, the pump runtime's short pause before it sleeps.
 //! - [`capture`]: the pure capture-mode (`<!--XSUPERVISOR:BEGIN-->`) parser.
 //! - [`ansi`]: Python's `strip_ansi` escape stripping.
@@ -21,6 +22,7 @@ pub mod pump;
 pub mod rotate;
 pub mod syslog;
 pub mod tail;
+pub mod watch;
 
 pub use rotate::RotatingWriter;
 

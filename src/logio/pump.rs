@@ -46,7 +46,6 @@ use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
-use tokio::net::unix::pipe;
 use tokio::runtime::{Handle, RuntimeFlavor};
 use tokio::sync::oneshot;
 
@@ -54,6 +53,7 @@ use super::ansi;
 use super::capture::{CaptureParser, Piece};
 use super::coalesce;
 use super::prefix::LineFramer;
+use super::watch::Pipe;
 use super::{Channel, RotatingWriter};
 use crate::config::LinePrefix;
 use crate::sys::clock;
@@ -291,15 +291,15 @@ impl Pump {
 
     /// A pipe that is ready (or failed), looking first at the one not read last; registers
     /// for both.
-    fn poll_pipes(&mut self, cx: &mut Context<'_>) -> Option<(usize, io::Result<()>)> {
+    fn poll_pipes(&mut self, cx: &mut Context<'_>) -> Option<usize> {
         let first = usize::from(self.sides[0].as_ref().is_some_and(|s| s.read_last));
         for k in 0..2 {
             let i = (first + k) % 2;
-            let rx = self.sides.get(i).and_then(Option::as_ref).and_then(|s| s.rx.as_ref());
+            let rx = self.sides.get_mut(i).and_then(Option::as_mut).and_then(|s| s.rx.as_mut());
             if let Some(rx) = rx
-                && let Poll::Ready(ready) = rx.poll_read_ready(cx)
+                && rx.poll_read_ready(cx).is_ready()
             {
-                return Some((i, ready));
+                return Some(i);
             }
         }
         None
@@ -351,14 +351,14 @@ impl Future for Pump {
                 pump.control(msg);
                 continue;
             }
-            let Some((i, ready)) = pump.poll_pipes(cx) else { return Poll::Pending };
+            let Some(i) = pump.poll_pipes(cx) else { return Poll::Pending };
             for (k, side) in pump.sides.iter_mut().enumerate() {
                 if let Some(side) = side {
                     side.read_last = k == i;
                 }
             }
             if let Some(Some(side)) = pump.sides.get_mut(i) {
-                side.read(ready, pump.name.name());
+                side.read(pump.name.name());
             }
             // Readiness stays set while a child keeps writing: take part in tokio's
             // cooperative budget so one chatty child cannot starve the other pumps.
@@ -369,7 +369,7 @@ impl Future for Pump {
 
 /// A pipe being drained: its reader (`None` once it ended) and where its output goes.
 struct Side {
-    rx: Option<pipe::Receiver>,
+    rx: Option<Pipe>,
     sink: Sink,
     /// When the pipe was last read, in [`mono_us`].
     last_read: u32,
@@ -398,7 +398,7 @@ impl Side {
             sink.extra().framer = Some(Box::new(LineFramer::new(prefix)));
         }
         // Checks that this is a pipe and makes it non-blocking.
-        let rx = match pipe::Receiver::from_owned_fd(pipe) {
+        let rx = match Pipe::new(pipe) {
             Ok(rx) => Some(rx),
             Err(e) => {
                 tracing::error!("{} pipe: cannot read: {e}", sink.label(name));
@@ -422,23 +422,21 @@ impl Side {
     }
 
     /// One read after readiness, handled before the next await; false once the pipe ended.
-    fn read(&mut self, ready: io::Result<()>, name: &str) -> bool {
-        let Some(rx) = &self.rx else { return false };
+    fn read(&mut self, name: &str) -> bool {
+        let Some(rx) = &mut self.rx else { return false };
         let sink = &mut self.sink;
-        let read = ready.and_then(|()| {
-            SCRATCH.with_borrow_mut(|buf| {
-                let n = rx.try_read(buf)?;
-                sink.bytes_read += n as u64;
-                let chunk = buf.get(..n).unwrap_or_default();
-                match sink.extra.as_mut().and_then(|e| e.capture.take()) {
-                    None => sink.output(name, chunk),
-                    Some(mut parser) => {
-                        parser.feed(chunk, &mut |piece| sink.piece(name, piece));
-                        sink.extra().capture = Some(parser);
-                    }
+        let read = SCRATCH.with_borrow_mut(|buf| {
+            let n = rx.try_read(buf)?;
+            sink.bytes_read += n as u64;
+            let chunk = buf.get(..n).unwrap_or_default();
+            match sink.extra.as_mut().and_then(|e| e.capture.take()) {
+                None => sink.output(name, chunk),
+                Some(mut parser) => {
+                    parser.feed(chunk, &mut |piece| sink.piece(name, piece));
+                    sink.extra().capture = Some(parser);
                 }
-                Ok(n)
-            })
+            }
+            Ok::<_, io::Error>(n)
         });
         match read {
             Ok(0) => {}
