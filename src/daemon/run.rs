@@ -256,6 +256,7 @@ pub fn run(cfg: Config, launch: Launch) -> u8 {
         }
     };
     let pumps = pump_rt.handle().clone();
+    crate::logio::watch::drive_on(&pumps);
     let (code, log_thread) =
         rt.block_on(supervise(cfg, listeners, queued, launch.clone(), seed, pumps));
     // Tasks still running (pumps of children that left grandchildren behind, connections
