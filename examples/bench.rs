@@ -80,10 +80,11 @@ fn main() -> Result<()> {
     let order =
         |rep: usize| if rep.is_multiple_of(2) { [&python, &ours] } else { [&ours, &python] };
     if want("scale") || want("idle") {
+        let mut trash = bench_support::Trash::default();
         for &n in &opts.sizes {
             for rep in 0..opts.reps {
                 for imp in order(rep) {
-                    scale(imp, n, rep, &opts, &mut table)?;
+                    scale(imp, n, rep, &opts, &mut table, &mut trash)?;
                 }
                 if n == 1000 && want("scale") {
                     let floor = fork_exec_floor(n)?;
@@ -177,7 +178,14 @@ fn fmt_n(n: usize) -> String {
 /// `n` `sleep` programs with AUTO logs and `startsecs=0`: boot time (daemon start to the
 /// last `success:` line of its own log), RSS once all are RUNNING, `status` wall times,
 /// and at 1,000 programs on the first repeat the idle window.
-fn scale(imp: &Impl, n: usize, rep: usize, opts: &Opts, t: &mut Table) -> Result<()> {
+fn scale(
+    imp: &Impl,
+    n: usize,
+    rep: usize,
+    opts: &Opts,
+    t: &mut Table,
+    trash: &mut bench_support::Trash,
+) -> Result<()> {
     eprintln!("{} {n} programs, repeat {} ...", imp.label, rep + 1);
     // Five descriptors a program (three pipe ends, two log files), and a margin.
     let minfds = (n * 5 + 500).max(1024);
@@ -261,7 +269,9 @@ fn scale(imp: &Impl, n: usize, rep: usize, opts: &Opts, t: &mut Table) -> Result
         let wakes = (v1 + i1).saturating_sub(v0 + i0) as f64;
         push(t, 41, &format!("idle wake-ups over {secs} s (context switches)"), "", imp, wakes);
     }
-    d.check_alive()
+    d.check_alive()?;
+    d.end_keeping_files(trash);
+    Ok(())
 }
 
 /// User + system CPU of the waited-for children so far, in seconds.
