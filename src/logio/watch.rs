@@ -128,19 +128,10 @@ async fn drive(fd: AsyncFd<Waiter>) {
     loop {
         // Fails only as the runtime shuts down.
         let Ok(mut guard) = fd.readable().await else { return };
-        match fd.get_ref().0.wait(&mut events, EpollTimeout::ZERO) {
-            Ok(n) => {
-                dispatch(events.get(..n).unwrap_or_default());
-                if n < events.len() {
-                    guard.clear_ready();
-                }
-            }
-            Err(Errno::EINTR) => {}
-            Err(e) => {
-                // Cannot happen with a valid descriptor and buffer; pumps would stall.
-                tracing::error!("output pipes: epoll_wait failed: {e}");
-                return;
-            }
+        match take(&fd.get_ref().0, &mut events, EpollTimeout::ZERO) {
+            Ok(n) if n < events.len() => guard.clear_ready(),
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(_) => return,
         }
     }
 }
@@ -148,16 +139,19 @@ async fn drive(fd: AsyncFd<Waiter>) {
 /// The watch's own thread, where no runtime drives it.
 fn wait_in_thread(epoll: &Epoll) {
     let mut events = [EpollEvent::empty(); 64];
-    loop {
-        match epoll.wait(&mut events, EpollTimeout::NONE) {
-            Ok(n) => dispatch(events.get(..n).unwrap_or_default()),
-            Err(Errno::EINTR) => {}
-            Err(e) => {
-                tracing::error!("output pipes: epoll_wait failed: {e}");
-                return;
-            }
+    while let Ok(_) | Err(Errno::EINTR) = take(epoll, &mut events, EpollTimeout::NONE) {}
+}
+
+/// Takes up to `events.len()` reports, waiting up to `timeout`, and dispatches them. An
+/// error other than `EINTR` cannot happen with a valid descriptor; pumps would stall.
+fn take(epoll: &Epoll, events: &mut [EpollEvent], timeout: EpollTimeout) -> Result<usize, Errno> {
+    let n = epoll.wait(events, timeout).inspect_err(|e| {
+        if *e != Errno::EINTR {
+            tracing::error!("output pipes: epoll_wait failed: {e}");
         }
-    }
+    })?;
+    dispatch(events.get(..n).unwrap_or_default());
+    Ok(n)
 }
 
 fn interest(fd: RawFd) -> EpollEvent {
