@@ -29,10 +29,11 @@ static ALLOCATOR: supervisord::sys::arena::Arena<Inner> =
 static ALLOCATOR: Inner = INNER;
 
 /// mimalloc returns freed pages to the kernel 10 ms after they empty, but only when the
-/// thread that owns them next allocates or frees: a daemon thread that goes idle after a
-/// burst (the boot, a reload, a run of `status` replies) kept them for good, about 1 KB
-/// per configured program. Returned at once instead; measured, this costs no boot time
-/// and ~0.1 ms of daemon CPU per `status` of 1,000 programs.
+/// thread that owns them next allocates or frees: a daemon thread that went idle kept
+/// them for good, except where `sys::memory` asks after a boot's spawns or a large reply
+/// (a config read with nothing to start kept ~1 KB per program). Returned at once
+/// instead; measured, this costs no boot time and ~0.1 ms of daemon CPU per `status` of
+/// 1,000 programs (0.3 ms at 3,500).
 #[cfg(target_env = "musl")]
 fn purge_at_once() {
     use libmimalloc_sys::{mi_option_get, mi_option_set, mi_option_t};
