@@ -192,12 +192,7 @@ pub fn spawn(
     second: Option<PumpSide>,
 ) -> (LogCtlSender, tokio::task::JoinHandle<[Option<PumpReport>; 2]>) {
     let (tx, rx) = crate::inbox::unbounded();
-    // The pipes are registered with `rt`'s reactor, whoever calls.
-    let pump = {
-        let _rt = rt.enter();
-        Pump::new(name, first, second, rx)
-    };
-    (tx, rt.spawn(pump))
+    (tx, rt.spawn(Pump::new(name, first, second, rx)))
 }
 
 /// How far (in bytes) a sink's log may fall behind its writer before further output is left
