@@ -6,8 +6,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-/// Replies at least this large are followed by a release.
-pub const LARGE_REPLY: usize = 128 * 1024;
+/// Replies at least this large (a `status` of a few hundred programs) are followed by a
+/// release.
+pub const LARGE_REPLY: usize = 32 * 1024;
 
 /// Long enough for the reply to be written and its buffers freed.
 const DELAY: Duration = Duration::from_millis(100);
