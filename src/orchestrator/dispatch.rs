@@ -97,7 +97,7 @@ impl<S: Shell> Orchestrator<S> {
                 let _ = reply.send(res);
             }
             Request::AllConfigInfo { reply } => {
-                let active = self.groups.keys().cloned().collect();
+                let active = self.groups.keys().map(str::to_owned).collect();
                 let _ = reply.send((self.latest.groups.clone(), active));
             }
             Request::LogPath { spec, channel, reply } => {

@@ -43,62 +43,51 @@ pub(super) struct Group {
     pub(super) procs: Procs,
 }
 
-/// A group's entries, sorted by process name. Most groups hold one process: a B-tree would
-/// give each a node with room for eleven (and a copy of the name as its key); this is a
-/// vector of exactly its entries.
-#[derive(Default)]
-pub(super) struct Procs(Vec<Entry>);
+/// What a [`ByName`] vector is sorted and looked up by.
+pub(super) trait HasName {
+    fn name(&self) -> &str;
+}
 
-impl Procs {
-    fn find(&self, name: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|e| e.config.name.as_str().cmp(name))
-    }
-
-    pub(super) fn get(&self, name: &str) -> Option<&Entry> {
-        self.find(name).ok().and_then(|i| self.0.get(i))
-    }
-
-    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Entry> {
-        self.find(name).ok().and_then(|i| self.0.get_mut(i))
-    }
-
-    /// The entries in name order.
-    pub(super) fn values(&self) -> impl Iterator<Item = &Entry> {
-        self.0.iter()
-    }
-
-    pub(super) fn len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Adds `entry` under its process name, replacing one of the same name.
-    fn insert(&mut self, entry: Entry) {
-        match self.find(&entry.config.name) {
-            Ok(i) => {
-                if let Some(slot) = self.0.get_mut(i) {
-                    *slot = entry;
-                }
-            }
-            Err(i) => self.0.insert(i, entry),
-        }
+impl HasName for Entry {
+    fn name(&self) -> &str {
+        &self.config.name
     }
 }
 
+impl HasName for Group {
+    fn name(&self) -> &str {
+        &self.config.name
+    }
+}
+
+/// A group's entries, sorted by process name. Most groups hold one process: a B-tree would
+/// give each a node with room for eleven (and a copy of the name as its key); this is a
+/// vector of exactly its entries.
+pub(super) type Procs = ByName<Entry>;
+
 /// The active groups, sorted by name: a vector of exactly its groups (a B-tree keyed by
 /// name held a copy of each name and nodes about half full, ~70 bytes a group beside it).
-#[derive(Default)]
-pub(super) struct Groups(Vec<Group>);
+pub(super) type Groups = ByName<Group>;
 
-impl Groups {
+/// Items kept sorted by their names, in a vector of exactly its items.
+pub(super) struct ByName<T>(Vec<T>);
+
+impl<T> Default for ByName<T> {
+    fn default() -> Self {
+        ByName(Vec::new())
+    }
+}
+
+impl<T: HasName> ByName<T> {
     fn find(&self, name: &str) -> Result<usize, usize> {
-        self.0.binary_search_by(|g| g.config.name.as_str().cmp(name))
+        self.0.binary_search_by(|item| item.name().cmp(name))
     }
 
-    pub(super) fn get(&self, name: &str) -> Option<&Group> {
+    pub(super) fn get(&self, name: &str) -> Option<&T> {
         self.find(name).ok().and_then(|i| self.0.get(i))
     }
 
-    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut Group> {
+    pub(super) fn get_mut(&mut self, name: &str) -> Option<&mut T> {
         self.find(name).ok().and_then(|i| self.0.get_mut(i))
     }
 
@@ -106,34 +95,38 @@ impl Groups {
         self.find(name).is_ok()
     }
 
-    /// The group names, in name order.
-    pub(super) fn keys(&self) -> impl Iterator<Item = &String> {
-        self.0.iter().map(|g| &g.config.name)
+    /// The names, in order.
+    pub(super) fn keys(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(T::name)
     }
 
-    /// The groups in name order.
-    pub(super) fn values(&self) -> impl Iterator<Item = &Group> {
+    /// The items in name order.
+    pub(super) fn values(&self) -> impl Iterator<Item = &T> {
         self.0.iter()
     }
 
-    /// Room for `n` more groups (a boot's, so the vector is sized once).
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Room for `n` more items (a boot's groups, so the vector is sized once).
     pub(super) fn reserve_exact(&mut self, n: usize) {
         self.0.reserve_exact(n);
     }
 
-    pub(super) fn remove(&mut self, name: &str) -> Option<Group> {
+    pub(super) fn remove(&mut self, name: &str) -> Option<T> {
         self.find(name).ok().map(|i| self.0.remove(i))
     }
 
-    /// Adds `group` under its name, replacing one of the same name.
-    fn insert(&mut self, group: Group) {
-        match self.find(&group.config.name) {
+    /// Adds `item` under its name, replacing one of the same name.
+    fn insert(&mut self, item: T) {
+        match self.find(item.name()) {
             Ok(i) => {
                 if let Some(slot) = self.0.get_mut(i) {
-                    *slot = group;
+                    *slot = item;
                 }
             }
-            Err(i) => self.0.insert(i, group),
+            Err(i) => self.0.insert(i, item),
         }
     }
 }
@@ -317,7 +310,7 @@ impl<S: Shell> Orchestrator<S> {
         // The pool exists before PROCESS_GROUP_ADDED, so it receives its own.
         let pool = self.bus.add_pool(&gc);
         let fcgi = self.fcgi_socket(&gc);
-        let mut procs = Procs(Vec::with_capacity(gc.processes.len()));
+        let mut procs = ByName(Vec::with_capacity(gc.processes.len()));
         // Each entry keeps its own process config; the group's copy would be a duplicate.
         for pc in std::mem::take(&mut gc.processes) {
             let id = self.next_id;
